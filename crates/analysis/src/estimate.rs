@@ -1,0 +1,70 @@
+//! A computed expectation together with its uncertainty.
+
+use serde::Serialize;
+
+/// A number with its standard error: 0 when computed exactly, a quadrature
+/// error bound for numerical integration, the Monte Carlo standard error
+/// (σ/√n) for a sampled estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub value: f64,
+    pub err: f64,
+}
+
+impl Estimate {
+    pub fn exact(value: f64) -> Self {
+        Self { value, err: 0.0 }
+    }
+
+    /// Mean and standard error of the mean of `samples` (non-finite samples
+    /// propagate: a −∞ sample makes the mean −∞ and the error NaN).
+    pub fn from_samples(samples: impl IntoIterator<Item = f64>) -> Self {
+        let (mut n, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+        for x in samples {
+            // Welford's update: stable for long runs.
+            n += 1.0;
+            let delta = x - mean;
+            mean += delta / n;
+            m2 += delta * (x - mean);
+        }
+        if n == 0.0 {
+            return Self { value: f64::NAN, err: f64::NAN };
+        }
+        let var = if n > 1.0 { m2 / (n - 1.0) } else { f64::NAN };
+        Self { value: mean, err: (var / n).sqrt() }
+    }
+}
+
+/// `ln|y|` of `y = 1 + c·x`, with `−∞` where `y` vanishes up to rounding
+/// (|y| ≤ 8 ulp of the larger term). This is how an exactly critical learning
+/// rate, λ = 1/x_i² (Prop. 3), is recognised although `1 − (1/x²)·x²` need not
+/// be exactly 0 in floating point.
+pub fn log_abs_one_plus(c: f64, x: f64) -> f64 {
+    let cx = c * x;
+    let y = 1.0 + cx;
+    if y.abs() <= 8.0 * f64::EPSILON * cx.abs().max(1.0) {
+        f64::NEG_INFINITY
+    } else {
+        y.abs().ln()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_samples_gives_mean_and_standard_error() {
+        let e = Estimate::from_samples([1.0, 2.0, 3.0, 4.0]);
+        assert!((e.value - 2.5).abs() < 1e-15);
+        // sample variance 5/3, n = 4
+        assert!((e.err - (5.0f64 / 3.0 / 4.0).sqrt()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn exactly_critical_rate_gives_minus_infinity() {
+        assert_eq!(log_abs_one_plus(-1.0 / 3.0, 3.0), f64::NEG_INFINITY);
+        assert_eq!(log_abs_one_plus(-0.25, 4.0), f64::NEG_INFINITY);
+        assert!(log_abs_one_plus(-0.25, 4.001).is_finite());
+    }
+}
