@@ -1,3 +1,27 @@
 //! Analysis for probstab: the stability theory of the paper, Monte Carlo
 //! simulations of linearised SGD, and plots. No burn here: everything takes
 //! plain slices, so this crate builds and tests in seconds.
+
+/// Law of a minibatch mean over a finite dataset: exact or sampled.
+pub mod batch_mean;
+/// A value with its standard error; `ln|1 + c·x|` with exact criticality.
+pub mod estimate;
+/// `E ln|a + bZ|` for a standard normal Z.
+pub mod gaussian_log;
+/// Figures: heatmaps with contours and curves, line plots (PNG + SVG).
+pub mod plot;
+/// Adaptive Gauss–Kronrod quadrature.
+pub mod quadrature;
+/// 1-D regression: Eq. (3), λ_DS (corrected Eq. 4), λ_SS, Prop. 1, Fig. 2.
+pub mod regression;
+/// Seeded random streams.
+pub mod rng;
+/// The u·w saddle: Prop. 2, m±, mean-square factors, phases (Fig. 1b, 3, 4).
+pub mod saddle;
+/// Monte Carlo trajectories of linearised SGD (Eq. 6, 67; Fig. 6).
+pub mod simulate;
+/// The Gaussian teacher's χ = xy, and its exponents at N = ∞.
+pub mod teacher;
+
+pub use batch_mean::{BatchMeanLaw, Moments};
+pub use estimate::Estimate;

@@ -1,1 +1,208 @@
-fn main() {}
+//! `probstab`: run config-driven grids for the probabilistic stability of
+//! SGD, collect their results and plot them (DESIGN.md).
+
+/// `summary.csv` from the cell records.
+mod collect;
+/// The experiment schema, one struct per TOML table.
+mod config;
+/// Configuration errors that name the file, key and line.
+mod error;
+/// Experiment files: overrides, grid expansion into cells.
+mod experiment;
+/// `[grid]` axes and cell names.
+mod grid;
+/// What each kind computes.
+mod kinds;
+/// Heatmaps, lines and traces from a results directory.
+mod plot;
+/// Cell records (`metrics.json`) and metric values.
+mod record;
+/// Parallel, resumable execution of cells.
+mod runner;
+/// The results directory and atomic writes.
+mod store;
+
+use anyhow::{Context, Result};
+use clap::{ArgAction, Parser, Subcommand};
+use experiment::{EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME, Experiment};
+use plot::PlotSpec;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "probstab", version, about = "Grids, theory and heatmaps for the probabilistic stability of SGD")]
+struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug); RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Expand CONFIG's grid and run every cell that is not complete yet.
+    ///
+    /// Without CONFIG, runs the embedded default (Fig. 3, λ–μ phase diagram).
+    /// KEY=VALUE overrides use the config's dotted keys (saddle.lr=0.5,
+    /// grid.saddle.mu=[0.1,0.2]); overriding a swept key pins it.
+    Run {
+        /// The experiment TOML, then KEY=VALUE overrides.
+        #[arg(value_name = "CONFIG [KEY=VALUE ...]")]
+        args: Vec<String>,
+        /// Output directory. Default: results/<name>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Cells run in parallel. Default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Device for training kinds (same as backend=...): cpu or wgpu.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Do not render the experiment's [[plot]] figures after the run.
+        #[arg(long)]
+        no_plot: bool,
+    },
+    /// Plot a results directory: a heatmap of --metric over two axes, or the
+    /// experiment's own [[plot]] figures when neither --metric nor --trace is given.
+    Plot {
+        dir: PathBuf,
+        /// Summary column to draw.
+        #[arg(long)]
+        metric: Option<String>,
+        /// Trace columns (comma-separated) to draw against step per cell;
+        /// `samples` adds the single trajectories.
+        #[arg(long, value_delimiter = ',')]
+        trace: Option<Vec<String>>,
+        /// Axis on x (default: the first grid axis).
+        #[arg(long)]
+        x: Option<String>,
+        /// Axis on y (default: the second grid axis).
+        #[arg(long)]
+        y: Option<String>,
+        /// Fix another axis: --where saddle.n=8 (repeatable).
+        #[arg(long = "where", value_name = "AXIS=VALUE")]
+        filter: Vec<String>,
+        /// Draw the level set of a column: --contour m_minus (level 0) or --contour ms_minus=1.
+        #[arg(long)]
+        contour: Vec<String>,
+        /// Draw a column as a curve over x, e.g. --curve lambda_gd on a λ axis.
+        #[arg(long)]
+        curve: Vec<String>,
+        #[arg(long)]
+        title: Option<String>,
+        /// File name stem under DIR/plots/.
+        #[arg(long)]
+        file: Option<String>,
+    },
+    /// Rebuild DIR/summary.csv from the cell directories.
+    Collect { dir: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<error::ConfigError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Run { args, out, jobs, backend, no_plot } => run(args, out, jobs, backend, no_plot),
+        Command::Plot { dir, metric, trace, x, y, filter, contour, curve, title, file } => {
+            let filter = filter
+                .iter()
+                .map(|f| {
+                    let (k, v) = f.split_once('=').with_context(|| format!("--where `{f}`: expected AXIS=VALUE"))?;
+                    let value = v.parse::<i64>().map(toml::Value::Integer).or_else(|_| v.parse::<f64>().map(toml::Value::Float)).unwrap_or_else(|_| toml::Value::String(v.to_string()));
+                    Ok((k.to_string(), value))
+                })
+                .collect::<Result<_>>()?;
+            let specs = if metric.is_none() && trace.is_none() {
+                experiment_plots(&dir)?
+            } else {
+                vec![PlotSpec { metric, trace, x, y, filter, contour, curve, title, file }]
+            };
+            for spec in &specs {
+                for path in plot::plot(&dir, spec)? {
+                    println!("{}", path.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Collect { dir } => {
+            let (path, summary) = collect::collect(&dir)?;
+            println!("{} ({} cells, {} unfinished)", path.display(), summary.records.len(), summary.missing.len());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Option<String>, no_plot: bool) -> Result<ExitCode> {
+    // The first argument is the config unless it reads as an override.
+    let (config, mut overrides) = match args.split_first() {
+        Some((first, rest)) if !(first.contains('=') && !Path::new(first).exists()) => (Some(PathBuf::from(first)), rest.to_vec()),
+        _ => (None, args),
+    };
+    if let Some(backend) = backend {
+        overrides.push(format!("backend={backend}"));
+    }
+    let experiment = match &config {
+        Some(path) => Experiment::load(path, &overrides)?,
+        None => Experiment::from_source(Path::new(EMBEDDED_DEFAULT_NAME), EMBEDDED_DEFAULT.to_string(), &overrides)?,
+    };
+    let cells = experiment.cells()?;
+    let name = cells.first().map(|c| c.config.name.clone()).or_else(|| experiment.name().map(String::from)).context("the experiment has no cells")?;
+    let out = out.unwrap_or_else(|| PathBuf::from("results").join(&name));
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let counts = runner::run_cells(&experiment, &cells, &out, jobs)?;
+    let (summary, _) = collect::collect(&out)?;
+    println!(
+        "{} cells: {} run ({} ok, {} diverged, {} failed), {} already complete",
+        cells.len(),
+        counts.ok + counts.diverged + counts.failed,
+        counts.ok,
+        counts.diverged,
+        counts.failed,
+        counts.skipped
+    );
+    println!("summary: {}", summary.display());
+    if !no_plot {
+        for spec in &experiment.plots {
+            match plot::plot(&out, spec) {
+                Ok(paths) => paths.iter().filter(|p| p.extension().is_some_and(|e| e == "png")).for_each(|p| println!("plot: {}", p.display())),
+                Err(e) => eprintln!("warning: plot {:?} failed: {e:#}", spec.metric.as_deref().unwrap_or("trace")),
+            }
+        }
+    }
+    if counts.failed > 0 {
+        eprintln!("error: {} cell(s) failed; their errors are in {} (status = failed); rerun to retry them", counts.failed, summary.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `[[plot]]` specs saved with a results directory.
+fn experiment_plots(dir: &Path) -> Result<Vec<PlotSpec>> {
+    let path = dir.join("experiment.toml");
+    let experiment = Experiment::load(&path, &[])?;
+    if experiment.plots.is_empty() {
+        anyhow::bail!("{} has no [[plot]] tables; say what to draw with --metric COLUMN or --trace COLUMNS", path.display());
+    }
+    Ok(experiment.plots)
+}

@@ -1,0 +1,225 @@
+//! Line plots, e.g. Fig. 6: many faint single-run trajectories under thick
+//! summary lines, optionally on a log y axis.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::axis::Axis;
+use super::legend::{Entry, Mark, draw_haloed, draw_panel};
+use super::palette::{self, SERIES, THIN, THIN_ALPHA};
+use super::{Figure, LinePlot, PlotError, draw_box, drawable_runs, frame, render_files};
+
+/// Draws `p` into `png` and `svg`. Points that cannot be drawn (non-finite, or
+/// y ≤ 0 on a log axis) break their line; a plot with no drawable point at
+/// all is still drawn, with empty axes.
+pub fn render_lines(p: &LinePlot, png: &Path, svg: &Path) -> Result<(), PlotError> {
+    render_files(&LinesFigure::new(p)?, png, svg)
+}
+
+/// One line to draw: its runs of drawable points and its style.
+struct Line {
+    runs: Vec<Vec<(f64, f64)>>,
+    colour: RGBAColor,
+    width: u32,
+    halo: Option<RGBColor>,
+}
+
+struct LinesFigure<'a> {
+    p: &'a LinePlot,
+    x: Axis,
+    y: Axis,
+    /// Thin lines first, so that thick ones are drawn on top.
+    lines: Vec<Line>,
+    entries: Vec<Entry>,
+}
+
+impl<'a> LinesFigure<'a> {
+    fn new(p: &'a LinePlot) -> Result<Self, PlotError> {
+        let mut thin_lines = vec![];
+        let mut thick_lines = vec![];
+        let mut entries = vec![];
+        let mut thin_entry = None;
+        for s in &p.series {
+            let runs = drawable_runs(&s.points, false, p.y_log);
+            if s.thin {
+                thin_lines.push(Line {
+                    runs,
+                    colour: THIN.mix(THIN_ALPHA),
+                    width: 1,
+                    halo: None,
+                });
+                if thin_entry.is_none() && !s.label.is_empty() {
+                    let mark = Mark::Line {
+                        colour: THIN.to_rgba(),
+                        halo: None,
+                        width: 2,
+                        dashed: false,
+                    };
+                    thin_entry = Some(Entry {
+                        label: s.label.clone(),
+                        mark,
+                    });
+                }
+            } else {
+                let colour = palette::nth(&SERIES, thick_lines.len()).to_rgba();
+                thick_lines.push(Line {
+                    runs,
+                    colour,
+                    width: 3,
+                    halo: Some(WHITE),
+                });
+                if !s.label.is_empty() {
+                    let mark = Mark::Line {
+                        colour,
+                        halo: None,
+                        width: 3,
+                        dashed: false,
+                    };
+                    entries.push(Entry {
+                        label: s.label.clone(),
+                        mark,
+                    });
+                }
+            }
+        }
+        entries.extend(thin_entry);
+        let lines: Vec<Line> = thin_lines.into_iter().chain(thick_lines).collect();
+        let points = || lines.iter().flat_map(|l| l.runs.iter().flatten());
+        let (x, y) = (range(points().map(|p| p.0)), range(points().map(|p| p.1)));
+        let x = match x {
+            Some((lo, hi)) => Axis::new(lo, hi, false)?,
+            None => Axis::new(0.0, 1.0, false)?,
+        };
+        let y = match (y, p.y_log) {
+            (Some((lo, hi)), true) => {
+                let pad = (hi / lo).log10().max(0.2) * 0.04;
+                Axis::new(lo / 10f64.powf(pad), hi * 10f64.powf(pad), true)?
+            }
+            (Some((lo, hi)), false) => {
+                let pad = (hi - lo).max(hi.abs() * 1e-3).max(1e-12) * 0.04;
+                Axis::new(lo - pad, hi + pad, false)?
+            }
+            (None, log) => Axis::new(
+                if log { 0.1 } else { 0.0 },
+                if log { 10.0 } else { 1.0 },
+                log,
+            )?,
+        };
+        Ok(Self {
+            p,
+            x,
+            y,
+            lines,
+            entries,
+        })
+    }
+}
+
+/// min and max of `values`, None if empty.
+fn range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
+impl Figure for LinesFigure<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let p = self.p;
+        let labels = (p.x_label.as_str(), p.y_label.as_str());
+        let panel = !self.entries.is_empty();
+        let (chart, rect) = frame(root, &p.title, (self.x, self.y), labels, true, panel)?;
+        let area = chart.plotting_area();
+        for line in &self.lines {
+            for run in &line.runs {
+                if run.len() == 1 {
+                    area.draw(&Circle::new(run[0], line.width + 1, line.colour.filled()))?;
+                } else {
+                    draw_haloed(area, run, line.colour, line.halo, line.width, false)?;
+                }
+            }
+        }
+        draw_box(root, &chart)?;
+        if panel {
+            draw_panel(root, rect, None, None, &self.entries)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{png_summary, svg_texts, temp_dir, trajectories};
+    use super::super::{FIGURE_SIZE, Series};
+    use super::*;
+
+    #[test]
+    fn line_plot_writes_png_and_svg_with_one_legend_entry_for_all_thin_lines() {
+        let p = trajectories();
+        let fig = LinesFigure::new(&p).unwrap();
+        let labels: Vec<&str> = fig.entries.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(labels, ["⟨|w − w*|²⟩", "e^{2m t}", "single runs"]);
+        let dir = temp_dir("lines");
+        let (png, svg) = (dir.join("lines.png"), dir.join("lines.svg"));
+        render_lines(&p, &png, &svg).unwrap();
+        let (w, h, colours) = png_summary(&png);
+        assert_eq!((w, h), FIGURE_SIZE);
+        assert!(colours > 20, "only {colours} distinct colours");
+        let texts = svg_texts(&svg);
+        for needle in ["Fig. 6: SGD trajectories", "single runs", "step t"] {
+            assert!(
+                texts.iter().any(|t| t == needle),
+                "SVG lacks the text {needle:?}"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn non_positive_points_on_log_y_break_the_line_and_do_not_set_the_range() {
+        let p = LinePlot {
+            y_log: true,
+            series: vec![Series {
+                label: "s".into(),
+                points: vec![(0.0, 1.0), (1.0, 0.0), (2.0, 10.0), (3.0, f64::NAN)],
+                thin: false,
+            }],
+            ..LinePlot::default()
+        };
+        let fig = LinesFigure::new(&p).unwrap();
+        assert_eq!(fig.lines[0].runs.len(), 2);
+        let (lo, hi) = fig.y.bounds();
+        assert!(lo > 0.5 && lo < 1.0 && hi > 10.0 && hi < 20.0, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn empty_or_all_nan_plots_render_empty_axes() {
+        let dir = temp_dir("lines-empty");
+        let nan = Series {
+            label: "nan".into(),
+            points: vec![(f64::NAN, 1.0), (1.0, f64::INFINITY)],
+            thin: false,
+        };
+        let one = Series {
+            label: "one point".into(),
+            points: vec![(1.0, 1.0)],
+            thin: false,
+        };
+        for series in [vec![], vec![nan], vec![one]] {
+            for y_log in [false, true] {
+                let p = LinePlot {
+                    y_log,
+                    series: series.clone(),
+                    ..LinePlot::default()
+                };
+                render_lines(&p, &dir.join("e.png"), &dir.join("e.svg")).unwrap();
+            }
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

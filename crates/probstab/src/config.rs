@@ -1,0 +1,312 @@
+//! The experiment schema: one struct per TOML table, unknown keys rejected,
+//! defaults and units on the fields (DESIGN.md §4). A [`Config`] is one cell:
+//! the `[grid]` and `[[plot]]` tables of a file are read by `experiment.rs`.
+
+use serde::{Deserialize, Serialize};
+
+/// One cell of an experiment, fully resolved.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Experiment name; results go to `results/<name>/` unless `--out` says
+    /// otherwise. Letters, digits, `_`, `-`, `.`; not starting with `.`.
+    pub name: String,
+    /// What a cell computes.
+    pub kind: Kind,
+    /// Seed of every random draw: datasets, Monte Carlo, trajectories. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Device for kinds that train: `"cpu"` (default) or `"wgpu"`. Theory and
+    /// simulation kinds always run on the CPU.
+    #[serde(default)]
+    pub backend: Backend,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<RegressionConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saddle: Option<SaddleConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimConfig>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Prop. 1, Eq. 7, Fig. 2: `m`, `stable`, `lambda_gd`, `lambda_ds`, `lambda_ss`.
+    RegressionTheory,
+    /// Prop. 2, Fig. 1b, 3, 4: `m_minus`, `m_plus`, `ms_minus`, `ms_plus`, `phase`.
+    SaddleTheory,
+    /// Monte Carlo trajectories of Eq. (6) (Fig. 6).
+    RegressionSim,
+    /// Monte Carlo trajectories of Eq. (67).
+    SaddleSim,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::RegressionTheory => "regression_theory",
+            Kind::SaddleTheory => "saddle_theory",
+            Kind::RegressionSim => "regression_sim",
+            Kind::SaddleSim => "saddle_sim",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    #[default]
+    Cpu,
+    Wgpu,
+}
+
+/// `[regression]`: 1-D regression through the origin, `ℓ = ½(wx − y)²`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionConfig {
+    /// The inputs x_i, inline. Give either `x` or `n` (with `outlier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<Vec<f64>>,
+    /// Dataset size for Fig. 2's construction: n − 1 standard normal points
+    /// (from `seed`) and one outlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
+    /// x₁² of the outlier point, with `n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<f64>,
+    /// λ, the learning rate (> 0).
+    pub lr: f64,
+    /// S, points per minibatch, drawn i.i.d. Default 1.
+    #[serde(default = "one")]
+    pub batch_size: usize,
+}
+
+/// `[saddle]`: the rank-0 saddle of `u·w` models (§4.2).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SaddleConfig {
+    /// Distribution of χ = xy: `"bernoulli"` (χ = 1 or `a`, each with
+    /// probability ½) or `"teacher"` (the Gaussian teacher; the default).
+    #[serde(default)]
+    pub chi: ChiKind,
+    /// The second value of a Bernoulli χ (bernoulli only; > −1 for the paper's
+    /// orientation, any finite value accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<f64>,
+    /// μ in [0, 1]: `y = μx + (1 − μ)ε` (teacher only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mu: Option<f64>,
+    /// σ ≥ 0, the standard deviation of ε (teacher only). Default 2, the
+    /// paper's ε ~ N(0, 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_std: Option<f64>,
+    /// Dataset size N (teacher only); 0, the default, means N = ∞.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
+    /// λ, the learning rate (> 0).
+    pub lr: f64,
+    /// S, samples per minibatch, drawn i.i.d. Default 1.
+    #[serde(default = "one")]
+    pub batch_size: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChiKind {
+    Bernoulli,
+    #[default]
+    Teacher,
+}
+
+/// `[sim]`: Monte Carlo trajectories for `regression_sim` and `saddle_sim`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Independent trajectories. Default 200 (Fig. 6).
+    #[serde(default = "default_trajectories")]
+    pub trajectories: usize,
+    /// SGD steps per trajectory. Default 1000.
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+    /// A trajectory has converged when |w_T − w*| < eps. Default 1e-3.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Rows of `trace.csv` besides step 0. Default 200.
+    #[serde(default = "default_trace_points")]
+    pub trace_points: usize,
+    /// Single trajectories written to `trace.csv`. Default 10.
+    #[serde(default = "default_trace_samples")]
+    pub trace_samples: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            trajectories: default_trajectories(),
+            steps: default_steps(),
+            eps: default_eps(),
+            trace_points: default_trace_points(),
+            trace_samples: default_trace_samples(),
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn default_trajectories() -> usize {
+    200
+}
+fn default_steps() -> usize {
+    1000
+}
+fn default_eps() -> f64 {
+    1e-3
+}
+fn default_trace_points() -> usize {
+    200
+}
+fn default_trace_samples() -> usize {
+    10
+}
+
+/// σ of the teacher's label noise when the config leaves it out.
+pub const DEFAULT_NOISE_STD: f64 = 2.0;
+
+/// A value out of range: the dotted key and what is wrong with it.
+#[derive(Debug)]
+pub struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> Invalid {
+    Invalid { key: key.to_string(), message: message.into() }
+}
+
+impl Config {
+    /// Check ranges and which tables the kind uses, and fill in the defaults
+    /// that depend on other keys, so the stored config is fully resolved.
+    pub fn validate(mut self) -> Result<Self, Invalid> {
+        let name_ok = !self.name.is_empty()
+            && !self.name.starts_with('.')
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !name_ok {
+            return Err(invalid("name", format!("`{}` is not a valid experiment name: use letters, digits, `_`, `-`, `.`, not starting with `.`", self.name)));
+        }
+        let kind = self.kind.name();
+        let uses = |table: &str| match table {
+            "regression" => matches!(self.kind, Kind::RegressionTheory | Kind::RegressionSim),
+            "saddle" => matches!(self.kind, Kind::SaddleTheory | Kind::SaddleSim),
+            "sim" => matches!(self.kind, Kind::RegressionSim | Kind::SaddleSim),
+            _ => false,
+        };
+        for (table, present) in [("regression", self.regression.is_some()), ("saddle", self.saddle.is_some()), ("sim", self.sim.is_some())] {
+            if present && !uses(table) {
+                return Err(invalid(table, format!("table [{table}] is not used by kind `{kind}`")));
+            }
+        }
+        if uses("regression") {
+            let r = self.regression.as_ref().ok_or_else(|| invalid("regression", format!("kind `{kind}` needs a [regression] table")))?;
+            r.validate()?;
+        }
+        if uses("saddle") {
+            let s = self.saddle.as_mut().ok_or_else(|| invalid("saddle", format!("kind `{kind}` needs a [saddle] table")))?;
+            s.validate()?;
+        }
+        if uses("sim") {
+            self.sim.get_or_insert_with(SimConfig::default).validate()?;
+        }
+        Ok(self)
+    }
+}
+
+fn check_lr(key: &str, lr: f64) -> Result<(), Invalid> {
+    if lr.is_finite() && lr > 0.0 { Ok(()) } else { Err(invalid(key, format!("learning rate must be > 0 and finite, got {lr}"))) }
+}
+
+fn check_batch(key: &str, s: usize) -> Result<(), Invalid> {
+    if s >= 1 { Ok(()) } else { Err(invalid(key, "batch size must be ≥ 1")) }
+}
+
+impl RegressionConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_lr("regression.lr", self.lr)?;
+        check_batch("regression.batch_size", self.batch_size)?;
+        match (&self.x, self.n, self.outlier) {
+            (Some(x), None, None) => {
+                if x.is_empty() {
+                    return Err(invalid("regression.x", "the dataset is empty"));
+                }
+                if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+                    return Err(invalid("regression.x", format!("x[{i}] = {} is not finite", x[i])));
+                }
+                Ok(())
+            }
+            (None, Some(n), Some(outlier)) => {
+                if n < 1 {
+                    return Err(invalid("regression.n", "dataset size must be ≥ 1"));
+                }
+                if !(outlier.is_finite() && outlier >= 0.0) {
+                    return Err(invalid("regression.outlier", format!("x₁² must be ≥ 0 and finite, got {outlier}")));
+                }
+                Ok(())
+            }
+            (Some(_), _, _) => Err(invalid("regression.x", "give either `x` or `n` with `outlier`, not both")),
+            (None, Some(_), None) => Err(invalid("regression.outlier", "`n` needs `outlier` (x₁² of the outlier point)")),
+            (None, None, Some(_)) => Err(invalid("regression.n", "`outlier` needs `n` (the dataset size)")),
+            (None, None, None) => Err(invalid("regression.x", "give the dataset: `x = [...]`, or `n` and `outlier`")),
+        }
+    }
+}
+
+impl SaddleConfig {
+    fn validate(&mut self) -> Result<(), Invalid> {
+        check_lr("saddle.lr", self.lr)?;
+        check_batch("saddle.batch_size", self.batch_size)?;
+        match self.chi {
+            ChiKind::Bernoulli => {
+                for (key, set) in [("mu", self.mu.is_some()), ("noise_std", self.noise_std.is_some()), ("n", self.n.is_some())] {
+                    if set {
+                        return Err(invalid(&format!("saddle.{key}"), "only used with chi = \"teacher\""));
+                    }
+                }
+                match self.a {
+                    Some(a) if a.is_finite() => Ok(()),
+                    Some(a) => Err(invalid("saddle.a", format!("must be finite, got {a}"))),
+                    None => Err(invalid("saddle.a", "chi = \"bernoulli\" needs `a` (χ = 1 or a)")),
+                }
+            }
+            ChiKind::Teacher => {
+                if self.a.is_some() {
+                    return Err(invalid("saddle.a", "only used with chi = \"bernoulli\""));
+                }
+                let mu = self.mu.ok_or_else(|| invalid("saddle.mu", "chi = \"teacher\" needs `mu` in [0, 1]"))?;
+                if !(0.0..=1.0).contains(&mu) {
+                    return Err(invalid("saddle.mu", format!("must be in [0, 1], got {mu}")));
+                }
+                let noise_std = *self.noise_std.get_or_insert(DEFAULT_NOISE_STD);
+                if !(noise_std.is_finite() && noise_std >= 0.0) {
+                    return Err(invalid("saddle.noise_std", format!("must be ≥ 0 and finite, got {noise_std}")));
+                }
+                self.n.get_or_insert(0);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl SimConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.trajectories < 1 {
+            return Err(invalid("sim.trajectories", "must be ≥ 1"));
+        }
+        if self.steps < 1 {
+            return Err(invalid("sim.steps", "must be ≥ 1"));
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(invalid("sim.eps", format!("must be > 0 and finite, got {}", self.eps)));
+        }
+        Ok(())
+    }
+}

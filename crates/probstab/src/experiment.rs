@@ -1,0 +1,233 @@
+//! An experiment file: the base config, `key=value` overrides, the `[grid]`
+//! axes and the `[[plot]]` specs; expansion into cells (DESIGN.md §3–4).
+
+use crate::config::Config;
+use crate::error::{ConfigError, Origin, OriginText};
+use crate::grid::{Axis, cell_id, parse_grid};
+use crate::plot::PlotSpec;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// The config a bare `probstab run` uses: Fig. 3 (left), CPU, no download.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../../configs/fig3_lambda_mu.toml");
+pub const EMBEDDED_DEFAULT_NAME: &str = "<embedded default: configs/fig3_lambda_mu.toml>";
+
+#[derive(Debug)]
+pub struct Experiment {
+    pub file: PathBuf,
+    source: String,
+    /// The file's table after overrides, without `grid` and `plot`.
+    base: Table,
+    pub axes: Vec<Axis>,
+    pub plots: Vec<PlotSpec>,
+    /// Override texts and the dotted keys they set.
+    overrides: Vec<(String, String)>,
+    /// The resolved file (overrides applied, grid and plots included), saved
+    /// beside the results.
+    pub resolved: Table,
+}
+
+/// One point of the grid.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub id: String,
+    /// (dotted key, value) for each axis, in grid order.
+    pub axes: Vec<(String, Value)>,
+    pub config: Config,
+}
+
+impl Experiment {
+    pub fn load(file: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let source = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        Self::from_source(file, source, overrides)
+    }
+
+    pub fn from_source(file: &Path, source: String, overrides: &[String]) -> Result<Self, ConfigError> {
+        let file = file.to_path_buf();
+        let mut table: Table = source.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { file: file.clone(), message: e.to_string().trim_end().to_string() })?;
+        let mut applied = Vec::new();
+        for text in overrides {
+            let (key, value) = parse_override(text)?;
+            set_path(&mut table, &key, value).map_err(|message| ConfigError::Override { text: text.clone(), message })?;
+            // A pinned key is no longer swept.
+            if let Some(Value::Table(grid)) = table.get_mut("grid") {
+                remove_grid_key(grid, &key);
+            }
+            applied.push((text.clone(), key));
+        }
+        let resolved = table.clone();
+        let grid = match table.remove("grid") {
+            None => Table::new(),
+            Some(Value::Table(grid)) => grid,
+            Some(other) => return Err(key_error(&file, &source, &applied, &[], "grid", format!("must be a table of axes, got {}", other.type_str()))),
+        };
+        let axes = parse_grid(&grid).map_err(|(key, message)| key_error(&file, &source, &applied, &[], &format!("grid.{key}"), message))?;
+        let plots = match table.remove("plot") {
+            None => Vec::new(),
+            Some(value) => Vec::<PlotSpec>::deserialize_from(value).map_err(|(key, message)| key_error(&file, &source, &applied, &[], &format!("plot{key}"), message))?,
+        };
+        Ok(Self { file, source, base: table, axes, plots, overrides: applied, resolved })
+    }
+
+    /// Every cell of the grid (one cell when there is no grid), validated.
+    pub fn cells(&self) -> Result<Vec<Cell>, ConfigError> {
+        let total: usize = self.axes.iter().map(|a| a.values.len()).product();
+        let mut cells = Vec::with_capacity(total);
+        for index in 0..total {
+            let mut rest = index;
+            let mut point = vec![Value::Boolean(false); self.axes.len()];
+            for (k, axis) in self.axes.iter().enumerate().rev() {
+                point[k] = axis.values[rest % axis.values.len()].clone();
+                rest /= axis.values.len();
+            }
+            let axes: Vec<(String, Value)> = self.axes.iter().map(|a| a.path.clone()).zip(point).collect();
+            let config = self.cell_config(&axes)?;
+            cells.push(Cell { id: cell_id(&axes), axes, config });
+        }
+        Ok(cells)
+    }
+
+    /// The base config with the axis values set, deserialized and validated.
+    fn cell_config(&self, axes: &[(String, Value)]) -> Result<Config, ConfigError> {
+        let mut table = self.base.clone();
+        for (path, value) in axes {
+            set_path(&mut table, path, value.clone()).map_err(|message| self.key_error(axes, &format!("grid.{path}"), message))?;
+        }
+        let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+            let (key, message) = error_key(&e.path().to_string(), &e.inner().to_string());
+            self.key_error(axes, &key, message)
+        })?;
+        config.validate().map_err(|invalid| self.key_error(axes, &invalid.key, invalid.message))
+    }
+
+    fn key_error(&self, axes: &[(String, Value)], key: &str, message: String) -> ConfigError {
+        key_error(&self.file, &self.source, &self.overrides, axes, key, message)
+    }
+
+    /// The experiment's name before any cell is built (for the output path).
+    pub fn name(&self) -> Option<&str> {
+        self.base.get("name").and_then(Value::as_str)
+    }
+}
+
+/// The error for `key`, told where its value came from.
+fn key_error(file: &Path, source: &str, overrides: &[(String, String)], axes: &[(String, Value)], key: &str, message: String) -> ConfigError {
+    let origin = if let Some((_, value)) = axes.iter().find(|(path, _)| path == key || key.strip_prefix("grid.") == Some(path.as_str())) {
+        Origin::Axis { value: value.to_string() }
+    } else if let Some((text, _)) = overrides.iter().rev().find(|(_, k)| k == key) {
+        Origin::Override(text.clone())
+    } else {
+        Origin::File(line_of(source, key))
+    };
+    ConfigError::Key { file: file.to_path_buf(), key: key.to_string(), origin: OriginText(origin), message }
+}
+
+/// serde reports unknown and missing fields at their table: put the field
+/// into the key.
+fn error_key(path: &str, message: &str) -> (String, String) {
+    let path = if path == "." { "" } else { path };
+    let field = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let key = match field {
+        Some(field) if path.is_empty() => field.to_string(),
+        Some(field) => format!("{path}.{field}"),
+        None => path.to_string(),
+    };
+    (key, message.to_string())
+}
+
+/// The 1-based line of a dotted key in the file, or of its nearest parent.
+fn line_of(source: &str, key: &str) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(source).ok()?;
+    let parts: Vec<&str> = key.split('.').collect();
+    for len in (1..=parts.len()).rev() {
+        if let Some(span) = find_span(doc.get_ref(), &parts[..len]) {
+            return Some(source[..span.start].matches('\n').count() + 1);
+        }
+    }
+    None
+}
+
+fn find_span(table: &toml::de::DeTable<'_>, parts: &[&str]) -> Option<std::ops::Range<usize>> {
+    // A grid key may be written quoted ("saddle.lr") or as nested tables.
+    for split in (1..=parts.len()).rev() {
+        let head = parts[..split].join(".");
+        if let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == head) {
+            if split == parts.len() {
+                return Some(key.span());
+            }
+            if let toml::de::DeValue::Table(inner) = value.get_ref() {
+                if let Some(span) = find_span(inner, &parts[split..]) {
+                    return Some(span);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `key=value`: the value read as TOML (`0.5`, `[1, 2]`, `"text"`), or as a
+/// bare string when it is not valid TOML (`kind=saddle_sim`).
+fn parse_override(text: &str) -> Result<(String, Value), ConfigError> {
+    let fail = |message: &str| ConfigError::Override { text: text.to_string(), message: message.to_string() };
+    let (key, raw) = text.split_once('=').ok_or_else(|| fail("expected KEY=VALUE, e.g. saddle.lr=0.5"))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(fail("the key must be a dotted path such as saddle.lr"));
+    }
+    let raw = raw.trim();
+    let value = format!("v = {raw}")
+        .parse::<Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_string()));
+    Ok((key.to_string(), value))
+}
+
+/// Set a dotted key, creating tables on the way.
+pub fn set_path(table: &mut Table, path: &str, value: Value) -> Result<(), String> {
+    let mut parts = path.split('.').peekable();
+    let mut current = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            current.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = current.entry(part.to_string()).or_insert_with(|| Value::Table(Table::new()));
+        current = match entry {
+            Value::Table(t) => t,
+            other => return Err(format!("`{part}` is a {}, not a table", other.type_str())),
+        };
+    }
+    Ok(())
+}
+
+/// Remove a swept key from the grid, written quoted or nested.
+fn remove_grid_key(grid: &mut Table, key: &str) {
+    if grid.remove(key).is_some() {
+        return;
+    }
+    if let Some((head, rest)) = key.split_once('.') {
+        if let Some(Value::Table(inner)) = grid.get_mut(head) {
+            remove_grid_key(inner, rest);
+        }
+    }
+}
+
+/// Deserialize a TOML value, reporting the failing path.
+trait DeserializeFrom: Sized {
+    fn deserialize_from(value: Value) -> Result<Self, (String, String)>;
+}
+
+impl<T: serde::de::DeserializeOwned> DeserializeFrom for T {
+    fn deserialize_from(value: Value) -> Result<Self, (String, String)> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { format!("{path}") };
+            let path = if path.starts_with('[') || path.is_empty() { path } else { format!(".{path}") };
+            (path, e.inner().to_string())
+        })
+    }
+}

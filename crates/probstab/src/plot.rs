@@ -1,0 +1,280 @@
+//! `probstab plot`: heatmaps of a summary column over two axes (with
+//! contour and curve overlays), a line over one axis, and Fig. 6 trace plots.
+//! Specs come from the command line or from the experiment's `[[plot]]` tables.
+
+use crate::collect::{Summary, compare_values};
+use crate::record::Record;
+use crate::store::{TRACE, cell_dir};
+use analysis::plot::{CellValue, Contour, Curve, Heatmap, LinePlot, Series, render_heatmap, render_lines};
+use analysis::saddle::Phase;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// One plot. In an experiment file: `[[plot]]` with these keys.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    /// Summary column to draw: a heatmap over two axes, a line over one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Trace columns to draw against step, one plot per cell (Fig. 6);
+    /// `"samples"` adds the single trajectories `sample_k` as faint lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Vec<String>>,
+    /// Axis on x. Default: the first axis not fixed by `where`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// Axis on y. Default: the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// Fix other axes, e.g. `where = { "saddle.n" = 8 }`.
+    #[serde(rename = "where", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, toml::Value>,
+    /// Level sets drawn over the heatmap: `"m_minus"` (level 0) or `"ms_minus=1"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contour: Vec<String>,
+    /// Columns drawn as dashed curves y = mean over cells of COL at each x
+    /// (thresholds such as `lambda_gd` on a λ axis).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// File name stem under `plots/` (default from the metric and `where`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// Render `spec` from the results in `out`; returns the files written.
+pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
+    let summary = Summary::read(out)?;
+    if summary.records.is_empty() {
+        bail!("no finished cells in {}", out.display());
+    }
+    for key in spec.filter.keys() {
+        if !summary.axis_columns.contains(key) {
+            bail!("`where` names `{key}`, which is not a grid axis (axes: {})", summary.axis_columns.join(", "));
+        }
+    }
+    let rows: Vec<&Record> = summary
+        .records
+        .iter()
+        .filter(|r| spec.filter.iter().all(|(k, v)| compare_values(&summary.value(r, k), &crate::grid::format_value(v)).is_eq()))
+        .collect();
+    if rows.is_empty() {
+        bail!("no cell matches `where` {:?}", spec.filter);
+    }
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let plots = out.join("plots");
+    std::fs::create_dir_all(&plots).with_context(|| format!("cannot create {}", plots.display()))?;
+    match (&spec.metric, &spec.trace) {
+        (Some(metric), None) => grid_plot(&summary, &rows, spec, metric, &name, &plots),
+        (None, Some(columns)) => trace_plots(out, &summary, &rows, columns, spec, &plots),
+        _ => bail!("a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)"),
+    }
+}
+
+fn grid_plot(summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str, name: &str, plots: &Path) -> Result<Vec<PathBuf>> {
+    if !summary.has_column(metric) {
+        bail!("no column `{metric}` in the summary (columns: {})", summary.metric_columns.join(", "));
+    }
+    let free: Vec<&String> = summary.axis_columns.iter().filter(|a| !spec.filter.contains_key(*a)).collect();
+    let x = spec.x.clone().or_else(|| free.first().map(|s| s.to_string())).context("the results have no grid axis to plot over")?;
+    let y = spec.y.clone().or_else(|| free.iter().find(|a| ***a != x).map(|s| s.to_string()));
+    for axis in std::iter::once(&x).chain(y.as_ref()) {
+        if !summary.axis_columns.contains(axis) {
+            bail!("`{axis}` is not a grid axis (axes: {})", summary.axis_columns.join(", "));
+        }
+    }
+    // Any other axis with several values would put several cells in one pixel.
+    for other in &free {
+        if **other == x || Some(other.as_str()) == y.as_deref() {
+            continue;
+        }
+        let mut values: Vec<String> = rows.iter().map(|r| summary.value(r, other)).collect();
+        values.sort_by(|a, b| compare_values(a, b));
+        values.dedup();
+        if values.len() > 1 {
+            bail!("axis `{other}` has several values ({}); pick one with --where {other}={}", values.join(", "), values[0]);
+        }
+    }
+    let xs = axis_values(summary, rows, &x)?;
+    let stem = spec.file.clone().unwrap_or_else(|| default_stem(metric, spec));
+    let title = spec.title.clone().unwrap_or_else(|| default_title(name, metric, spec));
+    let (png, svg) = (plots.join(format!("{stem}.png")), plots.join(format!("{stem}.svg")));
+    let numeric_x = |r: &Record| summary.value(r, &x).parse::<f64>().unwrap_or(f64::NAN);
+
+    let Some(y) = y else {
+        // One axis: a line of the metric, or a one-row strip for categories.
+        let values: Vec<(f64, String)> = rows.iter().map(|r| (numeric_x(r), summary.value(r, metric))).collect();
+        if values.iter().all(|(_, v)| v.parse::<f64>().is_ok()) {
+            let mut points: Vec<(f64, f64)> = values.iter().map(|(x, v)| (*x, v.parse().unwrap())).collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let series = vec![Series { label: metric.to_string(), points, thin: false }];
+            render_lines(&LinePlot { title, x_label: x.clone(), y_label: metric.to_string(), y_log: false, series }, &png, &svg)?;
+            return Ok(vec![png, svg]);
+        }
+        let cells = vec![xs.iter().map(|xv| cell_value(summary, rows.iter().find(|r| numeric_x(r) == *xv).copied(), metric)).collect()];
+        let heatmap = Heatmap { title, x_label: x.clone(), y_label: String::new(), xs: xs.clone(), ys: vec![0.0], x_log: is_log(&xs), y_log: false, cells, metric_label: metric.to_string(), category_order: phase_order(), contours: vec![], curves: vec![] };
+        render_heatmap(&heatmap, &png, &svg)?;
+        return Ok(vec![png, svg]);
+    };
+
+    let ys = axis_values(summary, rows, &y)?;
+    let by_point: HashMap<(u64, u64), &Record> = rows
+        .iter()
+        .filter_map(|r| Some(((numeric_x(r).to_bits(), summary.value(r, &y).parse::<f64>().ok()?.to_bits()), *r)))
+        .collect();
+    let find = |xv: f64, yv: f64| by_point.get(&(xv.to_bits(), yv.to_bits())).copied();
+    let cells: Vec<Vec<CellValue>> = ys.iter().map(|&yv| xs.iter().map(|&xv| cell_value(summary, find(xv, yv), metric)).collect()).collect();
+    let mut contours = Vec::new();
+    for text in &spec.contour {
+        let (column, level) = match text.split_once('=') {
+            Some((c, l)) => (c.trim(), l.trim().parse::<f64>().with_context(|| format!("contour `{text}`: the level is not a number"))?),
+            None => (text.as_str(), 0.0),
+        };
+        if !summary.has_column(column) {
+            bail!("contour `{text}`: no column `{column}` in the summary");
+        }
+        let values = ys
+            .iter()
+            .map(|&yv| xs.iter().map(|&xv| find(xv, yv).and_then(|r| summary.value(r, column).parse::<f64>().ok()).unwrap_or(f64::NAN)).collect())
+            .collect();
+        contours.push(Contour { label: format!("{column} = {level}"), values, level });
+    }
+    let mut curves = Vec::new();
+    for column in &spec.curve {
+        if !summary.has_column(column) {
+            bail!("curve `{column}`: no column `{column}` in the summary");
+        }
+        let points = xs
+            .iter()
+            .filter_map(|&xv| {
+                let v: Vec<f64> = rows.iter().filter(|r| numeric_x(r) == xv).filter_map(|r| summary.value(r, column).parse::<f64>().ok()).filter(|v| v.is_finite()).collect();
+                (!v.is_empty()).then(|| (xv, v.iter().sum::<f64>() / v.len() as f64))
+            })
+            .collect();
+        curves.push(Curve { label: column.clone(), points });
+    }
+    let heatmap = Heatmap {
+        title,
+        x_label: x.clone(),
+        y_label: y.clone(),
+        x_log: is_log(&xs),
+        y_log: is_log(&ys),
+        xs,
+        ys,
+        cells,
+        metric_label: metric.to_string(),
+        category_order: phase_order(),
+        contours,
+        curves,
+    };
+    render_heatmap(&heatmap, &png, &svg)?;
+    Ok(vec![png, svg])
+}
+
+/// Sorted distinct numeric values of an axis among `rows`.
+fn axis_values(summary: &Summary, rows: &[&Record], axis: &str) -> Result<Vec<f64>> {
+    let mut values = Vec::new();
+    for r in rows {
+        let text = summary.value(r, axis);
+        let v: f64 = text.parse().with_context(|| format!("axis `{axis}` has the non-numeric value `{text}`; fix it with --where {axis}={text}"))?;
+        values.push(v);
+    }
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    Ok(values)
+}
+
+fn cell_value(summary: &Summary, record: Option<&Record>, metric: &str) -> CellValue {
+    let Some(record) = record else { return CellValue::Missing };
+    match summary.value(record, "status").as_str() {
+        "failed" => return CellValue::Failed,
+        "diverged" => return CellValue::Diverged,
+        _ => {}
+    }
+    let text = summary.value(record, metric);
+    if text.is_empty() {
+        return CellValue::Missing;
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_nan() => CellValue::Missing,
+        Ok(v) => CellValue::Number(v),
+        Err(_) => CellValue::Category(text),
+    }
+}
+
+/// A log axis: positive values whose ratios are more even than their steps.
+fn is_log(values: &[f64]) -> bool {
+    if values.len() < 3 || values[0] <= 0.0 {
+        return false;
+    }
+    let spread = |v: Vec<f64>| {
+        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        hi / lo
+    };
+    let linear = spread(values.windows(2).map(|w| w[1] - w[0]).collect());
+    let log = spread(values.windows(2).map(|w| (w[1] / w[0]).ln()).collect());
+    log < linear && log < 1.5
+}
+
+fn phase_order() -> Vec<String> {
+    Phase::ALL.iter().map(|p| p.to_string()).collect()
+}
+
+fn where_text(spec: &PlotSpec) -> String {
+    spec.filter.iter().map(|(k, v)| format!("{k}={}", crate::grid::format_value(v))).collect::<Vec<_>>().join(", ")
+}
+
+fn default_stem(metric: &str, spec: &PlotSpec) -> String {
+    let mut stem = metric.to_string();
+    for (k, v) in &spec.filter {
+        stem.push_str(&format!("__{k}={}", crate::grid::format_value(v)));
+    }
+    stem.chars().map(|c| if c.is_ascii_alphanumeric() || "._=+-".contains(c) { c } else { '_' }).collect()
+}
+
+fn default_title(name: &str, metric: &str, spec: &PlotSpec) -> String {
+    let filter = where_text(spec);
+    if filter.is_empty() { format!("{name}: {metric}") } else { format!("{name}: {metric} ({filter})") }
+}
+
+/// One line plot per selected cell of its `trace.csv` columns against step.
+fn trace_plots(out: &Path, summary: &Summary, rows: &[&Record], columns: &[String], spec: &PlotSpec, plots: &Path) -> Result<Vec<PathBuf>> {
+    if rows.len() > 12 {
+        bail!("{} cells match; narrow the trace plot to at most 12 with --where", rows.len());
+    }
+    let mut written = Vec::new();
+    for record in rows {
+        let path = cell_dir(out, &record.id).join(TRACE);
+        let mut reader = csv::Reader::from_path(&path).with_context(|| format!("cell {} has no trace ({})", record.id, path.display()))?;
+        let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
+        let table: Vec<Vec<f64>> = reader
+            .records()
+            .map(|row| row.map(|r| r.iter().map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let step = header.iter().position(|c| c == "step").with_context(|| format!("{} has no `step` column", path.display()))?;
+        let column = |i: usize| table.iter().map(|r| (r[step], r[i])).collect::<Vec<_>>();
+        let mut series = Vec::new();
+        for wanted in columns {
+            if wanted == "samples" {
+                for (i, c) in header.iter().enumerate().filter(|(_, c)| c.starts_with("sample_")) {
+                    series.push(Series { label: if series.iter().any(|s: &Series| s.thin) { c.clone() } else { "single runs".into() }, points: column(i), thin: true });
+                }
+                continue;
+            }
+            let i = header.iter().position(|c| c == wanted).with_context(|| format!("{} has no column `{wanted}` (columns: {})", path.display(), header.join(", ")))?;
+            series.push(Series { label: wanted.clone(), points: column(i), thin: false });
+        }
+        let axes: Vec<String> = summary.axis_columns.iter().map(|a| format!("{a}={}", summary.value(record, a))).collect();
+        let title = spec.title.clone().unwrap_or_else(|| format!("trace: {}", axes.join(", ")));
+        let stem = format!("{}__{}", spec.file.clone().unwrap_or_else(|| "trace".into()), record.id);
+        let (png, svg) = (plots.join(format!("{stem}.png")), plots.join(format!("{stem}.svg")));
+        render_lines(&LinePlot { title, x_label: "step".into(), y_label: columns.iter().filter(|c| *c != "samples").cloned().collect::<Vec<_>>().join(", "), y_log: true, series }, &png, &svg)?;
+        written.extend([png, svg]);
+    }
+    Ok(written)
+}
