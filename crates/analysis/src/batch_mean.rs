@@ -118,6 +118,11 @@ fn enumerate(
     out: &mut Vec<(f64, f64)>,
     s: f64,
 ) {
+    if remaining == 0 {
+        // Every later value is drawn 0 times: a factor p⁰/0! = 1 each.
+        out.push((partial_sum / s, log_weight.exp()));
+        return;
+    }
     let (v, p) = distinct[index];
     if index + 1 == distinct.len() {
         let k = remaining as f64;

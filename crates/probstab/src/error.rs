@@ -17,7 +17,7 @@ pub enum Origin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: cannot read the config: {source}")]
+    #[error("{file}: cannot read the config")]
     Read { file: PathBuf, source: std::io::Error },
     #[error("{file}: {message}")]
     Syntax { file: PathBuf, message: String },

@@ -48,10 +48,21 @@ impl Experiment {
         let mut applied = Vec::new();
         for text in overrides {
             let (key, value) = parse_override(text)?;
-            set_path(&mut table, &key, value).map_err(|message| ConfigError::Override { text: text.clone(), message })?;
-            // A pinned key is no longer swept.
-            if let Some(Value::Table(grid)) = table.get_mut("grid") {
-                remove_grid_key(grid, &key);
+            let fail = |message: String| ConfigError::Override { text: text.clone(), message };
+            if let Some(axis) = key.strip_prefix("grid.") {
+                // Replace the axis however the file spelled it (quoted or nested).
+                let grid = match table.entry("grid").or_insert_with(|| Value::Table(Table::new())) {
+                    Value::Table(grid) => grid,
+                    other => return Err(fail(format!("`grid` is a {}, not a table", other.type_str()))),
+                };
+                remove_grid_key(grid, axis);
+                grid.insert(axis.to_string(), value);
+            } else {
+                set_path(&mut table, &key, value).map_err(fail)?;
+                // A pinned key is no longer swept.
+                if let Some(Value::Table(grid)) = table.get_mut("grid") {
+                    remove_grid_key(grid, &key);
+                }
             }
             applied.push((text.clone(), key));
         }
@@ -94,7 +105,7 @@ impl Experiment {
             set_path(&mut table, path, value.clone()).map_err(|message| self.key_error(axes, &format!("grid.{path}"), message))?;
         }
         let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
-            let (key, message) = error_key(&e.path().to_string(), &e.inner().to_string());
+            let (key, message) = error_key(&e.path().to_string(), e.inner().message());
             self.key_error(axes, &key, message)
         })?;
         config.validate().map_err(|invalid| self.key_error(axes, &invalid.key, invalid.message))
@@ -132,6 +143,7 @@ fn error_key(path: &str, message: &str) -> (String, String) {
         .and_then(|rest| rest.split('`').next());
     let key = match field {
         Some(field) if path.is_empty() => field.to_string(),
+        Some(field) if path == field || path.ends_with(&format!(".{field}")) => path.to_string(),
         Some(field) => format!("{path}.{field}"),
         None => path.to_string(),
     };
@@ -227,7 +239,7 @@ impl<T: serde::de::DeserializeOwned> DeserializeFrom for T {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { format!("{path}") };
             let path = if path.starts_with('[') || path.is_empty() { path } else { format!(".{path}") };
-            (path, e.inner().to_string())
+            (path, e.inner().message().to_string())
         })
     }
 }

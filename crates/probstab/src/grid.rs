@@ -30,6 +30,9 @@ fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (Str
             }
             other => return Err((path, format!("an axis is a list of values or {{ linspace = [a, b, n] }} / {{ logspace = [a, b, n] }}, got the {} {other}", other.type_str()))),
         };
+        if axes.iter().any(|a: &Axis| a.path == path) {
+            return Err((path, "the axis is given twice (quoted and as nested keys?)".into()));
+        }
         if values.is_empty() {
             return Err((path, "an axis needs at least one value".into()));
         }
@@ -168,6 +171,7 @@ mod tests {
         assert!(grid("x = []").unwrap_err().1.contains("at least one"));
         assert!(grid("x = [1, 1]").unwrap_err().1.contains("repeats"));
         assert!(grid("x = { linspace = [0, 1, 3], logspace = [1, 2, 3] }").is_err());
+        assert!(grid("\"s.lr\" = [1, 2]\ns.lr = [3]").unwrap_err().1.contains("twice"));
     }
 
     #[test]

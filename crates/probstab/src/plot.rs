@@ -112,11 +112,11 @@ fn grid_plot(summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str,
             let mut points: Vec<(f64, f64)> = values.iter().map(|(x, v)| (*x, v.parse().unwrap())).collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             let series = vec![Series { label: metric.to_string(), points, thin: false }];
-            render_lines(&LinePlot { title, x_label: x.clone(), y_label: metric.to_string(), y_log: false, series }, &png, &svg)?;
+            render_lines(&LinePlot { title, x_label: axis_label(&x), y_label: metric.to_string(), y_log: false, series }, &png, &svg)?;
             return Ok(vec![png, svg]);
         }
         let cells = vec![xs.iter().map(|xv| cell_value(summary, rows.iter().find(|r| numeric_x(r) == *xv).copied(), metric)).collect()];
-        let heatmap = Heatmap { title, x_label: x.clone(), y_label: String::new(), xs: xs.clone(), ys: vec![0.0], x_log: is_log(&xs), y_log: false, cells, metric_label: metric.to_string(), category_order: phase_order(), contours: vec![], curves: vec![] };
+        let heatmap = Heatmap { title, x_label: axis_label(&x), y_label: String::new(), xs: xs.clone(), ys: vec![0.0], x_log: is_log(&xs), y_log: false, cells, metric_label: metric.to_string(), category_order: phase_order(), contours: vec![], curves: vec![] };
         render_heatmap(&heatmap, &png, &svg)?;
         return Ok(vec![png, svg]);
     };
@@ -159,8 +159,8 @@ fn grid_plot(summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str,
     }
     let heatmap = Heatmap {
         title,
-        x_label: x.clone(),
-        y_label: y.clone(),
+        x_label: axis_label(&x),
+        y_label: axis_label(&y),
         x_log: is_log(&xs),
         y_log: is_log(&ys),
         xs,
@@ -173,6 +173,22 @@ fn grid_plot(summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str,
     };
     render_heatmap(&heatmap, &png, &svg)?;
     Ok(vec![png, svg])
+}
+
+/// An axis label in the paper's words, with the config key it sweeps.
+fn axis_label(key: &str) -> String {
+    let symbol = match key.rsplit('.').next().unwrap_or(key) {
+        "lr" => "learning rate λ",
+        "mu" => "signal μ",
+        "batch_size" => "batch size S",
+        "outlier" => "outlier x₁²",
+        "a" => "χ value a",
+        "n" => "dataset size N",
+        "noise_std" => "noise σ",
+        "seed" => "seed",
+        _ => return key.to_string(),
+    };
+    format!("{symbol}  ({key})")
 }
 
 /// Sorted distinct numeric values of an axis among `rows`.
