@@ -8,10 +8,16 @@ pub mod batch_mean;
 pub mod estimate;
 /// `E ln|a + bZ|` for a standard normal Z.
 pub mod gaussian_log;
+/// A single neuron's loss landscape: stationary points, Hessians (Fig. 5).
+pub mod landscape;
+/// m_L = E ln L over a trailing window, and the slope of ln L (Eq. 10, 12).
+pub mod loss_rate;
 /// Figures: heatmaps with contours and curves, line plots (PNG + SVG).
 pub mod plot;
 /// Adaptive Gauss–Kronrod quadrature.
 pub mod quadrature;
+/// Numerical and effective rank from singular values (faer).
+pub mod rank;
 /// 1-D regression: Eq. (3), λ_DS (corrected Eq. 4), λ_SS, Prop. 1, Fig. 2.
 pub mod regression;
 /// Seeded random streams.
@@ -20,6 +26,8 @@ pub mod rng;
 pub mod saddle;
 /// Monte Carlo trajectories of linearised SGD (Eq. 6, 67; Fig. 6).
 pub mod simulate;
+/// Fraction of near-zero parameters, per layer and overall.
+pub mod sparsity;
 /// The Gaussian teacher's χ = xy, and its exponents at N = ∞.
 pub mod teacher;
 
