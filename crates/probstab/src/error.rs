@@ -11,8 +11,8 @@ pub enum Origin {
     File(Option<usize>),
     /// A `key=value` override on the command line.
     Override(String),
-    /// A `[grid]` axis, at this value.
-    Axis { value: String },
+    /// A `[grid]` axis (at this line of the file, if it is there), at this value.
+    Axis { value: String, line: Option<usize> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,8 @@ impl fmt::Display for OriginText {
             Origin::File(Some(line)) => write!(f, " (line {line})"),
             Origin::File(None) => Ok(()),
             Origin::Override(text) => write!(f, " (set by override `{text}`)"),
-            Origin::Axis { value } => write!(f, " (grid axis, at value {value})"),
+            Origin::Axis { value, line: Some(line) } => write!(f, " (grid axis, line {line}, at value {value})"),
+            Origin::Axis { value, line: None } => write!(f, " (grid axis, at value {value})"),
         }
     }
 }

@@ -46,33 +46,42 @@ impl Experiment {
         let file = file.to_path_buf();
         let mut table: Table = source.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { file: file.clone(), message: e.to_string().trim_end().to_string() })?;
         let mut applied = Vec::new();
+        let mut grid_overrides = Vec::new();
+        let mut pinned = Vec::new();
         for text in overrides {
             let (key, value) = parse_override(text)?;
-            let fail = |message: String| ConfigError::Override { text: text.clone(), message };
             if let Some(axis) = key.strip_prefix("grid.") {
-                // Replace the axis however the file spelled it (quoted or nested).
-                let grid = match table.entry("grid").or_insert_with(|| Value::Table(Table::new())) {
-                    Value::Table(grid) => grid,
-                    other => return Err(fail(format!("`grid` is a {}, not a table", other.type_str()))),
-                };
-                remove_grid_key(grid, axis);
-                grid.insert(axis.to_string(), value);
+                grid_overrides.push((text.clone(), axis.to_string(), value));
             } else {
-                set_path(&mut table, &key, value).map_err(fail)?;
-                // A pinned key is no longer swept.
-                if let Some(Value::Table(grid)) = table.get_mut("grid") {
-                    remove_grid_key(grid, &key);
-                }
+                set_path(&mut table, &key, value).map_err(|message| ConfigError::Override { text: text.clone(), message })?;
+                pinned.push(key.clone());
             }
             applied.push((text.clone(), key));
         }
-        let resolved = table.clone();
         let grid = match table.remove("grid") {
             None => Table::new(),
             Some(Value::Table(grid)) => grid,
             Some(other) => return Err(key_error(&file, &source, &applied, &[], "grid", format!("must be a table of axes, got {}", other.type_str()))),
         };
-        let axes = parse_grid(&grid).map_err(|(key, message)| key_error(&file, &source, &applied, &[], &format!("grid.{key}"), message))?;
+        let mut axes = parse_grid(&grid).map_err(|(key, message)| key_error(&file, &source, &applied, &[], &format!("grid.{key}"), message))?;
+        // A key set by an override is no longer swept; an overridden axis
+        // keeps its place in the grid order, so cell names stay the same.
+        axes.retain(|a| !pinned.contains(&a.path));
+        for (text, path, value) in grid_overrides {
+            let new = parse_grid(&Table::from_iter([(path.clone(), value)])).map_err(|(_, message)| ConfigError::Override { text: text.clone(), message })?;
+            for axis in new {
+                match axes.iter_mut().find(|a| a.path == axis.path) {
+                    Some(existing) => *existing = axis,
+                    None => axes.push(axis),
+                }
+            }
+        }
+        // The experiment as run: overrides applied, every axis an explicit list.
+        let mut resolved = table.clone();
+        if !axes.is_empty() {
+            let grid: Table = axes.iter().map(|a| (a.path.clone(), Value::Array(a.values.clone()))).collect();
+            resolved.insert("grid".into(), Value::Table(grid));
+        }
         let plots = match table.remove("plot") {
             None => Vec::new(),
             Some(value) => Vec::<PlotSpec>::deserialize_from(value).map_err(|(key, message)| key_error(&file, &source, &applied, &[], &format!("plot{key}"), message))?,
@@ -123,8 +132,8 @@ impl Experiment {
 
 /// The error for `key`, told where its value came from.
 fn key_error(file: &Path, source: &str, overrides: &[(String, String)], axes: &[(String, Value)], key: &str, message: String) -> ConfigError {
-    let origin = if let Some((_, value)) = axes.iter().find(|(path, _)| path == key || key.strip_prefix("grid.") == Some(path.as_str())) {
-        Origin::Axis { value: value.to_string() }
+    let origin = if let Some((path, value)) = axes.iter().find(|(path, _)| path == key || key.strip_prefix("grid.") == Some(path.as_str())) {
+        Origin::Axis { value: value.to_string(), line: line_of(source, &format!("grid.{path}")) }
     } else if let Some((text, _)) = overrides.iter().rev().find(|(_, k)| k == key) {
         Origin::Override(text.clone())
     } else {
@@ -163,17 +172,29 @@ fn line_of(source: &str, key: &str) -> Option<usize> {
 }
 
 fn find_span(table: &toml::de::DeTable<'_>, parts: &[&str]) -> Option<std::ops::Range<usize>> {
-    // A grid key may be written quoted ("saddle.lr") or as nested tables.
+    // A grid key may be written quoted ("saddle.lr") or as nested tables; a
+    // `[[plot]]` entry is addressed as `plot[0]`.
     for split in (1..=parts.len()).rev() {
         let head = parts[..split].join(".");
-        if let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == head) {
-            if split == parts.len() {
-                return Some(key.span());
-            }
-            if let toml::de::DeValue::Table(inner) = value.get_ref() {
-                if let Some(span) = find_span(inner, &parts[split..]) {
-                    return Some(span);
-                }
+        let (name, index) = match head.strip_suffix(']').and_then(|h| h.rsplit_once('[')) {
+            Some((name, i)) => (name.to_string(), i.parse::<usize>().ok()),
+            None => (head.clone(), None),
+        };
+        let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name) else { continue };
+        let value = match (index, value.get_ref()) {
+            (None, _) => value,
+            (Some(i), toml::de::DeValue::Array(items)) => match items.get(i) {
+                Some(item) => item,
+                None => continue,
+            },
+            _ => continue,
+        };
+        if split == parts.len() {
+            return Some(if index.is_some() { value.span() } else { key.span() });
+        }
+        if let toml::de::DeValue::Table(inner) = value.get_ref() {
+            if let Some(span) = find_span(inner, &parts[split..]) {
+                return Some(span);
             }
         }
     }
@@ -214,18 +235,6 @@ pub fn set_path(table: &mut Table, path: &str, value: Value) -> Result<(), Strin
         };
     }
     Ok(())
-}
-
-/// Remove a swept key from the grid, written quoted or nested.
-fn remove_grid_key(grid: &mut Table, key: &str) {
-    if grid.remove(key).is_some() {
-        return;
-    }
-    if let Some((head, rest)) = key.split_once('.') {
-        if let Some(Value::Table(inner)) = grid.get_mut(head) {
-            remove_grid_key(inner, rest);
-        }
-    }
 }
 
 /// Deserialize a TOML value, reporting the failing path.

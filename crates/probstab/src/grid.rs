@@ -45,13 +45,21 @@ fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (Str
                     return Err((path, format!("value {i} of the axis is {f}")));
                 }
             }
-            if values[..i].contains(v) {
+            let same = |w: &Value| match (number(w), number(v)) {
+                (Some(a), Some(b)) => a == b,
+                _ => w == v,
+            };
+            if values[..i].iter().any(same) {
                 return Err((path, format!("the axis repeats the value {v}")));
             }
         }
         axes.push(Axis { path, values });
     }
     Ok(())
+}
+
+fn number(v: &Value) -> Option<f64> {
+    v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
 }
 
 /// `{ linspace = [a, b, n] }`: n evenly spaced points from a to b inclusive.
@@ -81,7 +89,9 @@ fn spaced(spec: &Table) -> Result<Vec<Value>, String> {
                 return a;
             }
             let t = i as f64 / (n - 1) as f64;
-            if i == n - 1 {
+            if i == 0 {
+                a
+            } else if i == n - 1 {
                 b
             } else if log {
                 (a.ln() + t * (b.ln() - a.ln())).exp()

@@ -1,0 +1,232 @@
+//! Bad input to `probstab run`: exit code 2, one message on stderr that names
+//! the file, the key and where the value is (its line, or the override), no
+//! panic, and no results directory.
+
+mod common;
+
+use common::{TempDir, line_of, probstab};
+
+/// Run `probstab run ARGS --out out` in `t` and check the shape of a config
+/// error; returns stderr.
+fn config_error(t: &TempDir, args: &[&str]) -> String {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", "out"]);
+    let run = probstab(t.path(), &all);
+    assert_eq!(run.code, Some(2), "a config error exits 2:\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    common::assert_no_panic(&run);
+    assert!(run.stderr.contains("error"), "stderr says it is an error:\n{}", run.stderr);
+    assert!(!t.join("out").exists(), "a config error created the results directory");
+    assert!(!t.join("results").exists(), "a config error created results/");
+    run.stderr
+}
+
+const SADDLE: &str = "name = \"bad\"\nkind = \"saddle_theory\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n";
+
+fn assert_mentions(stderr: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(stderr.contains(needle), "stderr should mention {needle}:\n{stderr}");
+    }
+}
+
+#[test]
+fn unknown_key_names_the_dotted_key_and_its_line() {
+    let t = TempDir::new("unknown-key");
+    let text = format!("{SADDLE}lrr = 0.1\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    let line = format!("line {}", line_of(&text, "lrr"));
+    assert_mentions(&stderr, &["bad.toml", "`saddle.lrr`", &line]);
+}
+
+#[test]
+fn unknown_top_level_key_names_it() {
+    let t = TempDir::new("unknown-top");
+    let text = format!("sed = 3\n{SADDLE}");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "`sed`", "line 1"]);
+}
+
+#[test]
+fn wrong_type_names_the_key_and_its_line() {
+    let t = TempDir::new("wrong-type");
+    let text = SADDLE.replace("lr = 0.1", "lr = \"fast\"");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    let line = format!("line {}", line_of(&text, "\"fast\""));
+    assert_mentions(&stderr, &["bad.toml", "`saddle.lr`", &line]);
+}
+
+#[test]
+fn unknown_kind_names_kind_and_the_known_kinds() {
+    let t = TempDir::new("unknown-kind");
+    let text = SADDLE.replace("saddle_theory", "nope");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "`kind`", "line 2", "nope", "saddle_theory"]);
+}
+
+#[test]
+fn zero_learning_rate_is_out_of_range() {
+    let t = TempDir::new("lr-zero");
+    let text = SADDLE.replace("lr = 0.1", "lr = 0");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    let line = format!("line {}", line_of(&text, "lr = 0"));
+    assert_mentions(&stderr, &["bad.toml", "`saddle.lr`", &line]);
+}
+
+#[test]
+fn zero_batch_size_is_out_of_range() {
+    let t = TempDir::new("batch-zero");
+    let text = format!("{SADDLE}batch_size = 0\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    let line = format!("line {}", line_of(&text, "batch_size"));
+    assert_mentions(&stderr, &["bad.toml", "`saddle.batch_size`", &line]);
+}
+
+#[test]
+fn regression_batch_size_zero_names_the_regression_key() {
+    let t = TempDir::new("reg-batch-zero");
+    let text = "name = \"bad\"\nkind = \"regression_theory\"\n\n[regression]\nx = [1.0, 2.0]\nlr = 0.1\nbatch_size = 0\n";
+    t.write("bad.toml", text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "`regression.batch_size`", "line 7"]);
+}
+
+#[test]
+fn signal_mu_above_one_is_out_of_range() {
+    let t = TempDir::new("mu-range");
+    let text = SADDLE.replace("mu = 0.5", "mu = 1.5");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    let line = format!("line {}", line_of(&text, "mu = 1.5"));
+    assert_mentions(&stderr, &["bad.toml", "`saddle.mu`", &line, "1.5"]);
+}
+
+#[test]
+fn unknown_grid_axis_names_the_axis_and_its_line() {
+    let t = TempDir::new("grid-axis");
+    let text = format!("{SADDLE}\n[grid]\n\"saddle.lrr\" = [0.1, 0.2]\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    let line = format!("line {}", line_of(&text, "\"saddle.lrr\""));
+    assert_mentions(&stderr, &["bad.toml", "`saddle.lrr`", &line]);
+}
+
+#[test]
+fn out_of_range_grid_value_names_the_axis_and_the_value() {
+    let t = TempDir::new("grid-value");
+    let text = format!("{SADDLE}\n[grid]\n\"saddle.mu\" = [0.5, 1.5]\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "`saddle.mu`", "1.5"]);
+}
+
+#[test]
+fn malformed_grid_axis_names_the_axis() {
+    let t = TempDir::new("grid-malformed");
+    let text = format!("{SADDLE}\n[grid]\n\"saddle.lr\" = {{ logspace = [-3, 0, 10] }}\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "saddle.lr", "logspace"]);
+}
+
+#[test]
+fn toml_syntax_error_gives_the_line() {
+    let t = TempDir::new("syntax");
+    t.write("bad.toml", "name = \"bad\"\nkind =\n");
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "line 2"]);
+}
+
+#[test]
+fn missing_config_file_names_the_path() {
+    let t = TempDir::new("missing");
+    let stderr = config_error(&t, &["does/not/exist.toml"]);
+    assert_mentions(&stderr, &["does/not/exist.toml"]);
+}
+
+#[test]
+fn missing_config_file_states_the_cause_once() {
+    let t = TempDir::new("missing-once");
+    let stderr = config_error(&t, &["nothing.toml"]);
+    let cause = "No such file or directory";
+    assert_eq!(stderr.matches(cause).count(), 1, "the OS error is repeated:\n{stderr}");
+}
+
+#[test]
+fn out_of_range_override_names_the_override() {
+    let t = TempDir::new("override-range");
+    t.write("ok.toml", SADDLE);
+    let stderr = config_error(&t, &["ok.toml", "saddle.lr=-1"]);
+    assert_mentions(&stderr, &["`saddle.lr`", "saddle.lr=-1"]);
+}
+
+#[test]
+fn malformed_overrides_name_the_override() {
+    let t = TempDir::new("override-malformed");
+    t.write("ok.toml", SADDLE);
+    for text in ["saddle..lr=1", "=5", "saddle.lr.x=1", "saddle"] {
+        let stderr = config_error(&t, &["ok.toml", text]);
+        assert_mentions(&stderr, &[&format!("`{text}`")]);
+    }
+}
+
+#[test]
+fn override_with_an_unknown_key_names_the_override() {
+    let t = TempDir::new("override-unknown");
+    t.write("ok.toml", SADDLE);
+    let stderr = config_error(&t, &["ok.toml", "saddle.lrr=0.3"]);
+    assert_mentions(&stderr, &["`saddle.lrr`", "saddle.lrr=0.3"]);
+}
+
+#[test]
+fn table_the_kind_does_not_use_is_rejected_with_its_line() {
+    let t = TempDir::new("unused-table");
+    let text = "name = \"bad\"\nkind = \"saddle_theory\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n\n[regression]\nx = [1.0]\nlr = 0.1\n";
+    t.write("bad.toml", text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "`regression`", "line 8", "saddle_theory"]);
+}
+
+#[test]
+fn missing_table_the_kind_needs_is_named() {
+    let t = TempDir::new("missing-table");
+    t.write("bad.toml", "name = \"bad\"\nkind = \"regression_theory\"\n");
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "`regression`"]);
+}
+
+#[test]
+fn unknown_plot_key_names_the_plot_key_and_its_line() {
+    let t = TempDir::new("plot-key");
+    let text = format!("{SADDLE}\n[[plot]]\nmetrc = \"phase\"\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    let line = format!("line {}", line_of(&text, "metrc"));
+    assert_mentions(&stderr, &["bad.toml", "metrc", &line]);
+}
+
+#[test]
+fn config_error_without_out_creates_no_results_directory() {
+    let t = TempDir::new("no-results");
+    t.write("bad.toml", &SADDLE.replace("mu = 0.5", "mu = 1.5"));
+    let run = probstab(t.path(), &["run", "bad.toml"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    common::assert_no_panic(&run);
+    assert!(!t.join("results").exists(), "results/ was created for a config error");
+}
+
+#[test]
+fn axis_repeating_a_number_as_integer_and_float_is_rejected() {
+    // 1 and 1.0 are the same learning rate and would share the cell directory
+    // `saddle.lr=1`.
+    let t = TempDir::new("grid-int-float");
+    let text = format!("{SADDLE}\n[grid]\n\"saddle.lr\" = [1, 1.0, 2]\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml"]);
+    assert_mentions(&stderr, &["bad.toml", "saddle.lr"]);
+}
