@@ -19,6 +19,12 @@ mod plot;
 mod record;
 /// Parallel, resumable execution of cells.
 mod runner;
+/// `--cells i..j`: a slice of a grid's cells.
+mod slice;
+/// Job-array scripts for Slurm (`probstab slurm`).
+mod slurm;
+/// Complete, failed and missing cells of a results directory.
+mod status;
 /// The results directory and atomic writes.
 mod store;
 
@@ -62,6 +68,61 @@ enum Command {
         /// Do not render the experiment's [[plot]] figures after the run.
         #[arg(long)]
         no_plot: bool,
+        /// Run only cells i..j of the grid: 0-based, j excluded (i..=j includes
+        /// it), in the grid's order (the last axis varies fastest). A sliced run
+        /// writes no summary.csv and no plots: `probstab collect DIR` merges.
+        #[arg(long, value_name = "i..j")]
+        cells: Option<slice::CellSlice>,
+    },
+    /// Write an sbatch script that runs CONFIG's grid as a Slurm job array,
+    /// each task a slice of cells; --submit submits it.
+    ///
+    /// The tasks run `probstab run DIR/experiment.toml --out DIR --cells i..j`
+    /// (the experiment as resolved now). Follow with `probstab status DIR`;
+    /// merge with `probstab collect DIR`.
+    Slurm {
+        /// The experiment TOML, then KEY=VALUE overrides.
+        #[arg(value_name = "CONFIG [KEY=VALUE ...]")]
+        args: Vec<String>,
+        /// Output directory. Default: results/<name>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Cells per array task.
+        #[arg(long, default_value_t = 100)]
+        cells_per_task: usize,
+        /// Run at most N tasks at once (--array=0-K%N).
+        #[arg(long, value_name = "N")]
+        max_parallel: Option<usize>,
+        /// Cores per task; each task runs that many cells in parallel.
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// Slurm partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task (sbatch --time: 30, 2:00:00, 1-0).
+        #[arg(long)]
+        time: Option<String>,
+        /// GPUs per task (sbatch --gpus: 1, a100:2).
+        #[arg(long)]
+        gpus: Option<String>,
+        /// Another #SBATCH line, e.g. --sbatch=--account=foo (repeatable).
+        #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+        sbatch: Vec<String>,
+        /// Device for training kinds (same as backend=...): cpu or wgpu.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Submit the script with sbatch and print the job id.
+        #[arg(long)]
+        submit: bool,
+    },
+    /// Count the complete (ok, diverged), failed and missing cells of a
+    /// results directory and list the missing ones. Exits 0 when every cell
+    /// of the grid is complete, 1 otherwise.
+    Status {
+        dir: PathBuf,
+        /// List every missing and failed cell, not only the first 20.
+        #[arg(long)]
+        all: bool,
     },
     /// Plot a results directory: a heatmap of --metric over two axes, or the
     /// experiment's own [[plot]] figures when neither --metric nor --trace is given.
@@ -123,7 +184,47 @@ fn init_logging(verbose: u8) {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { args, out, jobs, backend, no_plot } => run(args, out, jobs, backend, no_plot),
+        Command::Run { args, out, jobs, backend, no_plot, cells } => run(args, out, jobs, backend, no_plot, cells),
+        Command::Slurm { args, out, cells_per_task, max_parallel, cpus_per_task, partition, time, gpus, sbatch, backend, submit } => {
+            let (experiment, cells, out) = load_grid(args, out, backend)?;
+            let (_, complete) = runner::pending(&cells, &out)?;
+            let job = slurm::ArrayJob {
+                name: cells[0].config.name.clone(),
+                probstab: std::env::current_exe().context("cannot find the probstab binary")?,
+                out: slurm::absolute(&out)?,
+                workdir: std::env::current_dir().context("cannot read the working directory")?,
+                total: cells.len(),
+                cells_per_task,
+                max_parallel,
+                cpus_per_task,
+                partition,
+                time,
+                gpus,
+                extra: sbatch,
+            };
+            let script = job.script()?;
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create the output directory {}", out.display()))?;
+            runner::write_experiment(&experiment, &out)?;
+            let path = job.script_path();
+            store::write_atomic(&path, script.as_bytes())?;
+            for warning in job.warnings() {
+                eprintln!("warning: {warning}");
+            }
+            println!("{} cells ({complete} already complete), {} tasks of up to {cells_per_task} cells", cells.len(), job.tasks());
+            println!("script: {}", path.display());
+            if submit {
+                let id = slurm::submit(&path)?;
+                println!("submitted job array {id}; follow it with: probstab status {}", out.display());
+            } else {
+                println!("submit it with: sbatch {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { dir, all } => {
+            let status = status::status(&dir)?;
+            print!("{}", status.report(&dir, all));
+            Ok(if status.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Plot { dir, metric, trace, x, y, filter, contour, curve, title, file } => {
             let filter = filter
                 .iter()
@@ -153,7 +254,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Option<String>, no_plot: bool) -> Result<ExitCode> {
+/// The experiment named by `CONFIG [KEY=VALUE ...]` (the embedded default
+/// without CONFIG), its cells and the output directory.
+fn load_grid(args: Vec<String>, out: Option<PathBuf>, backend: Option<String>) -> Result<(Experiment, Vec<experiment::Cell>, PathBuf)> {
     // The first argument is the config unless it reads as an override.
     let (config, mut overrides) = match args.split_first() {
         Some((first, rest)) if !(first.contains('=') && !Path::new(first).exists()) => (Some(PathBuf::from(first)), rest.to_vec()),
@@ -169,7 +272,15 @@ fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Op
     let cells = experiment.cells()?;
     let name = cells.first().map(|c| c.config.name.clone()).or_else(|| experiment.name().map(String::from)).context("the experiment has no cells")?;
     let out = out.unwrap_or_else(|| PathBuf::from("results").join(&name));
+    Ok((experiment, cells, out))
+}
+
+fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Option<String>, no_plot: bool, slice: Option<slice::CellSlice>) -> Result<ExitCode> {
+    let (experiment, cells, out) = load_grid(args, out, backend)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if let Some(slice) = slice {
+        return run_slice(&experiment, &cells, &out, jobs, slice);
+    }
     let counts = runner::run_cells(&experiment, &cells, &out, jobs)?;
     let (summary, _) = collect::collect(&out)?;
     println!(
@@ -192,6 +303,32 @@ fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Op
     }
     if counts.failed > 0 {
         eprintln!("error: {} cell(s) failed; their errors are in {} (status = failed); rerun to retry them", counts.failed, summary.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run --cells i..j`: one task of a job array. Many such runs write into one
+/// directory at once, so none of them writes summary.csv or plots (a summary
+/// written by one task could miss cells another task finishes at the same
+/// moment): `probstab collect DIR` merges once the grid is complete.
+fn run_slice(experiment: &Experiment, cells: &[experiment::Cell], out: &Path, jobs: usize, slice: slice::CellSlice) -> Result<ExitCode> {
+    let range = slice.range(cells.len())?;
+    let counts = runner::run_cells(experiment, &cells[range.clone()], out, jobs)?;
+    println!(
+        "cells {}..{} of {}: {} run ({} ok, {} diverged, {} failed), {} already complete",
+        range.start,
+        range.end,
+        cells.len(),
+        counts.ok + counts.diverged + counts.failed,
+        counts.ok,
+        counts.diverged,
+        counts.failed,
+        counts.skipped
+    );
+    println!("merge with: probstab collect {}", out.display());
+    if counts.failed > 0 {
+        eprintln!("error: {} cell(s) failed; `probstab status {}` lists them; rerun to retry them", counts.failed, out.display());
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

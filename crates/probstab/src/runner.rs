@@ -23,34 +23,9 @@ pub struct RunCounts {
 /// Run every incomplete cell of `cells` into `out` with `jobs` threads.
 pub fn run_cells(experiment: &Experiment, cells: &[Cell], out: &Path, jobs: usize) -> Result<RunCounts> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create the output directory {}", out.display()))?;
-    write_atomic(&out.join("experiment.toml"), toml::to_string(&experiment.resolved)?.as_bytes())?;
-
-    let mut todo = Vec::new();
-    let mut counts = RunCounts::default();
-    let mut conflicts = Vec::new();
-    for cell in cells {
-        let dir = cell_dir(out, &cell.id);
-        let config = toml::to_string(&cell.config)?;
-        match read_record(&dir)? {
-            Some(record) if record.status.is_complete() => {
-                let stored = std::fs::read_to_string(dir.join(CONFIG)).unwrap_or_default();
-                if stored == config {
-                    counts.skipped += 1;
-                } else {
-                    conflicts.push(format!("{}: {}", cell.id, first_difference(&stored, &config)));
-                }
-            }
-            _ => todo.push((cell, config)),
-        }
-    }
-    if !conflicts.is_empty() {
-        bail!(
-            "{} complete cell(s) in {} were computed with a different config, e.g. {}\nUse another --out, or delete those cell directories to recompute them.",
-            conflicts.len(),
-            out.display(),
-            conflicts[..conflicts.len().min(3)].join("; ")
-        );
-    }
+    let (todo, skipped) = pending(cells, out)?;
+    write_experiment(experiment, out)?;
+    let mut counts = RunCounts { skipped, ..RunCounts::default() };
     tracing::info!(total = cells.len(), complete = counts.skipped, to_run = todo.len(), jobs, "running grid");
 
     let bar = ProgressBar::new(todo.len() as u64);
@@ -74,6 +49,51 @@ pub fn run_cells(experiment: &Experiment, cells: &[Cell], out: &Path, jobs: usiz
         }
     }
     Ok(counts)
+}
+
+/// Save the resolved experiment as `<out>/experiment.toml`. Left alone when
+/// it already says the same, so the tasks of a job array, each running a
+/// slice into one directory, do not keep rewriting it.
+pub fn write_experiment(experiment: &Experiment, out: &Path) -> Result<()> {
+    let path = out.join("experiment.toml");
+    let text = toml::to_string(&experiment.resolved)?;
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    write_atomic(&path, text.as_bytes())
+}
+
+/// The cells of `cells` that are not complete in `out`, each with its config
+/// text, and how many are complete. A complete cell computed from a different
+/// config is an error: results of two experiments never mix.
+pub fn pending<'a>(cells: &'a [Cell], out: &Path) -> Result<(Vec<(&'a Cell, String)>, usize)> {
+    let mut todo = Vec::new();
+    let mut complete = 0;
+    let mut conflicts = Vec::new();
+    for cell in cells {
+        let dir = cell_dir(out, &cell.id);
+        let config = toml::to_string(&cell.config)?;
+        match read_record(&dir)? {
+            Some(record) if record.status.is_complete() => {
+                let stored = std::fs::read_to_string(dir.join(CONFIG)).unwrap_or_default();
+                if stored == config {
+                    complete += 1;
+                } else {
+                    conflicts.push(format!("{}: {}", cell.id, first_difference(&stored, &config)));
+                }
+            }
+            _ => todo.push((cell, config)),
+        }
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "{} complete cell(s) in {} were computed with a different config, e.g. {}\nUse another --out, or delete those cell directories to recompute them.",
+            conflicts.len(),
+            out.display(),
+            conflicts[..conflicts.len().min(3)].join("; ")
+        );
+    }
+    Ok((todo, complete))
 }
 
 /// Run one cell and write its files; `metrics.json` goes last.
