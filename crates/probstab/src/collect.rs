@@ -1,7 +1,9 @@
 //! `summary.csv`: one row per cell record, axis columns (by dotted key), then
 //! metric columns, then `status` and `error` (DESIGN.md §5).
 
+use crate::experiment::Experiment;
 use crate::record::{Record, json_to_csv};
+use std::collections::HashSet;
 use crate::store::{read_all, write_atomic};
 use anyhow::Result;
 use std::cmp::Ordering;
@@ -17,8 +19,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The records of the grid in `out/experiment.toml` (cells a run of
+    /// another grid left in the same directory are not part of it), or of
+    /// every cell directory when there is no experiment file.
     pub fn read(out: &Path) -> Result<Self> {
-        let (mut records, missing) = read_all(out)?;
+        let (mut records, mut missing) = read_all(out)?;
+        let experiment = out.join("experiment.toml");
+        if experiment.exists() {
+            let ids: HashSet<String> = Experiment::load(&experiment, &[])?.cells()?.into_iter().map(|c| c.id).collect();
+            records.retain(|r| ids.contains(&r.id));
+            let found: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+            missing = ids.iter().filter(|id| !found.contains(id.as_str())).cloned().collect();
+            missing.sort();
+        }
         let mut axis_columns: Vec<String> = Vec::new();
         let mut metric_columns: Vec<String> = Vec::new();
         for r in &records {

@@ -3,6 +3,8 @@
 //! the `[grid]` and `[[plot]]` tables of a file are read by `experiment.rs`.
 
 use serde::{Deserialize, Serialize};
+pub use train::Backend;
+use train::config::{DataTable, MeasureTable, ModelTable, Net, TrainTable};
 
 /// One cell of an experiment, fully resolved.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -26,6 +28,18 @@ pub struct Config {
     pub saddle: Option<SaddleConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimConfig>,
+    /// Training kinds: the network (`[model]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelTable>,
+    /// Training kinds: the data (`[data]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataTable>,
+    /// Training kinds: optimizer, λ, S, steps, loss (`[train]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainTable>,
+    /// Training kinds: tolerances of the metrics (`[measure]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<MeasureTable>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -39,6 +53,10 @@ pub enum Kind {
     RegressionSim,
     /// Monte Carlo trajectories of Eq. (67).
     SaddleSim,
+    /// A d → h → d net on the teacher stream (Fig. 7, 8): ranks, sparsity, m_L.
+    TwoLayer,
+    /// A single neuron u·σ(w·x) on 1-D data (Fig. 1a, 5).
+    Neuron,
 }
 
 impl Kind {
@@ -48,16 +66,19 @@ impl Kind {
             Kind::SaddleTheory => "saddle_theory",
             Kind::RegressionSim => "regression_sim",
             Kind::SaddleSim => "saddle_sim",
+            Kind::TwoLayer => "two_layer",
+            Kind::Neuron => "neuron",
         }
     }
-}
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Backend {
-    #[default]
-    Cpu,
-    Wgpu,
+    /// The network a training kind trains, or None for theory kinds.
+    pub fn net(self) -> Option<Net> {
+        match self {
+            Kind::TwoLayer => Some(Net::TwoLayer),
+            Kind::Neuron => Some(Net::Neuron),
+            _ => None,
+        }
+    }
 }
 
 /// `[regression]`: 1-D regression through the origin, `ℓ = ½(wx − y)²`.
@@ -201,7 +222,18 @@ impl Config {
             "sim" => matches!(self.kind, Kind::RegressionSim | Kind::SaddleSim),
             _ => false,
         };
-        for (table, present) in [("regression", self.regression.is_some()), ("saddle", self.saddle.is_some()), ("sim", self.sim.is_some())] {
+        let trains = |table: &str| self.kind.net().is_some() && ["model", "data", "train", "measure"].contains(&table);
+        let uses = |table: &str| uses(table) || trains(table);
+        let present = [
+            ("regression", self.regression.is_some()),
+            ("saddle", self.saddle.is_some()),
+            ("sim", self.sim.is_some()),
+            ("model", self.model.is_some()),
+            ("data", self.data.is_some()),
+            ("train", self.train.is_some()),
+            ("measure", self.measure.is_some()),
+        ];
+        for (table, present) in present {
             if present && !uses(table) {
                 return Err(invalid(table, format!("table [{table}] is not used by kind `{kind}`")));
             }
@@ -217,8 +249,21 @@ impl Config {
         if uses("sim") {
             self.sim.get_or_insert_with(SimConfig::default).validate()?;
         }
+        if let Some(net) = self.kind.net() {
+            let need = |table: &str| invalid(table, format!("kind `{kind}` needs a [{table}] table"));
+            self.model.get_or_insert_with(ModelTable::default).validate(net).map_err(from_train)?;
+            self.data.as_mut().ok_or_else(|| need("data"))?.validate(net).map_err(from_train)?;
+            self.train.as_ref().ok_or_else(|| need("train"))?.validate().map_err(from_train)?;
+            self.measure.get_or_insert_with(MeasureTable::default).validate().map_err(from_train)?;
+        } else if self.backend != Backend::Cpu {
+            return Err(invalid("backend", format!("kind `{kind}` computes on the CPU; `backend` is for kinds that train")));
+        }
         Ok(self)
     }
+}
+
+fn from_train(e: train::config::Invalid) -> Invalid {
+    Invalid { key: e.key, message: e.message }
 }
 
 fn check_lr(key: &str, lr: f64) -> Result<(), Invalid> {

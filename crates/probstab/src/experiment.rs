@@ -58,6 +58,7 @@ impl Experiment {
             }
             applied.push((text.clone(), key));
         }
+        absolutize_data_csv(&mut table, &file);
         let grid = match table.remove("grid") {
             None => Table::new(),
             Some(Value::Table(grid)) => grid,
@@ -217,6 +218,21 @@ fn parse_override(text: &str) -> Result<(String, Value), ConfigError> {
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| Value::String(raw.to_string()));
     Ok((key.to_string(), value))
+}
+
+/// A relative `data.csv` is relative to the config file; store it absolute,
+/// so `experiment.toml` (which Slurm tasks run) points at the same file.
+fn absolutize_data_csv(table: &mut Table, file: &Path) {
+    if let Some(Value::Table(data)) = table.get_mut("data") {
+        if let Some(Value::String(csv)) = data.get_mut("csv") {
+            let path = Path::new(csv.as_str());
+            if path.is_relative() {
+                let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let joined = base.join(path);
+                *csv = std::path::absolute(&joined).unwrap_or(joined).display().to_string();
+            }
+        }
+    }
 }
 
 /// Set a dotted key, creating tables on the way.

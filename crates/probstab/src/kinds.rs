@@ -8,6 +8,13 @@ use analysis::saddle::{Chi, saddle_theory};
 use analysis::simulate::{SimSettings, TraceRow, simulate_regression, simulate_saddle};
 use analysis::teacher::Teacher;
 use analysis::Estimate;
+use analysis::landscape::{NeuronLandscape, PointKind, Sigma, nearest};
+use analysis::loss_rate::loss_rate;
+use analysis::rank::rank;
+use analysis::sparsity::sparsity_report;
+use models::Activation;
+use train::config::{LossReduction, MeasureTable};
+use train::trainer::Outcome;
 
 /// A finished cell's results.
 pub struct CellOutput {
@@ -90,8 +97,103 @@ pub fn run(config: &Config) -> anyhow::Result<CellOutput> {
             push("phase", Metric::Text(s.phase.to_string()));
             trace = Some(trace_of(&s.trace, settings.trace_samples));
         }
+        Kind::TwoLayer | Kind::Neuron => return run_training(config),
     }
     Ok(CellOutput { status: Status::Ok, metrics, trace, diverged_at: None })
+}
+
+/// Run a training kind: `two_layer` or `neuron`.
+pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
+    let (model, data, train, measure) = (
+        config.model.as_ref().expect("validated"),
+        config.data.as_ref().expect("validated"),
+        config.train.as_ref().expect("validated"),
+        config.measure.as_ref().expect("validated"),
+    );
+    let mut metrics: Metrics = Vec::new();
+    let mut push = |name: &str, value: Metric| metrics.push((name.to_string(), value));
+    let outcome = match config.kind {
+        Kind::TwoLayer => {
+            let run = train::two_layer::run(model, data, train, config.seed, config.backend)?;
+            if run.outcome.diverged_at.is_none() {
+                let w2 = rank(&run.w2, run.dim, run.hidden, measure.rank_rtol);
+                let w1 = rank(&run.w1, run.hidden, run.dim, measure.rank_rtol);
+                push("rank_w2", Metric::Integer(w2.rank as i64));
+                push("rank_w1", Metric::Integer(w1.rank as i64));
+                push("effective_rank_w2", Metric::Number(w2.effective_rank));
+                let sparsity = sparsity_report([("w1", &run.w1[..]), ("w2", &run.w2[..])], measure.sparsity_atol);
+                push("sparsity", Metric::Number(sparsity.overall));
+                push("final_loss", Metric::Number(run.test_loss));
+            }
+            run.outcome
+        }
+        Kind::Neuron => {
+            let run = train::neuron::run(model, data, train, measure.test_points, config.seed, config.backend, std::path::Path::new("."))?;
+            if run.outcome.diverged_at.is_none() {
+                let (x, y): (Vec<f64>, Vec<f64>) = run.data.x.iter().zip(&run.data.y).map(|(x, y)| (*x as f64, *y as f64)).unzip();
+                let scale = match train.loss {
+                    LossReduction::Mean => 1.0,
+                    LossReduction::HalfSum => 0.5,
+                };
+                let landscape = NeuronLandscape { sigma: sigma(model.activation), x: &x, y: &y, scale };
+                push("w", Metric::Number(run.w));
+                push("u", Metric::Number(run.u));
+                push("final_loss", Metric::Number(landscape.loss(run.w, run.u)));
+                push("test_loss", Metric::Number(run.test_loss.unwrap_or(f64::NAN)));
+                // Which stationary point of the full-data loss it ended nearest (Fig. 5: A, B, saddle C).
+                let bound = 2.0 * run.w.abs().max(run.u.abs()).max(2.0);
+                if let Some((point, distance)) = nearest(&landscape.stationary_points(bound, 11), run.w, run.u) {
+                    push("nearest", Metric::Text(point.kind.name().to_string()));
+                    push("nearest_w", Metric::Number(point.w));
+                    push("nearest_u", Metric::Number(point.u));
+                    push("nearest_distance", Metric::Number(distance));
+                    push("at_saddle", Metric::Bool(point.kind == PointKind::Saddle && distance < AT_POINT));
+                }
+            }
+            run.outcome
+        }
+        _ => unreachable!("run_training is called for training kinds"),
+    };
+    push_loss_rate(&mut push, &outcome, measure);
+    let status = if outcome.diverged_at.is_some() { Status::Diverged } else { Status::Ok };
+    let trace = loss_trace(&outcome, train.trace_points);
+    Ok(CellOutput { status, metrics, trace: Some(trace), diverged_at: outcome.diverged_at.map(|s| s as u64) })
+}
+
+/// A run ended "at" a stationary point when it is closer than this (in (w, u)).
+pub const AT_POINT: f64 = 0.05;
+
+fn sigma(activation: Activation) -> Sigma {
+    match activation {
+        Activation::Linear => Sigma::Linear,
+        Activation::Tanh => Sigma::Tanh,
+        Activation::Swish => Sigma::Swish,
+        Activation::Relu => unreachable!("validated: a neuron has no relu"),
+    }
+}
+
+/// m_L, e^{m_L} and the slope of ln L over the trailing window (Eq. 10, 12).
+fn push_loss_rate(push: &mut impl FnMut(&str, Metric), outcome: &Outcome, measure: &MeasureTable) {
+    let points: Vec<(f64, f64)> = outcome.losses.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(t, l)| (t as f64, (*l as f64).ln())).collect();
+    let rate = loss_rate(&points, measure.window);
+    push("m_l", Metric::Number(rate.m_l));
+    push("robust_loss", Metric::Number(rate.robust_loss));
+    push("lyapunov_slope", Metric::Number(rate.slope));
+}
+
+/// `step, loss, log_loss` at most `points` rows, evenly spaced, always with
+/// the last step.
+fn loss_trace(outcome: &Outcome, points: usize) -> Trace {
+    let n = outcome.losses.len();
+    let every = n.div_ceil(points).max(1);
+    let rows = (0..n)
+        .filter(|t| t % every == 0 || *t == n - 1)
+        .map(|t| {
+            let loss = outcome.losses[t] as f64;
+            vec![t as f64, loss, loss.ln()]
+        })
+        .collect();
+    Trace { columns: ["step", "loss", "log_loss"].map(String::from).to_vec(), rows }
 }
 
 /// `name` and `name_err` (0 when exact).

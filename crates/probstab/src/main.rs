@@ -27,6 +27,8 @@ mod slurm;
 mod status;
 /// The results directory and atomic writes.
 mod store;
+/// The 1-D saddle theory over two_layer heatmaps (Fig. 7's red line).
+mod theory_overlay;
 
 use anyhow::{Context, Result};
 use clap::{ArgAction, Parser, Subcommand};
@@ -237,7 +239,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let specs = if metric.is_none() && trace.is_none() {
                 experiment_plots(&dir)?
             } else {
-                vec![PlotSpec { metric, trace, x, y, filter, contour, curve, title, file }]
+                vec![PlotSpec { metric, trace, x, y, filter, contour, curve, title, file, theory: None, theory_lr_scale: None }]
             };
             for spec in &specs {
                 for path in plot::plot(&dir, spec)? {

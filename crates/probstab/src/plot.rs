@@ -41,6 +41,13 @@ pub struct PlotSpec {
     pub curve: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// On a two_layer heatmap over `train.lr` × `data.mu`, draw the 1-D saddle
+    /// theory's boundaries (Fig. 7's red line). Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory: Option<bool>,
+    /// κ of the theory overlay, λ₁ = κλ (see theory_overlay.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory_lr_scale: Option<f64>,
     /// File name stem under `plots/` (default from the metric and `where`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -69,13 +76,13 @@ pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
     let plots = out.join("plots");
     std::fs::create_dir_all(&plots).with_context(|| format!("cannot create {}", plots.display()))?;
     match (&spec.metric, &spec.trace) {
-        (Some(metric), None) => grid_plot(&summary, &rows, spec, metric, &name, &plots),
+        (Some(metric), None) => grid_plot(out, &summary, &rows, spec, metric, &name, &plots),
         (None, Some(columns)) => trace_plots(out, &summary, &rows, columns, spec, &plots),
         _ => bail!("a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)"),
     }
 }
 
-fn grid_plot(summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str, name: &str, plots: &Path) -> Result<Vec<PathBuf>> {
+fn grid_plot(out: &Path, summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str, name: &str, plots: &Path) -> Result<Vec<PathBuf>> {
     if !summary.has_column(metric) {
         bail!("no column `{metric}` in the summary (columns: {})", summary.metric_columns.join(", "));
     }
@@ -157,6 +164,7 @@ fn grid_plot(summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str,
             .collect();
         curves.push(Curve { label: column.clone(), points });
     }
+    curves.extend(crate::theory_overlay::two_layer_theory(out, spec, &x, &y, &xs, &ys)?);
     let heatmap = Heatmap {
         title,
         x_label: axis_label(&x),

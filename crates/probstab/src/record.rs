@@ -35,6 +35,8 @@ impl Status {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Metric {
     Number(f64),
+    /// Counts, such as ranks.
+    Integer(i64),
     Bool(bool),
     Text(String),
 }
@@ -44,6 +46,7 @@ impl Metric {
         match self {
             Metric::Number(x) if x.is_finite() => Json::from(*x),
             Metric::Number(x) => Json::String(format_non_finite(*x)),
+            Metric::Integer(i) => Json::from(*i),
             Metric::Bool(b) => Json::Bool(*b),
             Metric::Text(s) => Json::String(s.clone()),
         }
@@ -54,6 +57,7 @@ impl Metric {
         match self {
             Metric::Number(x) if x.is_finite() => x.to_string(),
             Metric::Number(x) => format_non_finite(*x),
+            Metric::Integer(i) => i.to_string(),
             Metric::Bool(b) => b.to_string(),
             Metric::Text(s) => s.clone(),
         }

@@ -1,0 +1,14 @@
+//! burn modules for probstab. Each module has a `...Config` that builds it
+//! with `init(&device)`; weights come back as plain row-major `Vec<f32>` for
+//! the analysis crate.
+
+/// σ ∈ {linear, tanh, relu, swish}, shared by both models.
+pub mod activation;
+/// f(x) = u·σ(w·x) with scalar w, u (Fig. 1a, 5).
+pub mod neuron;
+/// d → h → d networks (Fig. 7, 8).
+pub mod two_layer;
+
+pub use activation::Activation;
+pub use neuron::{Neuron, NeuronConfig};
+pub use two_layer::{TwoLayer, TwoLayerConfig};

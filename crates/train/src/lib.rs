@@ -1,0 +1,23 @@
+//! Training for probstab: the configs of the training kinds, data sources,
+//! seeded initialisation, optimizers, the training loop, and one runner per
+//! kind that hands back plain arrays (weights, losses) for analysis.
+
+/// `[model]`, `[data]`, `[train]`, `[measure]` tables and their validation.
+pub mod config;
+/// Teacher streams, fixed datasets, 1-D neuron data (generated, inline, CSV).
+pub mod data;
+/// CPU (flex) or wgpu device, with a probe instead of burn's panic.
+pub mod device;
+/// PyTorch-style initial weights from a seeded stream.
+pub mod init;
+/// The `neuron` kind: u·σ(w·x) trained on a 1-D dataset.
+pub mod neuron;
+/// Seeded random streams.
+pub mod rng;
+/// The loop: forward, loss, backward, optimizer step, divergence, trace.
+pub mod trainer;
+/// The `two_layer` kind: d → h → d on the teacher stream.
+pub mod two_layer;
+
+pub use device::{Backend, device};
+pub use trainer::{Outcome, TrainError};

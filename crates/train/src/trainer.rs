@@ -1,0 +1,77 @@
+//! The training loop (STYLE.md: forward, loss, backward, optimizer step, and
+//! nothing hidden), shared by every kind that trains.
+//!
+//! The loss recorded at step t is the minibatch loss before step t's update.
+//! A non-finite loss, or one above `diverge_above`, stops the run before the
+//! update: divergence is a result (`diverged_at`), not a crash.
+
+use crate::config::{LossReduction, OptimizerKind, TrainTable};
+use crate::data::{Batch, Source};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+}
+
+/// What a run did, as plain numbers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// Minibatch loss at each step taken.
+    pub losses: Vec<f32>,
+    /// Step at which the loss became non-finite or exceeded the bound.
+    pub diverged_at: Option<usize>,
+}
+
+/// The optimizer of `[train]`: plain SGD, or Adam with its β₁, β₂, ε.
+pub fn optimizer(cfg: &TrainTable) -> ModuleOptimizer {
+    match cfg.optimizer {
+        OptimizerKind::Sgd => SgdConfig::new().init(),
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_beta_1(cfg.beta1 as f32)
+            .with_beta_2(cfg.beta2 as f32)
+            .with_epsilon(cfg.adam_eps as f32)
+            .init(),
+    }
+}
+
+/// The scale c of the loss `c · Σ (f − y)²` per sample and output element:
+/// `Mean` averages over outputs, `HalfSum` sums them with ½.
+pub fn loss(pred: Tensor<2>, y: Tensor<2>, reduction: LossReduction) -> Tensor<1> {
+    let [rows, _] = pred.dims();
+    let squared = (pred - y).powi_scalar(2);
+    match reduction {
+        LossReduction::Mean => squared.mean(),
+        LossReduction::HalfSum => squared.sum().div_scalar(2.0 * rows as f64),
+    }
+}
+
+/// A batch as (x, y) tensors on `device`.
+pub fn tensors(batch: Batch, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let shape = [batch.rows, batch.dim];
+    (Tensor::from_data(TensorData::new(batch.x, shape), device), Tensor::from_data(TensorData::new(batch.y, shape), device))
+}
+
+/// Train `model` for `cfg.steps` steps on minibatches from `source`.
+pub fn train<M: Module>(mut model: M, forward: impl Fn(&M, Tensor<2>) -> Tensor<2>, source: &mut Source, cfg: &TrainTable, device: &Device) -> (M, Outcome) {
+    let mut optim = optimizer(cfg);
+    let mut outcome = Outcome { losses: Vec::with_capacity(cfg.steps), diverged_at: None };
+    for step in 0..cfg.steps {
+        let (x, y) = tensors(source.next_batch(cfg.batch_size), device);
+        let loss = loss(forward(&model, x), y, cfg.loss);
+        let value: f32 = loss.clone().into_scalar();
+        outcome.losses.push(value);
+        if !value.is_finite() || value as f64 > cfg.diverge_above {
+            outcome.diverged_at = Some(step);
+            break;
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(cfg.lr, model, grads);
+    }
+    (model, outcome)
+}

@@ -1,0 +1,96 @@
+//! The `two_layer` kind (§4.4, Fig. 7, 8): a d → h → d net trained on the
+//! teacher stream; returns its weights and losses as plain arrays.
+
+use crate::config::{DataTable, ModelTable, TrainTable};
+use crate::data::{Source, Teacher};
+use crate::device::{Backend, device};
+use crate::init::{linear_bias, linear_weight};
+use crate::rng::{Stream, rng};
+use crate::trainer::{Outcome, TrainError, loss, tensors, train};
+use models::{TwoLayer, TwoLayerConfig};
+
+/// Points of the fresh test batch behind `test_loss`.
+pub const TEST_POINTS: usize = 1000;
+
+pub struct TwoLayerRun {
+    /// W₁ (out × in = h × d) and W₂ (d × h), row-major, after training.
+    pub w1: Vec<f32>,
+    pub w2: Vec<f32>,
+    pub dim: usize,
+    pub hidden: usize,
+    pub outcome: Outcome,
+    /// Loss on a fresh teacher batch of [`TEST_POINTS`] points (same reduction).
+    pub test_loss: f64,
+}
+
+/// The model config of a validated `[model]` table.
+pub fn model_config(m: &ModelTable) -> TwoLayerConfig {
+    TwoLayerConfig { dim: m.dim.expect("validated"), hidden: m.hidden.expect("validated"), activation: m.activation, bias: m.bias.expect("validated") }
+}
+
+/// The initial model of a cell: PyTorch's initialisation from the seed.
+pub fn initial_model(config: &TwoLayerConfig, seed: u64, device: &burn::tensor::Device) -> TwoLayer {
+    let (d, h) = (config.dim, config.hidden);
+    let mut r = rng(seed, Stream::Init);
+    let w1 = linear_weight(&mut r, h, d);
+    let w2 = linear_weight(&mut r, d, h);
+    let (b1, b2) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
+    config.init_with(device, &w1, &w2, Some((&b1, &b2)))
+}
+
+pub fn run(model: &ModelTable, data: &DataTable, cfg: &TrainTable, seed: u64, backend: Backend) -> Result<TwoLayerRun, TrainError> {
+    let device = device(backend)?;
+    let config = model_config(model);
+    let teacher = Teacher { dim: config.dim, mu: data.mu.expect("validated"), noise_std: data.noise_std.expect("validated") };
+    let mut source = Source::teacher(teacher, data.n.expect("validated"), seed);
+    let (net, outcome) = train(initial_model(&config, seed, &device), TwoLayer::forward, &mut source, cfg, &device);
+    let (x, y) = tensors(teacher.draw(&mut rng(seed, Stream::TestData), TEST_POINTS), &device);
+    let test_loss = loss(net.forward(x), y, cfg.loss).into_scalar::<f32>() as f64;
+    Ok(TwoLayerRun { w1: net.w1().0, w2: net.w2().0, dim: config.dim, hidden: config.hidden, outcome, test_loss })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LossReduction, OptimizerKind};
+    use models::Activation;
+
+    fn tables(activation: Activation, optimizer: OptimizerKind, lr: f64, steps: usize) -> (ModelTable, DataTable, TrainTable) {
+        let mut model = ModelTable { activation, dim: Some(8), hidden: Some(8), ..ModelTable::default() };
+        model.validate(crate::config::Net::TwoLayer).unwrap();
+        let mut data = DataTable { mu: Some(1.0), ..DataTable::default() };
+        data.validate(crate::config::Net::TwoLayer).unwrap();
+        let train: TrainTable = toml::from_str(&format!("lr = {lr}\nsteps = {steps}\nbatch_size = 16\noptimizer = \"{}\"", match optimizer {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        }))
+        .unwrap();
+        assert_eq!(train.loss, LossReduction::Mean);
+        (model, data, train)
+    }
+
+    #[test]
+    fn sgd_and_adam_learn_the_noiseless_teacher() {
+        for (optimizer, lr) in [(OptimizerKind::Sgd, 0.5), (OptimizerKind::Adam, 0.01)] {
+            let (m, d, t) = tables(Activation::Linear, optimizer, lr, 400);
+            let run = run(&m, &d, &t, 3, Backend::Cpu).unwrap();
+            assert_eq!(run.outcome.diverged_at, None);
+            let first: f32 = run.outcome.losses[..20].iter().sum::<f32>() / 20.0;
+            assert!(run.test_loss < 0.1 * first as f64, "{optimizer:?}: {first} → {}", run.test_loss);
+            assert_eq!((run.w1.len(), run.w2.len()), (64, 64));
+        }
+    }
+
+    #[test]
+    fn same_seed_same_numbers_and_divergence_is_a_result() {
+        let (m, d, t) = tables(Activation::Tanh, OptimizerKind::Sgd, 0.1, 30);
+        let a = run(&m, &d, &t, 9, Backend::Cpu).unwrap();
+        let b = run(&m, &d, &t, 9, Backend::Cpu).unwrap();
+        assert_eq!(a.outcome, b.outcome);
+        assert_eq!(a.w2, b.w2);
+        let (m, d, t) = tables(Activation::Linear, OptimizerKind::Sgd, 50.0, 100);
+        let blown = run(&m, &d, &t, 9, Backend::Cpu).unwrap();
+        let at = blown.outcome.diverged_at.expect("λ = 50 diverges");
+        assert_eq!(blown.outcome.losses.len(), at + 1);
+    }
+}
