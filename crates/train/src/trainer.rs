@@ -63,15 +63,25 @@ pub fn train<M: Module>(mut model: M, forward: impl Fn(&M, Tensor<2>) -> Tensor<
     let mut outcome = Outcome { losses: Vec::with_capacity(cfg.steps), diverged_at: None };
     for step in 0..cfg.steps {
         let (x, y) = tensors(source.next_batch(cfg.batch_size), device);
-        let loss = loss(forward(&model, x), y, cfg.loss);
-        let value: f32 = loss.clone().into_scalar();
+        let (next, value) = train_step(model, &forward, &mut optim, x, y, cfg, |v| !v.is_finite() || v as f64 > cfg.diverge_above);
+        model = next;
         outcome.losses.push(value);
         if !value.is_finite() || value as f64 > cfg.diverge_above {
             outcome.diverged_at = Some(step);
             break;
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(cfg.lr, model, grads);
     }
     (model, outcome)
+}
+
+/// One step on the minibatch (x, y): the loss before the update, and the
+/// model after it (unchanged when `stop(loss)` says the run has diverged).
+pub fn train_step<M: Module>(model: M, forward: &impl Fn(&M, Tensor<2>) -> Tensor<2>, optim: &mut ModuleOptimizer, x: Tensor<2>, y: Tensor<2>, cfg: &TrainTable, stop: impl Fn(f32) -> bool) -> (M, f32) {
+    let loss = loss(forward(&model, x), y, cfg.loss);
+    let value: f32 = loss.clone().into_scalar();
+    if stop(value) {
+        return (model, value);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optim.step(cfg.lr, model, grads), value)
 }
