@@ -8,7 +8,9 @@ use analysis::saddle::{Chi, saddle_theory};
 use analysis::simulate::{SimSettings, TraceRow, simulate_regression, simulate_saddle};
 use analysis::teacher::Teacher;
 use analysis::Estimate;
-use analysis::landscape::{NeuronLandscape, PointKind, Sigma, nearest};
+use analysis::landscape::{NeuronLandscape, PointKind, Sigma, StationaryPoint, nearest};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
 use analysis::loss_rate::loss_rate;
 use analysis::rank::rank;
 use analysis::sparsity::sparsity_report;
@@ -141,8 +143,11 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
                 push("final_loss", Metric::Number(landscape.loss(run.w, run.u)));
                 push("test_loss", Metric::Number(run.test_loss.unwrap_or(f64::NAN)));
                 // Which stationary point of the full-data loss it ended nearest (Fig. 5: A, B, saddle C).
-                let bound = 2.0 * run.w.abs().max(run.u.abs()).max(2.0);
-                if let Some((point, distance)) = nearest(&landscape.stationary_points(bound, 11), run.w, run.u) {
+                let points = stationary_points(&landscape);
+                // Fig. 5's A, B and C: every stationary point with its largest Hessian eigenvalue.
+                let listing: Vec<String> = points.iter().map(|p| format!("{}({:.4},{:.4};h={:.4})", p.kind.name(), p.w, p.u, p.eigenvalues[1])).collect();
+                push("stationary_points", Metric::Text(listing.join(" ")));
+                if let Some((point, distance)) = nearest(&points, run.w, run.u) {
                     push("nearest", Metric::Text(point.kind.name().to_string()));
                     push("nearest_w", Metric::Number(point.w));
                     push("nearest_u", Metric::Number(point.u));
@@ -162,6 +167,29 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
 
 /// A run ended "at" a stationary point when it is closer than this (in (w, u)).
 pub const AT_POINT: f64 = 0.05;
+/// Stationary points are searched in [−LANDSCAPE_BOUND, LANDSCAPE_BOUND]².
+pub const LANDSCAPE_BOUND: f64 = 5.0;
+
+/// The stationary points of a landscape, computed once per dataset: the
+/// cells of a λ sweep share their data, and the search costs far more than
+/// training a neuron.
+fn stationary_points(landscape: &NeuronLandscape) -> Vec<StationaryPoint> {
+    static CACHE: Mutex<Vec<(u64, Vec<StationaryPoint>)>> = Mutex::new(Vec::new());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (format!("{:?}", landscape.sigma), landscape.scale.to_bits()).hash(&mut hasher);
+    landscape.x.iter().chain(landscape.y).for_each(|v| v.to_bits().hash(&mut hasher));
+    let key = hasher.finish();
+    if let Some((_, points)) = CACHE.lock().expect("cache lock").iter().find(|(k, _)| *k == key) {
+        return points.clone();
+    }
+    let points = landscape.stationary_points(LANDSCAPE_BOUND, 11);
+    let mut cache = CACHE.lock().expect("cache lock");
+    if cache.len() >= 64 {
+        cache.remove(0);
+    }
+    cache.push((key, points.clone()));
+    points
+}
 
 fn sigma(activation: Activation) -> Sigma {
     match activation {

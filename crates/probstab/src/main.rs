@@ -154,6 +154,9 @@ enum Command {
         curve: Vec<String>,
         #[arg(long)]
         title: Option<String>,
+        /// `mean`: average the metric over other varying axes (e.g. seeds).
+        #[arg(long)]
+        reduce: Option<String>,
         /// File name stem under DIR/plots/.
         #[arg(long)]
         file: Option<String>,
@@ -227,7 +230,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             print!("{}", status.report(&dir, all));
             Ok(if status.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Plot { dir, metric, trace, x, y, filter, contour, curve, title, file } => {
+        Command::Plot { dir, metric, trace, x, y, filter, contour, curve, title, reduce, file } => {
             let filter = filter
                 .iter()
                 .map(|f| {
@@ -239,7 +242,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let specs = if metric.is_none() && trace.is_none() {
                 experiment_plots(&dir)?
             } else {
-                vec![PlotSpec { metric, trace, x, y, filter, contour, curve, title, file, theory: None, theory_lr_scale: None }]
+                vec![PlotSpec { metric, trace, x, y, filter, contour, curve, title, file, reduce, theory: None, theory_lr_scale: None }]
             };
             for spec in &specs {
                 for path in plot::plot(&dir, spec)? {

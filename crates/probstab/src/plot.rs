@@ -41,6 +41,11 @@ pub struct PlotSpec {
     pub curve: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// `"mean"`: average the metric over the other axes that vary (e.g. seeds;
+    /// `true`/`false` count as 1/0, so Fig. 1a's fraction at the saddle is the
+    /// mean of `at_saddle`). Without it, other varying axes are an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce: Option<String>,
     /// On a two_layer heatmap over `train.lr` × `data.mu`, draw the 1-D saddle
     /// theory's boundaries (Fig. 7's red line). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,8 +99,17 @@ fn grid_plot(out: &Path, summary: &Summary, rows: &[&Record], spec: &PlotSpec, m
             bail!("`{axis}` is not a grid axis (axes: {})", summary.axis_columns.join(", "));
         }
     }
+    let reduced;
+    let rows: &[&Record] = match spec.reduce.as_deref() {
+        None => rows,
+        Some("mean") => {
+            reduced = mean_over_other_axes(summary, rows, metric, &x, y.as_deref());
+            &reduced.iter().collect::<Vec<_>>()
+        }
+        Some(other) => bail!("reduce = `{other}`: the only reduction is `mean`"),
+    };
     // Any other axis with several values would put several cells in one pixel.
-    for other in &free {
+    for other in free.iter().filter(|_| spec.reduce.is_none()) {
         if **other == x || Some(other.as_str()) == y.as_deref() {
             continue;
         }
@@ -210,6 +224,39 @@ fn axis_values(summary: &Summary, rows: &[&Record], axis: &str) -> Result<Vec<f6
     values.sort_by(f64::total_cmp);
     values.dedup();
     Ok(values)
+}
+
+/// One record per (x, y) point whose `metric` is the mean over the rows at
+/// that point (ok and diverged rows; `true`/`false` as 1/0).
+fn mean_over_other_axes(summary: &Summary, rows: &[&Record], metric: &str, x: &str, y: Option<&str>) -> Vec<Record> {
+    let mut groups: Vec<(String, String, Vec<&Record>)> = Vec::new();
+    for r in rows {
+        let key = (summary.value(r, x), y.map(|y| summary.value(r, y)).unwrap_or_default());
+        match groups.iter_mut().find(|g| g.0 == key.0 && g.1 == key.1) {
+            Some(g) => g.2.push(r),
+            None => groups.push((key.0, key.1, vec![r])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, _, members)| {
+            let values: Vec<f64> = members
+                .iter()
+                .filter_map(|r| match summary.value(r, metric).as_str() {
+                    "true" => Some(1.0),
+                    "false" => Some(0.0),
+                    text => text.parse::<f64>().ok(),
+                })
+                .collect();
+            let mut record = members[0].clone();
+            let mean = if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / values.len() as f64 };
+            record.metrics.insert(metric.to_string(), crate::record::Metric::Number(mean).to_json());
+            if members.iter().any(|r| r.status == crate::record::Status::Ok) {
+                record.status = crate::record::Status::Ok;
+            }
+            record
+        })
+        .collect()
 }
 
 fn cell_value(summary: &Summary, record: Option<&Record>, metric: &str) -> CellValue {
