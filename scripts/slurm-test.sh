@@ -11,6 +11,7 @@
 # 3. Submits two grids as job arrays with `probstab slurm --submit`:
 #    A: Fig. 3's saddle theory shrunk to 20 x 10 = 200 cells, 50 per task, at
 #       most 2 tasks at once;
+#    C: 6 two_layer cells (burn training on the CPU), 3 per task.
 #    B: 24 Monte Carlo cells of saddle_sim (u.w saddle trajectories), 12 per
 #       task. B is cancelled with scancel once a few cells are done (Slurm
 #       sends SIGTERM, as at a time limit), checked, and submitted again,
@@ -164,6 +165,28 @@ trace_samples = 2
 "saddle.mu" = [0.1, 0.3, 0.5, 0.7]
 EOF
 B_ARGS=("$work/saddle_sim.toml")
+cat >"$work/two_layer.toml" <<'EOF'
+# A small two_layer grid (burn training on the CPU): 2 x 3 = 6 cells.
+name = "two_layer"
+kind = "two_layer"
+
+[model]
+activation = "tanh"
+dim = 8
+hidden = 8
+
+[data]
+mu = 0.5
+
+[train]
+lr = 0.1
+steps = 400
+
+[grid]
+"train.lr" = [0.05, 0.2]
+"data.mu" = [0.1, 0.5, 0.9]
+EOF
+C_ARGS=("$work/two_layer.toml")
 
 submit() { # DIR ARGS... -> job id
     local dir=$1; shift
@@ -174,8 +197,9 @@ submit() { # DIR ARGS... -> job id
 }
 a=$(submit a "${A_ARGS[@]}" --cells-per-task 50 --max-parallel 2)
 b=$(submit b "${B_ARGS[@]}" --cells-per-task 12)
-[ -n "$a" ] && [ -n "$b" ] || fail "no job id from probstab slurm --submit"
-say "submitted A = job $a, B = job $b"
+c=$(submit c "${C_ARGS[@]}" --cells-per-task 3)
+[ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] || fail "no job id from probstab slurm --submit"
+say "submitted A = job $a, B = job $b, C = job $c"
 
 # Cancel B once a few cells are complete: Slurm sends SIGTERM to the task.
 complete_cells() { find "$work/results/$1/cells" -name metrics.json 2>/dev/null | wc -l; }
@@ -201,17 +225,17 @@ say "resubmitted B = job $b2"
 
 # --- 4. wait and compare -------------------------------------------------------
 for i in $(seq 1200); do
-    if "$probstab" status "$work/results/a" >/dev/null && "$probstab" status "$work/results/b" >/dev/null; then break; fi
-    if [ -z "$(squeue -h -j "$a,$b2" 2>/dev/null)" ] && [ "$i" -gt 1 ]; then
+    if "$probstab" status "$work/results/a" >/dev/null && "$probstab" status "$work/results/b" >/dev/null && "$probstab" status "$work/results/c" >/dev/null; then break; fi
+    if [ -z "$(squeue -h -j "$a,$b2,$c" 2>/dev/null)" ] && [ "$i" -gt 1 ]; then
         # Out of the queue: one more look, then the grid must be complete.
-        "$probstab" status "$work/results/a" && "$probstab" status "$work/results/b" && break
+        "$probstab" status "$work/results/a" && "$probstab" status "$work/results/b" && "$probstab" status "$work/results/c" && break
         fail "the jobs left the queue with cells missing"
     fi
     [ "$i" = 1200 ] && fail "the grids are not complete after 120 s"
     sleep 0.1
 done
-say "both grids complete"
-for id in "$a" "$b2"; do
+say "all three grids complete"
+for id in "$a" "$b2" "$c"; do
     for _ in $(seq 50); do [ -z "$(squeue -h -j "$id" 2>/dev/null)" ] && break; sleep 0.1; done
     states=$(scontrol -o show job "$id" | grep -o 'JobState=[A-Z_]*' | sort | uniq -c)
     echo "job $id: $states"
@@ -221,13 +245,14 @@ done
 grep -h "already complete" "$work"/results/b/slurm/*"-${b2}_"*.out | sed 's/^/resubmitted B: /' \
     || fail "no log of the resubmitted B tasks"
 
-"$probstab" status "$work/results/a"
-"$probstab" status "$work/results/b"
-"$probstab" collect "$work/results/a"
-"$probstab" collect "$work/results/b"
+for g in a b c; do
+    "$probstab" status "$work/results/$g"
+    "$probstab" collect "$work/results/$g"
+done
 "$probstab" run "${A_ARGS[@]}" --out "$work/local/a" --no-plot >/dev/null
 "$probstab" run "${B_ARGS[@]}" --out "$work/local/b" --no-plot >/dev/null
-for g in a b; do
+"$probstab" run "${C_ARGS[@]}" --out "$work/local/c" --no-plot >/dev/null
+for g in a b c; do
     cmp "$work/results/$g/summary.csv" "$work/local/$g/summary.csv" || fail "grid $g: summary.csv differs from the local run"
     rows=$(($(wc -l <"$work/results/$g/summary.csv") - 1))
     say "grid $g: summary.csv ($rows cells) equals the local run byte for byte"

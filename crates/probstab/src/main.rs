@@ -288,15 +288,7 @@ fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Op
     }
     let counts = runner::run_cells(&experiment, &cells, &out, jobs)?;
     let (summary, _) = collect::collect(&out)?;
-    println!(
-        "{} cells: {} run ({} ok, {} diverged, {} failed), {} already complete",
-        cells.len(),
-        counts.ok + counts.diverged + counts.failed,
-        counts.ok,
-        counts.diverged,
-        counts.failed,
-        counts.skipped
-    );
+    println!("{} cells: {counts}", cells.len());
     println!("summary: {}", summary.display());
     if !no_plot {
         for spec in &experiment.plots {
@@ -320,17 +312,7 @@ fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Op
 fn run_slice(experiment: &Experiment, cells: &[experiment::Cell], out: &Path, jobs: usize, slice: slice::CellSlice) -> Result<ExitCode> {
     let range = slice.range(cells.len())?;
     let counts = runner::run_cells(experiment, &cells[range.clone()], out, jobs)?;
-    println!(
-        "cells {}..{} of {}: {} run ({} ok, {} diverged, {} failed), {} already complete",
-        range.start,
-        range.end,
-        cells.len(),
-        counts.ok + counts.diverged + counts.failed,
-        counts.ok,
-        counts.diverged,
-        counts.failed,
-        counts.skipped
-    );
+    println!("cells {}..{} of {}: {counts}", range.start, range.end, cells.len());
     println!("merge with: probstab collect {}", out.display());
     if counts.failed > 0 {
         eprintln!("error: {} cell(s) failed; `probstab status {}` lists them; rerun to retry them", counts.failed, out.display());

@@ -20,6 +20,13 @@ pub struct RunCounts {
     pub failed: usize,
 }
 
+impl std::fmt::Display for RunCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let run = self.ok + self.diverged + self.failed;
+        write!(f, "{run} run ({} ok, {} diverged, {} failed), {} already complete", self.ok, self.diverged, self.failed, self.skipped)
+    }
+}
+
 /// Run every incomplete cell of `cells` into `out` with `jobs` threads.
 pub fn run_cells(experiment: &Experiment, cells: &[Cell], out: &Path, jobs: usize) -> Result<RunCounts> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create the output directory {}", out.display()))?;
