@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Run every paper config in configs/ (theory and simulation kinds), render its
 # [[plot]] figures, print the wall time of each, and with --gallery copy the
-# README's figures into docs/gallery/.
-#   scripts/figures.sh [--gallery] [OUT]     (OUT defaults to results/)
+# README's figures into docs/gallery/; --quick runs the quick training twins
+# in configs/quick/ instead.
+#   scripts/figures.sh [--gallery | --quick] [OUT]     (OUT defaults to results/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gallery=0
+configs="fig1b_bernoulli fig2_outlier fig3_lambda_mu fig3_lambda_s fig4_finite_n fig6_trajectories"
 if [ "${1:-}" = "--gallery" ]; then gallery=1; shift; fi
+if [ "${1:-}" = "--quick" ]; then
+  configs="quick/fig1a_tanh_neuron quick/fig5_from_a quick/fig5_from_b quick/fig7_two_layer quick/fig8_relu_swish quick/fig8_adam"
+  shift
+fi
 out=${1:-results}
 cargo build --release -p probstab --quiet
 bin=${CARGO_TARGET_DIR:-target}/release/probstab
-for name in fig1b_bernoulli fig2_outlier fig3_lambda_mu fig3_lambda_s fig4_finite_n fig6_trajectories; do
+for name in $configs; do
   rm -rf "$out/$name"
   start=$(date +%s%N)
   "$bin" run "configs/$name.toml" --out "$out/$name" > /dev/null
