@@ -29,24 +29,40 @@ impl BatchMeanLaw {
     /// (`values` non-empty, `batch_size ≥ 1`); `seed` only matters when the
     /// law has to be sampled.
     pub fn new(values: &[f64], batch_size: usize, seed: u64) -> Self {
-        assert!(!values.is_empty() && batch_size >= 1, "validated by the caller");
+        assert!(
+            !values.is_empty() && batch_size >= 1,
+            "validated by the caller"
+        );
         let distinct = distinct_with_probabilities(values);
         let n = distinct.len() as f64;
         let s = batch_size as f64;
         let batches = (libm::lgamma(n + s) - libm::lgamma(s + 1.0) - libm::lgamma(n)).exp();
         if batches <= EXACT_LIMIT {
             let mut atoms = Vec::with_capacity(batches.round() as usize);
-            enumerate(&distinct, batch_size, 0, 0.0, libm::lgamma(s + 1.0), &mut atoms, s);
+            enumerate(
+                &distinct,
+                batch_size,
+                0,
+                0.0,
+                libm::lgamma(s + 1.0),
+                &mut atoms,
+                s,
+            );
             Self { atoms, exact: true }
         } else {
             let mut r = rng(seed, Stream::Expectation);
             let atoms = (0..MONTE_CARLO_BATCHES)
                 .map(|_| {
-                    let sum: f64 = (0..batch_size).map(|_| values[r.random_range(0..values.len())]).sum();
+                    let sum: f64 = (0..batch_size)
+                        .map(|_| values[r.random_range(0..values.len())])
+                        .sum();
                     (sum / s, 1.0 / MONTE_CARLO_BATCHES as f64)
                 })
                 .collect();
-            Self { atoms, exact: false }
+            Self {
+                atoms,
+                exact: false,
+            }
         }
     }
 
@@ -133,7 +149,15 @@ fn enumerate(
     for k in 0..=remaining {
         let kf = k as f64;
         let lw = log_weight + kf * p.ln() - libm::lgamma(kf + 1.0);
-        enumerate(distinct, remaining - k, index + 1, partial_sum + kf * v, lw, out, s);
+        enumerate(
+            distinct,
+            remaining - k,
+            index + 1,
+            partial_sum + kf * v,
+            lw,
+            out,
+            s,
+        );
     }
 }
 
@@ -159,7 +183,12 @@ mod tests {
         // χ = 1 or a with probability ½ each: X_S = (k + (S−k)a)/S, k ~ Bin(S, ½).
         let law = BatchMeanLaw::new(&[1.0, -0.5], 4, 0);
         assert_eq!(law.atoms.len(), 5);
-        let p_all_ones: f64 = law.atoms.iter().filter(|(x, _)| *x == 1.0).map(|(_, w)| w).sum();
+        let p_all_ones: f64 = law
+            .atoms
+            .iter()
+            .filter(|(x, _)| *x == 1.0)
+            .map(|(_, w)| w)
+            .sum();
         assert!((p_all_ones - 1.0 / 16.0).abs() < 1e-14);
     }
 

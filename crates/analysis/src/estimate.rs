@@ -28,10 +28,16 @@ impl Estimate {
             m2 += delta * (x - mean);
         }
         if n == 0.0 {
-            return Self { value: f64::NAN, err: f64::NAN };
+            return Self {
+                value: f64::NAN,
+                err: f64::NAN,
+            };
         }
         let var = if n > 1.0 { m2 / (n - 1.0) } else { f64::NAN };
-        Self { value: mean, err: (var / n).sqrt() }
+        Self {
+            value: mean,
+            err: (var / n).sqrt(),
+        }
     }
 }
 

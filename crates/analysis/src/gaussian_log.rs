@@ -143,7 +143,10 @@ mod tests {
             });
             let mc = crate::Estimate::from_samples(samples);
             let exact = expected_ln_abs_affine(a, b);
-            assert!((mc.value - exact).abs() < 5.0 * mc.err, "a={a} b={b}: {exact} vs {mc:?}");
+            assert!(
+                (mc.value - exact).abs() < 5.0 * mc.err,
+                "a={a} b={b}: {exact} vs {mc:?}"
+            );
         }
     }
 }

@@ -81,7 +81,14 @@ pub struct NeuronLandscape<'a> {
 impl NeuronLandscape<'_> {
     pub fn loss(&self, w: f64, u: f64) -> f64 {
         let n = self.x.len() as f64;
-        self.scale * self.x.iter().zip(self.y).map(|(&x, &y)| (u * self.sigma.eval(w * x).0 - y).powi(2)).sum::<f64>() / n
+        self.scale
+            * self
+                .x
+                .iter()
+                .zip(self.y)
+                .map(|(&x, &y)| (u * self.sigma.eval(w * x).0 - y).powi(2))
+                .sum::<f64>()
+            / n
     }
 
     /// (∂L/∂w, ∂L/∂u) and the Hessian [[L_ww, L_wu], [L_wu, L_uu]].
@@ -109,8 +116,18 @@ impl NeuronLandscape<'_> {
                 let at = |k: usize| -bound + 2.0 * bound * (k as f64 + 0.5) / starts as f64;
                 // Plain Newton finds saddles too; saddle-free Newton descends
                 // into minima through the landscape's flat valleys.
-                for (w, u) in [self.newton(at(i), at(j)), self.descend(at(i), at(j)).and_then(|(w, u)| self.newton(w, u))].into_iter().flatten() {
-                    if w.abs() > bound || u.abs() > bound || found.iter().any(|p| (p.w - w).hypot(p.u - u) < 1e-6) {
+                for (w, u) in [
+                    self.newton(at(i), at(j)),
+                    self.descend(at(i), at(j))
+                        .and_then(|(w, u)| self.newton(w, u)),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if w.abs() > bound
+                        || u.abs() > bound
+                        || found.iter().any(|p| (p.w - w).hypot(p.u - u) < 1e-6)
+                    {
                         continue;
                     }
                     found.push(self.point(w, u));
@@ -134,7 +151,13 @@ impl NeuronLandscape<'_> {
         } else {
             PointKind::Saddle
         };
-        StationaryPoint { w, u, loss: self.loss(w, u), eigenvalues, kind }
+        StationaryPoint {
+            w,
+            u,
+            loss: self.loss(w, u),
+            eigenvalues,
+            kind,
+        }
     }
 
     /// Newton on ∇L = 0, step halved until |∇L| decreases; None if it stalls.
@@ -204,9 +227,17 @@ impl NeuronLandscape<'_> {
 fn abs_inverse_times(h: [[f64; 2]; 2], g: [f64; 2]) -> [f64; 2] {
     let [l0, l1] = symmetric_eigenvalues(h);
     // Eigenvector of l1: (h01, l1 − h00), or (l1 − h11, h01); pick the larger.
-    let (a, b) = if (l1 - h[0][0]).abs() + h[0][1].abs() >= (l1 - h[1][1]).abs() + h[0][1].abs() { (h[0][1], l1 - h[0][0]) } else { (l1 - h[1][1], h[0][1]) };
+    let (a, b) = if (l1 - h[0][0]).abs() + h[0][1].abs() >= (l1 - h[1][1]).abs() + h[0][1].abs() {
+        (h[0][1], l1 - h[0][0])
+    } else {
+        (l1 - h[1][1], h[0][1])
+    };
     let norm = a.hypot(b);
-    let (c, s) = if norm > 0.0 { (a / norm, b / norm) } else { (0.0, 1.0) };
+    let (c, s) = if norm > 0.0 {
+        (a / norm, b / norm)
+    } else {
+        (0.0, 1.0)
+    };
     // v1 = (c, s) for l1, v0 = (−s, c) for l0.
     let (p1, p0) = (c * g[0] + s * g[1], -s * g[0] + c * g[1]);
     let (q1, q0) = (p1 / l1.abs().max(1e-8), p0 / l0.abs().max(1e-8));
@@ -222,7 +253,10 @@ pub fn symmetric_eigenvalues(h: [[f64; 2]; 2]) -> [f64; 2] {
 
 /// The stationary point nearest to (w, u) and its distance.
 pub fn nearest(points: &[StationaryPoint], w: f64, u: f64) -> Option<(StationaryPoint, f64)> {
-    points.iter().map(|p| (*p, (p.w - w).hypot(p.u - u))).min_by(|a, b| a.1.total_cmp(&b.1))
+    points
+        .iter()
+        .map(|p| (*p, (p.w - w).hypot(p.u - u)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 #[cfg(test)]
@@ -242,16 +276,32 @@ mod tests {
         let x = inputs(30);
         let y: Vec<f64> = x.iter().map(|x| 0.3 * x + 0.1 * x * x).collect();
         for sigma in [Sigma::Linear, Sigma::Tanh, Sigma::Swish] {
-            let l = NeuronLandscape { sigma, x: &x, y: &y, scale: 1.0 };
+            let l = NeuronLandscape {
+                sigma,
+                x: &x,
+                y: &y,
+                scale: 1.0,
+            };
             let (w, u, e) = (0.7, -0.4, 1e-5);
             let (g, h) = l.gradient_hessian(w, u);
             let fd_gw = (l.loss(w + e, u) - l.loss(w - e, u)) / (2.0 * e);
             let fd_gu = (l.loss(w, u + e) - l.loss(w, u - e)) / (2.0 * e);
-            assert!((g[0] - fd_gw).abs() < 1e-7 && (g[1] - fd_gu).abs() < 1e-7, "{sigma:?}");
-            let fd_hww = (l.gradient_hessian(w + e, u).0[0] - l.gradient_hessian(w - e, u).0[0]) / (2.0 * e);
-            let fd_hwu = (l.gradient_hessian(w, u + e).0[0] - l.gradient_hessian(w, u - e).0[0]) / (2.0 * e);
-            let fd_huu = (l.gradient_hessian(w, u + e).0[1] - l.gradient_hessian(w, u - e).0[1]) / (2.0 * e);
-            assert!((h[0][0] - fd_hww).abs() < 1e-6 && (h[0][1] - fd_hwu).abs() < 1e-6 && (h[1][1] - fd_huu).abs() < 1e-6, "{sigma:?}");
+            assert!(
+                (g[0] - fd_gw).abs() < 1e-7 && (g[1] - fd_gu).abs() < 1e-7,
+                "{sigma:?}"
+            );
+            let fd_hww =
+                (l.gradient_hessian(w + e, u).0[0] - l.gradient_hessian(w - e, u).0[0]) / (2.0 * e);
+            let fd_hwu =
+                (l.gradient_hessian(w, u + e).0[0] - l.gradient_hessian(w, u - e).0[0]) / (2.0 * e);
+            let fd_huu =
+                (l.gradient_hessian(w, u + e).0[1] - l.gradient_hessian(w, u - e).0[1]) / (2.0 * e);
+            assert!(
+                (h[0][0] - fd_hww).abs() < 1e-6
+                    && (h[0][1] - fd_hwu).abs() < 1e-6
+                    && (h[1][1] - fd_huu).abs() < 1e-6,
+                "{sigma:?}"
+            );
         }
     }
 
@@ -261,14 +311,25 @@ mod tests {
         // symmetry of tanh, (−0.8, −1.5), both at loss 0; the origin is a saddle.
         let x = inputs(50);
         let y: Vec<f64> = x.iter().map(|x| 1.5 * (0.8 * x).tanh()).collect();
-        let l = NeuronLandscape { sigma: Sigma::Tanh, x: &x, y: &y, scale: 0.5 };
+        let l = NeuronLandscape {
+            sigma: Sigma::Tanh,
+            x: &x,
+            y: &y,
+            scale: 0.5,
+        };
         let points = l.stationary_points(3.0, 15);
-        let minima: Vec<_> = points.iter().filter(|p| p.kind == PointKind::Minimum).collect();
+        let minima: Vec<_> = points
+            .iter()
+            .filter(|p| p.kind == PointKind::Minimum)
+            .collect();
         assert_eq!(minima.len(), 2, "{points:?}");
         assert!((minima[0].w + 0.8).abs() < 1e-8 && (minima[0].u + 1.5).abs() < 1e-8);
         assert!((minima[1].w - 0.8).abs() < 1e-8 && (minima[1].u - 1.5).abs() < 1e-8);
         assert!(minima[1].loss < 1e-20);
-        let origin = points.iter().find(|p| p.w.abs() < 1e-9 && p.u.abs() < 1e-9).expect("the origin is stationary");
+        let origin = points
+            .iter()
+            .find(|p| p.w.abs() < 1e-9 && p.u.abs() < 1e-9)
+            .expect("the origin is stationary");
         assert_eq!(origin.kind, PointKind::Saddle);
         // At the origin the Hessian is [[0, −c·2E[xy]], [·, 0]]: eigenvalues ∓2c|E[xy]|.
         let exy = x.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>() / x.len() as f64;
@@ -284,11 +345,26 @@ mod tests {
         // a minimum on each side of w = 0.)
         let mut r = rng(5, Stream::Dataset);
         let x: Vec<f64> = (0..100).map(|_| r.sample(StandardNormal)).collect();
-        let y: Vec<f64> = x.iter().map(|&x| 0.1 * Sigma::Swish.eval(x).0 + 0.9 * r.sample::<f64, _>(StandardNormal)).collect();
-        let l = NeuronLandscape { sigma: Sigma::Swish, x: &x, y: &y, scale: 0.5 };
+        let y: Vec<f64> = x
+            .iter()
+            .map(|&x| 0.1 * Sigma::Swish.eval(x).0 + 0.9 * r.sample::<f64, _>(StandardNormal))
+            .collect();
+        let l = NeuronLandscape {
+            sigma: Sigma::Swish,
+            x: &x,
+            y: &y,
+            scale: 0.5,
+        };
         let points = l.stationary_points(4.0, 11);
-        assert!(points.iter().any(|p| p.kind == PointKind::Saddle && p.w.abs() < 1e-9 && p.u.abs() < 1e-9));
-        let minima: Vec<_> = points.iter().filter(|p| p.kind == PointKind::Minimum).collect();
+        assert!(
+            points
+                .iter()
+                .any(|p| p.kind == PointKind::Saddle && p.w.abs() < 1e-9 && p.u.abs() < 1e-9)
+        );
+        let minima: Vec<_> = points
+            .iter()
+            .filter(|p| p.kind == PointKind::Minimum)
+            .collect();
         assert!(minima.len() >= 2, "{points:?}");
         assert!(minima.iter().any(|p| p.w < 0.0) && minima.iter().any(|p| p.w > 0.0));
     }

@@ -22,13 +22,21 @@ pub struct LossRate {
 /// of them (at least 1 point).
 pub fn loss_rate(trace: &[(f64, f64)], window: f64) -> LossRate {
     if trace.is_empty() {
-        return LossRate { m_l: f64::NAN, robust_loss: f64::NAN, slope: f64::NAN };
+        return LossRate {
+            m_l: f64::NAN,
+            robust_loss: f64::NAN,
+            slope: f64::NAN,
+        };
     }
     let keep = ((trace.len() as f64 * window).ceil() as usize).clamp(1, trace.len());
     let tail = &trace[trace.len() - keep..];
     let n = tail.len() as f64;
     let m_l = tail.iter().map(|p| p.1).sum::<f64>() / n;
-    LossRate { m_l, robust_loss: m_l.exp(), slope: least_squares_slope(tail) }
+    LossRate {
+        m_l,
+        robust_loss: m_l.exp(),
+        slope: least_squares_slope(tail),
+    }
 }
 
 fn least_squares_slope(points: &[(f64, f64)]) -> f64 {
@@ -36,7 +44,10 @@ fn least_squares_slope(points: &[(f64, f64)]) -> f64 {
         return f64::NAN;
     }
     let n = points.len() as f64;
-    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
     let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
     if sxx == 0.0 { f64::NAN } else { sxy / sxx }
@@ -49,7 +60,9 @@ mod tests {
     #[test]
     fn exponential_decay_gives_its_rate_and_mean_log() {
         // L_t = 3·e^{−0.02 t}: ln L = ln 3 − 0.02 t.
-        let trace: Vec<(f64, f64)> = (0..=100).map(|t| (t as f64, 3f64.ln() - 0.02 * t as f64)).collect();
+        let trace: Vec<(f64, f64)> = (0..=100)
+            .map(|t| (t as f64, 3f64.ln() - 0.02 * t as f64))
+            .collect();
         let r = loss_rate(&trace, 0.2);
         assert!((r.slope + 0.02).abs() < 1e-12);
         // Window: the last 21 points, t = 80..100, mean t = 90.
@@ -60,7 +73,9 @@ mod tests {
     #[test]
     fn robust_loss_ignores_a_rare_spike() {
         // ln L = 0 except one spike of L = e^{20} in 100 steps.
-        let trace: Vec<(f64, f64)> = (0..100).map(|t| (t as f64, if t == 95 { 20.0 } else { 0.0 })).collect();
+        let trace: Vec<(f64, f64)> = (0..100)
+            .map(|t| (t as f64, if t == 95 { 20.0 } else { 0.0 }))
+            .collect();
         let r = loss_rate(&trace, 1.0);
         let mean_loss = trace.iter().map(|p| p.1.exp()).sum::<f64>() / 100.0;
         assert!(r.robust_loss < 1.25 && mean_loss > 1e6);

@@ -40,8 +40,18 @@ const MAX_INTERVALS: usize = 4000;
 /// `∫ f` over `[a, b]`, split first at the `breakpoints` inside it (put them
 /// where `f` is singular or has a kink). The result's `err` is the summed
 /// |Kronrod − Gauss| estimate, conservative for smooth integrands.
-pub fn integrate(f: impl Fn(f64) -> f64, a: f64, b: f64, breakpoints: &[f64], abs_tol: f64) -> Estimate {
-    let mut points: Vec<f64> = breakpoints.iter().copied().filter(|&p| p > a && p < b).collect();
+pub fn integrate(
+    f: impl Fn(f64) -> f64,
+    a: f64,
+    b: f64,
+    breakpoints: &[f64],
+    abs_tol: f64,
+) -> Estimate {
+    let mut points: Vec<f64> = breakpoints
+        .iter()
+        .copied()
+        .filter(|&p| p > a && p < b)
+        .collect();
     points.push(a);
     points.push(b);
     points.sort_by(f64::total_cmp);
@@ -58,7 +68,10 @@ pub fn integrate(f: impl Fn(f64) -> f64, a: f64, b: f64, breakpoints: &[f64], ab
         let total_err: f64 = intervals.iter().map(|i| i.3).sum();
         if total_err <= abs_tol || intervals.len() >= MAX_INTERVALS || !total_err.is_finite() {
             let value = intervals.iter().map(|i| i.2).sum();
-            return Estimate { value, err: total_err };
+            return Estimate {
+                value,
+                err: total_err,
+            };
         }
         let worst = (0..intervals.len())
             .max_by(|&i, &j| intervals[i].3.total_cmp(&intervals[j].3))
@@ -68,7 +81,10 @@ pub fn integrate(f: impl Fn(f64) -> f64, a: f64, b: f64, breakpoints: &[f64], ab
         if mid <= lo || mid >= hi {
             // Cannot bisect further in floating point: accept what we have.
             let value = intervals.iter().map(|i| i.2).sum::<f64>() + kronrod(&f, lo, hi).0;
-            return Estimate { value, err: total_err };
+            return Estimate {
+                value,
+                err: total_err,
+            };
         }
         for (l, h) in [(lo, mid), (mid, hi)] {
             let (value, err) = kronrod(&f, l, h);

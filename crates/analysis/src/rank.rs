@@ -26,9 +26,17 @@ pub struct RankReport {
 
 /// Rank of the `rows × cols` matrix stored row-major in `data`.
 pub fn rank(data: &[f32], rows: usize, cols: usize, rtol: f64) -> RankReport {
-    assert_eq!(data.len(), rows * cols, "matrix data does not match its shape");
+    assert_eq!(
+        data.len(),
+        rows * cols,
+        "matrix data does not match its shape"
+    );
     let m = Mat::<f64>::from_fn(rows, cols, |i, j| data[i * cols + j] as f64);
-    let singular_values = if rows == 0 || cols == 0 { Vec::new() } else { m.singular_values().unwrap_or_default() };
+    let singular_values = if rows == 0 || cols == 0 {
+        Vec::new()
+    } else {
+        m.singular_values().unwrap_or_default()
+    };
     from_singular_values(singular_values, rtol)
 }
 
@@ -36,15 +44,28 @@ pub fn rank(data: &[f32], rows: usize, cols: usize, rtol: f64) -> RankReport {
 pub fn from_singular_values(mut singular_values: Vec<f64>, rtol: f64) -> RankReport {
     singular_values.sort_by(|a, b| b.total_cmp(a));
     let max = singular_values.first().copied().unwrap_or(0.0);
-    let rank = if max > 0.0 { singular_values.iter().filter(|&&s| s > rtol * max).count() } else { 0 };
+    let rank = if max > 0.0 {
+        singular_values.iter().filter(|&&s| s > rtol * max).count()
+    } else {
+        0
+    };
     let total: f64 = singular_values.iter().sum();
     let effective_rank = if total > 0.0 {
-        let entropy: f64 = singular_values.iter().map(|s| s / total).filter(|&p| p > 0.0).map(|p| -p * p.ln()).sum();
+        let entropy: f64 = singular_values
+            .iter()
+            .map(|s| s / total)
+            .filter(|&p| p > 0.0)
+            .map(|p| -p * p.ln())
+            .sum();
         entropy.exp()
     } else {
         0.0
     };
-    RankReport { singular_values, rank, effective_rank }
+    RankReport {
+        singular_values,
+        rank,
+        effective_rank,
+    }
 }
 
 #[cfg(test)]
@@ -59,7 +80,13 @@ mod tests {
         let mut r = rng(seed, Stream::Dataset);
         let a: Vec<f64> = (0..rows * k).map(|_| r.sample(StandardNormal)).collect();
         let b: Vec<f64> = (0..k * cols).map(|_| r.sample(StandardNormal)).collect();
-        (0..rows * cols).map(|ij| (0..k).map(|l| a[(ij / cols) * k + l] * b[l * cols + ij % cols]).sum::<f64>() as f32).collect()
+        (0..rows * cols)
+            .map(|ij| {
+                (0..k)
+                    .map(|l| a[(ij / cols) * k + l] * b[l * cols + ij % cols])
+                    .sum::<f64>() as f32
+            })
+            .collect()
     }
 
     #[test]
@@ -87,6 +114,9 @@ mod tests {
         let zero = rank(&[0.0; 6], 2, 3, RANK_RTOL);
         assert_eq!((zero.rank, zero.effective_rank), (0, 0.0));
         // A tiny direction below rtol·σ_max does not count.
-        assert_eq!(from_singular_values(vec![1.0, 0.5, 1e-4], RANK_RTOL).rank, 2);
+        assert_eq!(
+            from_singular_values(vec![1.0, 0.5, 1e-4], RANK_RTOL).rank,
+            2
+        );
     }
 }

@@ -6,10 +6,10 @@
 //! without the ½, whose Hessian is `2E[x²]`; Eq. (3) and Eq. (6) both assume
 //! the ½, and so do we.)
 
+use crate::Estimate;
 use crate::batch_mean::{BatchMeanLaw, Moments};
 use crate::estimate::log_abs_one_plus;
 use crate::rng::{Stream, rng};
-use crate::Estimate;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use serde::Serialize;
@@ -81,7 +81,10 @@ mod tests {
     fn second_moment_factor(x: &[f64], lr: f64, s: usize, steps: usize, seed: u64) -> Estimate {
         let mut r = rng(seed, Stream::Trajectories);
         Estimate::from_samples((0..steps).map(|_| {
-            let xs: f64 = (0..s).map(|_| x[r.random_range(0..x.len())].powi(2)).sum::<f64>() / s as f64;
+            let xs: f64 = (0..s)
+                .map(|_| x[r.random_range(0..x.len())].powi(2))
+                .sum::<f64>()
+                / s as f64;
             (1.0 - lr * xs).powi(2)
         }))
     }
@@ -106,11 +109,15 @@ mod tests {
         let curv = Moments::of(&x.iter().map(|x| x * x).collect::<Vec<_>>());
         let s = 4;
         let sf = s as f64;
-        let printed = 2.0 * sf * sf * curv.mean / (curv.mean_fourth + (sf - 1.0).powi(2) * curv.mean.powi(2));
+        let printed =
+            2.0 * sf * sf * curv.mean / (curv.mean_fourth + (sf - 1.0).powi(2) * curv.mean.powi(2));
         assert!((printed / lambda_ds(&curv, s) - 1.0).abs() > 0.2);
         // At the printed threshold the simulated second moment is far from 1.
         let at_printed = second_moment_factor(&x, printed, s, 400_000, 3);
-        assert!((at_printed.value - 1.0).abs() > 10.0 * at_printed.err, "{at_printed:?}");
+        assert!(
+            (at_printed.value - 1.0).abs() > 10.0 * at_printed.err,
+            "{at_printed:?}"
+        );
     }
 
     #[test]
@@ -137,7 +144,10 @@ mod tests {
             let rates = (0..400).map(|_| {
                 (0..500)
                     .map(|_| {
-                        let xs = (0..s).map(|_| x[r.random_range(0..x.len())].powi(2)).sum::<f64>() / s as f64;
+                        let xs = (0..s)
+                            .map(|_| x[r.random_range(0..x.len())].powi(2))
+                            .sum::<f64>()
+                            / s as f64;
                         (1.0 - lr * xs).abs().ln()
                     })
                     .sum::<f64>()
@@ -145,7 +155,11 @@ mod tests {
             });
             let sim = Estimate::from_samples(rates);
             assert!(theory.m.err == 0.0);
-            assert!((theory.m.value - sim.value).abs() < 4.0 * sim.err + 1e-12, "λ={lr} S={s}: {:?} vs {sim:?}", theory.m);
+            assert!(
+                (theory.m.value - sim.value).abs() < 4.0 * sim.err + 1e-12,
+                "λ={lr} S={s}: {:?} vs {sim:?}",
+                theory.m
+            );
         }
     }
 

@@ -6,10 +6,10 @@
 //! and `w + u →_p 0` iff `m₊ = E ln|1 + λχ_S| < 0`; the mean-square factors
 //! are `E(1 ∓ λχ_S)² = 1 ∓ 2λE[χ] + λ²E[χ_S²]`.
 
+use crate::Estimate;
 use crate::batch_mean::{BatchMeanLaw, Moments};
 use crate::estimate::log_abs_one_plus;
 use crate::teacher::Teacher;
-use crate::Estimate;
 use rand::{Rng, RngExt};
 use serde::Serialize;
 use std::fmt;
@@ -32,7 +32,11 @@ impl Chi {
 
     /// A dataset of `n` teacher points drawn from `seed`, or N = ∞ for `n = 0`.
     pub fn teacher(teacher: Teacher, n: usize, seed: u64) -> Self {
-        if n == 0 { Chi::Teacher(teacher) } else { Chi::Finite(teacher.dataset_chi(n, seed)) }
+        if n == 0 {
+            Chi::Teacher(teacher)
+        } else {
+            Chi::Finite(teacher.dataset_chi(n, seed))
+        }
     }
 
     pub fn moments(&self) -> Moments {
@@ -122,7 +126,13 @@ pub fn saddle_theory(chi: &Chi, lr: f64, batch_size: usize, seed: u64) -> Saddle
     let second = lr * lr * moments.batch_mean_sq(batch_size);
     let ms_minus = 1.0 - 2.0 * lr * moments.mean + second;
     let ms_plus = 1.0 + 2.0 * lr * moments.mean + second;
-    SaddleTheory { m_minus, m_plus, ms_minus, ms_plus, phase: Phase::classify(m_minus.value, m_plus.value, ms_minus) }
+    SaddleTheory {
+        m_minus,
+        m_plus,
+        ms_minus,
+        ms_plus,
+        phase: Phase::classify(m_minus.value, m_plus.value, ms_minus),
+    }
 }
 
 #[cfg(test)]
@@ -156,16 +166,32 @@ mod tests {
             minus.push(ln_minus / steps as f64);
             plus.push(ln_plus / steps as f64);
         }
-        (Estimate::from_samples(minus), Estimate::from_samples(plus), Estimate::from_samples(ms))
+        (
+            Estimate::from_samples(minus),
+            Estimate::from_samples(plus),
+            Estimate::from_samples(ms),
+        )
     }
 
     fn check_against_simulation(chi: &Chi, lr: f64, s: usize) {
         let theory = saddle_theory(chi, lr, s, 0);
         let (minus, plus, ms) = simulate_eq66(chi, lr, s, lr.to_bits());
         let tol = |e: &Estimate, t: &Estimate| 4.0 * (e.err * e.err + t.err * t.err).sqrt() + 1e-9;
-        assert!((theory.m_minus.value - minus.value).abs() < tol(&minus, &theory.m_minus), "m₋ λ={lr} S={s}: {:?} vs {minus:?}", theory.m_minus);
-        assert!((theory.m_plus.value - plus.value).abs() < tol(&plus, &theory.m_plus), "m₊ λ={lr} S={s}: {:?} vs {plus:?}", theory.m_plus);
-        assert!((theory.ms_minus - ms.value).abs() < 4.0 * ms.err, "ms₋ λ={lr} S={s}: {} vs {ms:?}", theory.ms_minus);
+        assert!(
+            (theory.m_minus.value - minus.value).abs() < tol(&minus, &theory.m_minus),
+            "m₋ λ={lr} S={s}: {:?} vs {minus:?}",
+            theory.m_minus
+        );
+        assert!(
+            (theory.m_plus.value - plus.value).abs() < tol(&plus, &theory.m_plus),
+            "m₊ λ={lr} S={s}: {:?} vs {plus:?}",
+            theory.m_plus
+        );
+        assert!(
+            (theory.ms_minus - ms.value).abs() < 4.0 * ms.err,
+            "ms₋ λ={lr} S={s}: {} vs {ms:?}",
+            theory.ms_minus
+        );
     }
 
     #[test]
@@ -182,7 +208,10 @@ mod tests {
 
     #[test]
     fn teacher_exponents_match_simulated_sgd_at_infinite_data() {
-        let teacher = Teacher { mu: 0.06, noise_std: 2.0 };
+        let teacher = Teacher {
+            mu: 0.06,
+            noise_std: 2.0,
+        };
         for (lr, s) in [(0.3, 1), (1.5, 1), (0.8, 4)] {
             check_against_simulation(&Chi::teacher(teacher, 0, 0), lr, s);
         }
@@ -190,7 +219,10 @@ mod tests {
 
     #[test]
     fn finite_teacher_dataset_matches_simulation() {
-        let teacher = Teacher { mu: 0.2, noise_std: 2.0 };
+        let teacher = Teacher {
+            mu: 0.2,
+            noise_std: 2.0,
+        };
         let chi = Chi::teacher(teacher, 8, 42);
         for (lr, s) in [(0.5, 1), (1.1, 3)] {
             check_against_simulation(&chi, lr, s);
@@ -206,10 +238,16 @@ mod tests {
         assert_eq!(Phase::classify(0.1, 0.2, 3.0), Phase::IV);
         // Fig. 1b: small λ learns correctly in mean square; large noise and
         // large λ collapse to the saddle; very large λ is unstable.
-        assert_eq!(saddle_theory(&Chi::bernoulli(0.5), 0.1, 1, 0).phase, Phase::Ia);
+        assert_eq!(
+            saddle_theory(&Chi::bernoulli(0.5), 0.1, 1, 0).phase,
+            Phase::Ia
+        );
         let collapse = saddle_theory(&Chi::bernoulli(-0.9), 1.2, 1, 0);
         assert_eq!(collapse.phase, Phase::III, "{collapse:?}");
-        assert_eq!(saddle_theory(&Chi::bernoulli(0.5), 50.0, 1, 0).phase, Phase::IV);
+        assert_eq!(
+            saddle_theory(&Chi::bernoulli(0.5), 50.0, 1, 0).phase,
+            Phase::IV
+        );
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! unstable the dynamics; `w_0 − w* = 1` for regression and
 //! `(w_0, u_0) = (1, 0)` for the saddle (so `w ± u` both start at 1).
 
+use crate::Estimate;
 use crate::rng::{Stream, rng};
 use crate::saddle::{Chi, Phase};
-use crate::Estimate;
 use rand::{Rng, RngExt};
 use serde::Serialize;
 
@@ -77,10 +77,17 @@ pub struct SaddleSim {
 }
 
 /// Eq. (6) on the dataset `x`: `v ← (1 − λX_S) v`.
-pub fn simulate_regression(x: &[f64], lr: f64, batch_size: usize, settings: &SimSettings) -> RegressionSim {
+pub fn simulate_regression(
+    x: &[f64],
+    lr: f64,
+    batch_size: usize,
+    settings: &SimSettings,
+) -> RegressionSim {
     let curvatures: Vec<f64> = x.iter().map(|x| x * x).collect();
     let run = run_trajectories(settings, 1, |r, factors| {
-        let xs = batch_mean(batch_size, || curvatures[r.random_range(0..curvatures.len())]);
+        let xs = batch_mean(batch_size, || {
+            curvatures[r.random_range(0..curvatures.len())]
+        });
         factors[0] = 1.0 - lr * xs;
     });
     let ln_dist: Vec<f64> = run.final_ln.iter().map(|c| c[0]).collect();
@@ -138,9 +145,19 @@ struct Run {
 /// multiplicative coordinates, each starting at 1; `step` fills this step's
 /// factors. The distance to the fixed point is the single coordinate, or for
 /// two the saddle distance.
-fn run_trajectories(settings: &SimSettings, components: usize, mut step: impl FnMut(&mut rand::rngs::Xoshiro256PlusPlus, &mut [f64])) -> Run {
+fn run_trajectories(
+    settings: &SimSettings,
+    components: usize,
+    mut step: impl FnMut(&mut rand::rngs::Xoshiro256PlusPlus, &mut [f64]),
+) -> Run {
     let trace_steps = trace_steps(settings.steps, settings.trace_points);
-    let distance = |c: &[f64]| if components == 1 { c[0] } else { saddle_distance_ln(c) };
+    let distance = |c: &[f64]| {
+        if components == 1 {
+            c[0]
+        } else {
+            saddle_distance_ln(c)
+        }
+    };
     let mut r = rng(settings.seed, Stream::Trajectories);
     let mut recorded = vec![Vec::with_capacity(settings.trajectories); trace_steps.len()];
     let mut final_ln = Vec::with_capacity(settings.trajectories);
@@ -174,21 +191,30 @@ fn run_trajectories(settings: &SimSettings, components: usize, mut step: impl Fn
 fn trace_row(step: usize, ln_dist: &[f64], settings: &SimSettings) -> TraceRow {
     let n = ln_dist.len() as f64;
     let m = ln_dist.iter().sum::<f64>() / n;
-    let ln_mean_sq = ln_dist.iter().fold(f64::NEG_INFINITY, |acc, &l| log_add_exp(acc, 2.0 * l)) - n.ln();
+    let ln_mean_sq = ln_dist
+        .iter()
+        .fold(f64::NEG_INFINITY, |acc, &l| log_add_exp(acc, 2.0 * l))
+        - n.ln();
     TraceRow {
         step,
         m,
         exp_2m: (2.0 * m).exp(),
         mean_sq: ln_mean_sq.exp(),
         frac_within_eps: fraction(ln_dist, settings.eps),
-        samples: ln_dist.iter().take(settings.trace_samples).map(|l| (2.0 * l).exp()).collect(),
+        samples: ln_dist
+            .iter()
+            .take(settings.trace_samples)
+            .map(|l| (2.0 * l).exp())
+            .collect(),
     }
 }
 
 /// Step 0 and `points` evenly spaced steps up to `steps`.
 fn trace_steps(steps: usize, points: usize) -> Vec<usize> {
     let points = points.max(1).min(steps.max(1));
-    let mut out: Vec<usize> = (0..=points).map(|j| (j * steps + points / 2) / points).collect();
+    let mut out: Vec<usize> = (0..=points)
+        .map(|j| (j * steps + points / 2) / points)
+        .collect();
     out.dedup();
     out
 }
@@ -200,7 +226,10 @@ fn fraction(ln_dist: &[f64], eps: f64) -> f64 {
 
 fn rate(ln_dist: &[f64], steps: usize) -> Estimate {
     let e = Estimate::from_samples(ln_dist.iter().copied());
-    Estimate { value: e.value / steps as f64, err: e.err / steps as f64 }
+    Estimate {
+        value: e.value / steps as f64,
+        err: e.err / steps as f64,
+    }
 }
 
 fn log_add_exp(a: f64, b: f64) -> f64 {
@@ -228,7 +257,14 @@ mod tests {
     use crate::teacher::Teacher;
 
     fn settings(seed: u64) -> SimSettings {
-        SimSettings { trajectories: 300, steps: 400, eps: 1e-3, trace_points: 50, trace_samples: 5, seed }
+        SimSettings {
+            trajectories: 300,
+            steps: 400,
+            eps: 1e-3,
+            trace_points: 50,
+            trace_samples: 5,
+            seed,
+        }
     }
 
     #[test]
@@ -243,7 +279,13 @@ mod tests {
             }
             checked += 1;
             let sim = simulate_regression(&x, lr, 1, &settings(i));
-            assert_eq!(sim.m_rate.value < 0.0, theory.stable, "λ={lr}: {:?} vs {:?}", sim.m_rate, theory.m);
+            assert_eq!(
+                sim.m_rate.value < 0.0,
+                theory.stable,
+                "λ={lr}: {:?} vs {:?}",
+                sim.m_rate,
+                theory.m
+            );
             // m < −0.05 over 400 steps: e^{-20}, far below eps; m > 0.05: far above.
             assert_eq!(sim.frac_converged > 0.5, theory.stable, "λ={lr}");
         }
@@ -252,13 +294,29 @@ mod tests {
 
     #[test]
     fn saddle_verdicts_agree_with_theory_away_from_boundaries() {
-        let chis = [Chi::bernoulli(-0.5), Chi::bernoulli(0.4), Chi::teacher(Teacher { mu: 0.1, noise_std: 2.0 }, 0, 0)];
+        let chis = [
+            Chi::bernoulli(-0.5),
+            Chi::bernoulli(0.4),
+            Chi::teacher(
+                Teacher {
+                    mu: 0.1,
+                    noise_std: 2.0,
+                },
+                0,
+                0,
+            ),
+        ];
         let mut checked = 0;
         for chi in &chis {
             for i in 1..25 {
                 let lr = i as f64 * 0.12;
                 let t = saddle_theory(chi, lr, 1, 0);
-                let margin = t.m_minus.value.abs().min(t.m_plus.value.abs()).min((t.ms_minus - 1.0).abs());
+                let margin = t
+                    .m_minus
+                    .value
+                    .abs()
+                    .min(t.m_plus.value.abs())
+                    .min((t.ms_minus - 1.0).abs());
                 if margin < 0.05 {
                     continue;
                 }
@@ -298,6 +356,9 @@ mod tests {
         let a = simulate_regression(&x, 0.4, 2, &settings(5));
         let b = simulate_regression(&x, 0.4, 2, &settings(5));
         assert_eq!(a.m_rate, b.m_rate);
-        assert_eq!(a.trace.last().unwrap().samples, b.trace.last().unwrap().samples);
+        assert_eq!(
+            a.trace.last().unwrap().samples,
+            b.trace.last().unwrap().samples
+        );
     }
 }

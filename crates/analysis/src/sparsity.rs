@@ -25,7 +25,10 @@ pub struct SparsityReport {
     pub overall: f64,
 }
 
-pub fn sparsity_report<'a>(layers: impl IntoIterator<Item = (&'a str, &'a [f32])>, atol: f64) -> SparsityReport {
+pub fn sparsity_report<'a>(
+    layers: impl IntoIterator<Item = (&'a str, &'a [f32])>,
+    atol: f64,
+) -> SparsityReport {
     let (mut zeros, mut total) = (0usize, 0usize);
     let per_layer = layers
         .into_iter()
@@ -35,7 +38,14 @@ pub fn sparsity_report<'a>(layers: impl IntoIterator<Item = (&'a str, &'a [f32])
             (name.to_string(), sparsity(values, atol))
         })
         .collect();
-    SparsityReport { per_layer, overall: if total == 0 { f64::NAN } else { zeros as f64 / total as f64 } }
+    SparsityReport {
+        per_layer,
+        overall: if total == 0 {
+            f64::NAN
+        } else {
+            zeros as f64 / total as f64
+        },
+    }
 }
 
 #[cfg(test)]
@@ -54,7 +64,10 @@ mod tests {
         let a = [0.0f32; 3];
         let b = [1.0f32; 1];
         let r = sparsity_report([("a", &a[..]), ("b", &b[..])], 1e-3);
-        assert_eq!(r.per_layer, vec![("a".to_string(), 1.0), ("b".to_string(), 0.0)]);
+        assert_eq!(
+            r.per_layer,
+            vec![("a".to_string(), 1.0), ("b".to_string(), 0.0)]
+        );
         assert_eq!(r.overall, 0.75);
     }
 }

@@ -79,7 +79,11 @@ impl Teacher {
         let log_norm = (s / 2.0 - 1.0) * std::f64::consts::LN_2 + libm::lgamma(s / 2.0);
         let density = |t: f64| {
             if t == 0.0 {
-                return if batch_size == 1 { (-log_norm).exp() } else { 0.0 };
+                return if batch_size == 1 {
+                    (-log_norm).exp()
+                } else {
+                    0.0
+                };
             }
             ((s - 1.0) * t.ln() - t * t / 2.0 - log_norm).exp()
         };
@@ -114,7 +118,10 @@ mod tests {
 
     #[test]
     fn moments_match_sampled_data() {
-        let t = Teacher { mu: 0.3, noise_std: 2.0 };
+        let t = Teacher {
+            mu: 0.3,
+            noise_std: 2.0,
+        };
         let mut r = rng(1, Stream::Expectation);
         let draws: Vec<f64> = (0..2_000_000).map(|_| t.sample_chi(&mut r)).collect();
         let mean = Estimate::from_samples(draws.iter().copied());

@@ -23,7 +23,11 @@ pub struct Neuron {
 impl NeuronConfig {
     pub fn init(&self, device: &Device) -> Neuron {
         let scalar = |v: f64| Param::from_tensor(Tensor::<1>::from_floats([v as f32], device));
-        Neuron { w: scalar(self.w0), u: scalar(self.u0), activation: self.activation }
+        Neuron {
+            w: scalar(self.w0),
+            u: scalar(self.u0),
+            activation: self.activation,
+        }
     }
 }
 
@@ -37,7 +41,8 @@ impl Neuron {
 
     /// The current (w, u).
     pub fn weights(&self) -> (f64, f64) {
-        let get = |p: &Param<Tensor<1>>| p.val().into_data().try_to_vec::<f32>().expect("f32")[0] as f64;
+        let get =
+            |p: &Param<Tensor<1>>| p.val().into_data().try_to_vec::<f32>().expect("f32")[0] as f64;
         (get(&self.w), get(&self.u))
     }
 }

@@ -31,8 +31,12 @@ pub struct TwoLayer {
 impl TwoLayerConfig {
     pub fn init(&self, device: &Device) -> TwoLayer {
         TwoLayer {
-            layer1: LinearConfig::new(self.dim, self.hidden).with_bias(self.bias).init(device),
-            layer2: LinearConfig::new(self.hidden, self.dim).with_bias(self.bias).init(device),
+            layer1: LinearConfig::new(self.dim, self.hidden)
+                .with_bias(self.bias)
+                .init(device),
+            layer2: LinearConfig::new(self.hidden, self.dim)
+                .with_bias(self.bias)
+                .init(device),
             activation: self.activation,
         }
     }
@@ -41,14 +45,32 @@ impl TwoLayerConfig {
 impl TwoLayerConfig {
     /// A `TwoLayer` with the given weights in PyTorch's layout: `w1` is
     /// [h, d] and `w2` is [d, h], row-major (out × in); biases [h] and [d].
-    pub fn init_with(&self, device: &Device, w1: &[f32], w2: &[f32], biases: Option<(&[f32], &[f32])>) -> TwoLayer {
+    pub fn init_with(
+        &self,
+        device: &Device,
+        w1: &[f32],
+        w2: &[f32],
+        biases: Option<(&[f32], &[f32])>,
+    ) -> TwoLayer {
         let (d, h) = (self.dim, self.hidden);
-        assert_eq!((w1.len(), w2.len()), (h * d, d * h), "weight sizes must match the config");
+        assert_eq!(
+            (w1.len(), w2.len()),
+            (h * d, d * h),
+            "weight sizes must match the config"
+        );
         let weight = |w: &[f32], rows: usize, cols: usize| {
             // burn keeps Linear weights as [in, out]: transpose (out × in).
-            Param::from_tensor(Tensor::<2>::from_data(TensorData::new(w.to_vec(), [rows, cols]), device).transpose())
+            Param::from_tensor(
+                Tensor::<2>::from_data(TensorData::new(w.to_vec(), [rows, cols]), device)
+                    .transpose(),
+            )
         };
-        let bias = |b: &[f32]| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(b.to_vec(), [b.len()]), device));
+        let bias = |b: &[f32]| {
+            Param::from_tensor(Tensor::<1>::from_data(
+                TensorData::new(b.to_vec(), [b.len()]),
+                device,
+            ))
+        };
         let mut model = self.init(device);
         model.layer1.weight = weight(w1, h, d);
         model.layer2.weight = weight(w2, d, h);
@@ -66,7 +88,8 @@ impl TwoLayerConfig {
 impl TwoLayer {
     /// [batch, d] → [batch, d].
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.layer2.forward(self.activation.apply(self.layer1.forward(x)))
+        self.layer2
+            .forward(self.activation.apply(self.layer1.forward(x)))
     }
 
     /// W₁ as PyTorch writes it, [h, d] row-major (out × in).
@@ -84,6 +107,10 @@ impl TwoLayer {
 pub fn weight_out_by_in(layer: &Linear) -> (Vec<f32>, usize, usize) {
     let w = layer.weight.val();
     let [d_in, d_out] = w.dims();
-    let data = w.transpose().into_data().try_to_vec::<f32>().expect("f32 weights");
+    let data = w
+        .transpose()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 weights");
     (data, d_out, d_in)
 }

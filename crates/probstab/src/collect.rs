@@ -3,10 +3,10 @@
 
 use crate::experiment::Experiment;
 use crate::record::{Record, json_to_csv};
-use std::collections::HashSet;
 use crate::store::{read_all, write_atomic};
 use anyhow::Result;
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// All records of a results directory as a table.
@@ -26,10 +26,18 @@ impl Summary {
         let (mut records, mut missing) = read_all(out)?;
         let experiment = out.join("experiment.toml");
         if experiment.exists() {
-            let ids: HashSet<String> = Experiment::load(&experiment, &[])?.cells()?.into_iter().map(|c| c.id).collect();
+            let ids: HashSet<String> = Experiment::load(&experiment, &[])?
+                .cells()?
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
             records.retain(|r| ids.contains(&r.id));
             let found: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-            missing = ids.iter().filter(|id| !found.contains(id.as_str())).cloned().collect();
+            missing = ids
+                .iter()
+                .filter(|id| !found.contains(id.as_str()))
+                .cloned()
+                .collect();
             missing.sort();
         }
         let mut axis_columns: Vec<String> = Vec::new();
@@ -49,11 +57,21 @@ impl Summary {
         records.sort_by(|a, b| {
             axis_columns
                 .iter()
-                .map(|k| compare_values(&a.axes.get(k).map(json_to_csv).unwrap_or_default(), &b.axes.get(k).map(json_to_csv).unwrap_or_default()))
+                .map(|k| {
+                    compare_values(
+                        &a.axes.get(k).map(json_to_csv).unwrap_or_default(),
+                        &b.axes.get(k).map(json_to_csv).unwrap_or_default(),
+                    )
+                })
                 .find(|o| *o != Ordering::Equal)
                 .unwrap_or(Ordering::Equal)
         });
-        Ok(Self { axis_columns, metric_columns, records, missing })
+        Ok(Self {
+            axis_columns,
+            metric_columns,
+            records,
+            missing,
+        })
     }
 
     /// Text of a column (axis or metric, or `status`/`error`) for a record.
@@ -72,12 +90,22 @@ impl Summary {
     }
 
     pub fn has_column(&self, column: &str) -> bool {
-        self.axis_columns.iter().chain(&self.metric_columns).any(|c| c == column) || column == "status"
+        self.axis_columns
+            .iter()
+            .chain(&self.metric_columns)
+            .any(|c| c == column)
+            || column == "status"
     }
 
     pub fn to_csv(&self) -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let header: Vec<&str> = self.axis_columns.iter().chain(&self.metric_columns).map(String::as_str).chain(["status", "error"]).collect();
+        let header: Vec<&str> = self
+            .axis_columns
+            .iter()
+            .chain(&self.metric_columns)
+            .map(String::as_str)
+            .chain(["status", "error"])
+            .collect();
         w.write_record(&header)?;
         for r in &self.records {
             w.write_record(header.iter().map(|c| self.value(r, c)))?;

@@ -202,7 +202,10 @@ pub struct Invalid {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> Invalid {
-    Invalid { key: key.to_string(), message: message.into() }
+    Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 impl Config {
@@ -211,9 +214,18 @@ impl Config {
     pub fn validate(mut self) -> Result<Self, Invalid> {
         let name_ok = !self.name.is_empty()
             && !self.name.starts_with('.')
-            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
         if !name_ok {
-            return Err(invalid("name", format!("`{}` is not a valid experiment name: use letters, digits, `_`, `-`, `.`, not starting with `.`", self.name)));
+            return Err(invalid(
+                "name",
+                format!(
+                    "`{}` is not a valid experiment name: use letters, digits, `_`, `-`, `.`, not starting with `.`",
+                    self.name
+                ),
+            ));
         }
         let kind = self.kind.name();
         let uses = |table: &str| match table {
@@ -222,7 +234,9 @@ impl Config {
             "sim" => matches!(self.kind, Kind::RegressionSim | Kind::SaddleSim),
             _ => false,
         };
-        let trains = |table: &str| self.kind.net().is_some() && ["model", "data", "train", "measure"].contains(&table);
+        let trains = |table: &str| {
+            self.kind.net().is_some() && ["model", "data", "train", "measure"].contains(&table)
+        };
         let uses = |table: &str| uses(table) || trains(table);
         let present = [
             ("regression", self.regression.is_some()),
@@ -235,43 +249,85 @@ impl Config {
         ];
         for (table, present) in present {
             if present && !uses(table) {
-                return Err(invalid(table, format!("table [{table}] is not used by kind `{kind}`")));
+                return Err(invalid(
+                    table,
+                    format!("table [{table}] is not used by kind `{kind}`"),
+                ));
             }
         }
         if uses("regression") {
-            let r = self.regression.as_ref().ok_or_else(|| invalid("regression", format!("kind `{kind}` needs a [regression] table")))?;
+            let r = self.regression.as_ref().ok_or_else(|| {
+                invalid(
+                    "regression",
+                    format!("kind `{kind}` needs a [regression] table"),
+                )
+            })?;
             r.validate()?;
         }
         if uses("saddle") {
-            let s = self.saddle.as_mut().ok_or_else(|| invalid("saddle", format!("kind `{kind}` needs a [saddle] table")))?;
+            let s = self.saddle.as_mut().ok_or_else(|| {
+                invalid("saddle", format!("kind `{kind}` needs a [saddle] table"))
+            })?;
             s.validate()?;
         }
         if uses("sim") {
             self.sim.get_or_insert_with(SimConfig::default).validate()?;
         }
         if let Some(net) = self.kind.net() {
-            let need = |table: &str| invalid(table, format!("kind `{kind}` needs a [{table}] table"));
-            self.model.get_or_insert_with(ModelTable::default).validate(net).map_err(from_train)?;
-            self.data.as_mut().ok_or_else(|| need("data"))?.validate(net).map_err(from_train)?;
-            self.train.as_ref().ok_or_else(|| need("train"))?.validate().map_err(from_train)?;
-            self.measure.get_or_insert_with(MeasureTable::default).validate().map_err(from_train)?;
+            let need =
+                |table: &str| invalid(table, format!("kind `{kind}` needs a [{table}] table"));
+            self.model
+                .get_or_insert_with(ModelTable::default)
+                .validate(net)
+                .map_err(from_train)?;
+            self.data
+                .as_mut()
+                .ok_or_else(|| need("data"))?
+                .validate(net)
+                .map_err(from_train)?;
+            self.train
+                .as_ref()
+                .ok_or_else(|| need("train"))?
+                .validate()
+                .map_err(from_train)?;
+            self.measure
+                .get_or_insert_with(MeasureTable::default)
+                .validate()
+                .map_err(from_train)?;
         } else if self.backend != Backend::Cpu {
-            return Err(invalid("backend", format!("kind `{kind}` computes on the CPU; `backend` is for kinds that train")));
+            return Err(invalid(
+                "backend",
+                format!("kind `{kind}` computes on the CPU; `backend` is for kinds that train"),
+            ));
         }
         Ok(self)
     }
 }
 
 fn from_train(e: train::config::Invalid) -> Invalid {
-    Invalid { key: e.key, message: e.message }
+    Invalid {
+        key: e.key,
+        message: e.message,
+    }
 }
 
 fn check_lr(key: &str, lr: f64) -> Result<(), Invalid> {
-    if lr.is_finite() && lr > 0.0 { Ok(()) } else { Err(invalid(key, format!("learning rate must be > 0 and finite, got {lr}"))) }
+    if lr.is_finite() && lr > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("learning rate must be > 0 and finite, got {lr}"),
+        ))
+    }
 }
 
 fn check_batch(key: &str, s: usize) -> Result<(), Invalid> {
-    if s >= 1 { Ok(()) } else { Err(invalid(key, "batch size must be ≥ 1")) }
+    if s >= 1 {
+        Ok(())
+    } else {
+        Err(invalid(key, "batch size must be ≥ 1"))
+    }
 }
 
 impl RegressionConfig {
@@ -284,7 +340,10 @@ impl RegressionConfig {
                     return Err(invalid("regression.x", "the dataset is empty"));
                 }
                 if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-                    return Err(invalid("regression.x", format!("x[{i}] = {} is not finite", x[i])));
+                    return Err(invalid(
+                        "regression.x",
+                        format!("x[{i}] = {} is not finite", x[i]),
+                    ));
                 }
                 Ok(())
             }
@@ -293,14 +352,29 @@ impl RegressionConfig {
                     return Err(invalid("regression.n", "dataset size must be ≥ 1"));
                 }
                 if !(outlier.is_finite() && outlier >= 0.0) {
-                    return Err(invalid("regression.outlier", format!("x₁² must be ≥ 0 and finite, got {outlier}")));
+                    return Err(invalid(
+                        "regression.outlier",
+                        format!("x₁² must be ≥ 0 and finite, got {outlier}"),
+                    ));
                 }
                 Ok(())
             }
-            (Some(_), _, _) => Err(invalid("regression.x", "give either `x` or `n` with `outlier`, not both")),
-            (None, Some(_), None) => Err(invalid("regression.outlier", "`n` needs `outlier` (x₁² of the outlier point)")),
-            (None, None, Some(_)) => Err(invalid("regression.n", "`outlier` needs `n` (the dataset size)")),
-            (None, None, None) => Err(invalid("regression.x", "give the dataset: `x = [...]`, or `n` and `outlier`")),
+            (Some(_), _, _) => Err(invalid(
+                "regression.x",
+                "give either `x` or `n` with `outlier`, not both",
+            )),
+            (None, Some(_), None) => Err(invalid(
+                "regression.outlier",
+                "`n` needs `outlier` (x₁² of the outlier point)",
+            )),
+            (None, None, Some(_)) => Err(invalid(
+                "regression.n",
+                "`outlier` needs `n` (the dataset size)",
+            )),
+            (None, None, None) => Err(invalid(
+                "regression.x",
+                "give the dataset: `x = [...]`, or `n` and `outlier`",
+            )),
         }
     }
 }
@@ -311,28 +385,43 @@ impl SaddleConfig {
         check_batch("saddle.batch_size", self.batch_size)?;
         match self.chi {
             ChiKind::Bernoulli => {
-                for (key, set) in [("mu", self.mu.is_some()), ("noise_std", self.noise_std.is_some()), ("n", self.n.is_some())] {
+                for (key, set) in [
+                    ("mu", self.mu.is_some()),
+                    ("noise_std", self.noise_std.is_some()),
+                    ("n", self.n.is_some()),
+                ] {
                     if set {
-                        return Err(invalid(&format!("saddle.{key}"), "only used with chi = \"teacher\""));
+                        return Err(invalid(
+                            &format!("saddle.{key}"),
+                            "only used with chi = \"teacher\"",
+                        ));
                     }
                 }
                 match self.a {
                     Some(a) if a.is_finite() => Ok(()),
                     Some(a) => Err(invalid("saddle.a", format!("must be finite, got {a}"))),
-                    None => Err(invalid("saddle.a", "chi = \"bernoulli\" needs `a` (χ = 1 or a)")),
+                    None => Err(invalid(
+                        "saddle.a",
+                        "chi = \"bernoulli\" needs `a` (χ = 1 or a)",
+                    )),
                 }
             }
             ChiKind::Teacher => {
                 if self.a.is_some() {
                     return Err(invalid("saddle.a", "only used with chi = \"bernoulli\""));
                 }
-                let mu = self.mu.ok_or_else(|| invalid("saddle.mu", "chi = \"teacher\" needs `mu` in [0, 1]"))?;
+                let mu = self.mu.ok_or_else(|| {
+                    invalid("saddle.mu", "chi = \"teacher\" needs `mu` in [0, 1]")
+                })?;
                 if !(0.0..=1.0).contains(&mu) {
                     return Err(invalid("saddle.mu", format!("must be in [0, 1], got {mu}")));
                 }
                 let noise_std = *self.noise_std.get_or_insert(DEFAULT_NOISE_STD);
                 if !(noise_std.is_finite() && noise_std >= 0.0) {
-                    return Err(invalid("saddle.noise_std", format!("must be ≥ 0 and finite, got {noise_std}")));
+                    return Err(invalid(
+                        "saddle.noise_std",
+                        format!("must be ≥ 0 and finite, got {noise_std}"),
+                    ));
                 }
                 self.n.get_or_insert(0);
                 Ok(())
@@ -350,7 +439,10 @@ impl SimConfig {
             return Err(invalid("sim.steps", "must be ≥ 1"));
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(invalid("sim.eps", format!("must be > 0 and finite, got {}", self.eps)));
+            return Err(invalid(
+                "sim.eps",
+                format!("must be > 0 and finite, got {}", self.eps),
+            ));
         }
         Ok(())
     }

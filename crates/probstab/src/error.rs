@@ -18,11 +18,19 @@ pub enum Origin {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read the config")]
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}: {message}")]
     Syntax { file: PathBuf, message: String },
     #[error("{file}: key `{key}`{origin}: {message}")]
-    Key { file: PathBuf, key: String, origin: OriginText, message: String },
+    Key {
+        file: PathBuf,
+        key: String,
+        origin: OriginText,
+        message: String,
+    },
     #[error("override `{text}`: {message}")]
     Override { text: String, message: String },
 }
@@ -37,7 +45,10 @@ impl fmt::Display for OriginText {
             Origin::File(Some(line)) => write!(f, " (line {line})"),
             Origin::File(None) => Ok(()),
             Origin::Override(text) => write!(f, " (set by override `{text}`)"),
-            Origin::Axis { value, line: Some(line) } => write!(f, " (grid axis, line {line}, at value {value})"),
+            Origin::Axis {
+                value,
+                line: Some(line),
+            } => write!(f, " (grid axis, line {line}, at value {value})"),
             Origin::Axis { value, line: None } => write!(f, " (grid axis, at value {value})"),
         }
     }

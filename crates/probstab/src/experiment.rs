@@ -38,13 +38,26 @@ pub struct Cell {
 
 impl Experiment {
     pub fn load(file: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let source = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        let source = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
         Self::from_source(file, source, overrides)
     }
 
-    pub fn from_source(file: &Path, source: String, overrides: &[String]) -> Result<Self, ConfigError> {
+    pub fn from_source(
+        file: &Path,
+        source: String,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
         let file = file.to_path_buf();
-        let mut table: Table = source.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { file: file.clone(), message: e.to_string().trim_end().to_string() })?;
+        let mut table: Table =
+            source
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    file: file.clone(),
+                    message: e.to_string().trim_end().to_string(),
+                })?;
         let mut applied = Vec::new();
         let mut grid_overrides = Vec::new();
         let mut pinned = Vec::new();
@@ -53,7 +66,10 @@ impl Experiment {
             if let Some(axis) = key.strip_prefix("grid.") {
                 grid_overrides.push((text.clone(), axis.to_string(), value));
             } else {
-                set_path(&mut table, &key, value).map_err(|message| ConfigError::Override { text: text.clone(), message })?;
+                set_path(&mut table, &key, value).map_err(|message| ConfigError::Override {
+                    text: text.clone(),
+                    message,
+                })?;
                 pinned.push(key.clone());
             }
             applied.push((text.clone(), key));
@@ -62,14 +78,37 @@ impl Experiment {
         let grid = match table.remove("grid") {
             None => Table::new(),
             Some(Value::Table(grid)) => grid,
-            Some(other) => return Err(key_error(&file, &source, &applied, &[], "grid", format!("must be a table of axes, got {}", other.type_str()))),
+            Some(other) => {
+                return Err(key_error(
+                    &file,
+                    &source,
+                    &applied,
+                    &[],
+                    "grid",
+                    format!("must be a table of axes, got {}", other.type_str()),
+                ));
+            }
         };
-        let mut axes = parse_grid(&grid).map_err(|(key, message)| key_error(&file, &source, &applied, &[], &format!("grid.{key}"), message))?;
+        let mut axes = parse_grid(&grid).map_err(|(key, message)| {
+            key_error(
+                &file,
+                &source,
+                &applied,
+                &[],
+                &format!("grid.{key}"),
+                message,
+            )
+        })?;
         // A key set by an override is no longer swept; an overridden axis
         // keeps its place in the grid order, so cell names stay the same.
         axes.retain(|a| !pinned.contains(&a.path));
         for (text, path, value) in grid_overrides {
-            let new = parse_grid(&Table::from_iter([(path.clone(), value)])).map_err(|(_, message)| ConfigError::Override { text: text.clone(), message })?;
+            let new = parse_grid(&Table::from_iter([(path.clone(), value)])).map_err(
+                |(_, message)| ConfigError::Override {
+                    text: text.clone(),
+                    message,
+                },
+            )?;
             for axis in new {
                 match axes.iter_mut().find(|a| a.path == axis.path) {
                     Some(existing) => *existing = axis,
@@ -80,14 +119,34 @@ impl Experiment {
         // The experiment as run: overrides applied, every axis an explicit list.
         let mut resolved = table.clone();
         if !axes.is_empty() {
-            let grid: Table = axes.iter().map(|a| (a.path.clone(), Value::Array(a.values.clone()))).collect();
+            let grid: Table = axes
+                .iter()
+                .map(|a| (a.path.clone(), Value::Array(a.values.clone())))
+                .collect();
             resolved.insert("grid".into(), Value::Table(grid));
         }
         let plots = match table.remove("plot") {
             None => Vec::new(),
-            Some(value) => Vec::<PlotSpec>::deserialize_from(value).map_err(|(key, message)| key_error(&file, &source, &applied, &[], &format!("plot{key}"), message))?,
+            Some(value) => Vec::<PlotSpec>::deserialize_from(value).map_err(|(key, message)| {
+                key_error(
+                    &file,
+                    &source,
+                    &applied,
+                    &[],
+                    &format!("plot{key}"),
+                    message,
+                )
+            })?,
         };
-        Ok(Self { file, source, base: table, axes, plots, overrides: applied, resolved })
+        Ok(Self {
+            file,
+            source,
+            base: table,
+            axes,
+            plots,
+            overrides: applied,
+            resolved,
+        })
     }
 
     /// Every cell of the grid (one cell when there is no grid), validated.
@@ -101,9 +160,18 @@ impl Experiment {
                 point[k] = axis.values[rest % axis.values.len()].clone();
                 rest /= axis.values.len();
             }
-            let axes: Vec<(String, Value)> = self.axes.iter().map(|a| a.path.clone()).zip(point).collect();
+            let axes: Vec<(String, Value)> = self
+                .axes
+                .iter()
+                .map(|a| a.path.clone())
+                .zip(point)
+                .collect();
             let config = self.cell_config(&axes)?;
-            cells.push(Cell { id: cell_id(&axes), axes, config });
+            cells.push(Cell {
+                id: cell_id(&axes),
+                axes,
+                config,
+            });
         }
         Ok(cells)
     }
@@ -112,17 +180,28 @@ impl Experiment {
     fn cell_config(&self, axes: &[(String, Value)]) -> Result<Config, ConfigError> {
         let mut table = self.base.clone();
         for (path, value) in axes {
-            set_path(&mut table, path, value.clone()).map_err(|message| self.key_error(axes, &format!("grid.{path}"), message))?;
+            set_path(&mut table, path, value.clone())
+                .map_err(|message| self.key_error(axes, &format!("grid.{path}"), message))?;
         }
-        let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
-            let (key, message) = error_key(&e.path().to_string(), e.inner().message());
-            self.key_error(axes, &key, message)
-        })?;
-        config.validate().map_err(|invalid| self.key_error(axes, &invalid.key, invalid.message))
+        let config: Config =
+            serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+                let (key, message) = error_key(&e.path().to_string(), e.inner().message());
+                self.key_error(axes, &key, message)
+            })?;
+        config
+            .validate()
+            .map_err(|invalid| self.key_error(axes, &invalid.key, invalid.message))
     }
 
     fn key_error(&self, axes: &[(String, Value)], key: &str, message: String) -> ConfigError {
-        key_error(&self.file, &self.source, &self.overrides, axes, key, message)
+        key_error(
+            &self.file,
+            &self.source,
+            &self.overrides,
+            axes,
+            key,
+            message,
+        )
     }
 
     /// The experiment's name before any cell is built (for the output path).
@@ -132,15 +211,33 @@ impl Experiment {
 }
 
 /// The error for `key`, told where its value came from.
-fn key_error(file: &Path, source: &str, overrides: &[(String, String)], axes: &[(String, Value)], key: &str, message: String) -> ConfigError {
-    let origin = if let Some((path, value)) = axes.iter().find(|(path, _)| path == key || key.strip_prefix("grid.") == Some(path.as_str())) {
-        Origin::Axis { value: value.to_string(), line: line_of(source, &format!("grid.{path}")) }
+fn key_error(
+    file: &Path,
+    source: &str,
+    overrides: &[(String, String)],
+    axes: &[(String, Value)],
+    key: &str,
+    message: String,
+) -> ConfigError {
+    let origin = if let Some((path, value)) = axes
+        .iter()
+        .find(|(path, _)| path == key || key.strip_prefix("grid.") == Some(path.as_str()))
+    {
+        Origin::Axis {
+            value: value.to_string(),
+            line: line_of(source, &format!("grid.{path}")),
+        }
     } else if let Some((text, _)) = overrides.iter().rev().find(|(_, k)| k == key) {
         Origin::Override(text.clone())
     } else {
         Origin::File(line_of(source, key))
     };
-    ConfigError::Key { file: file.to_path_buf(), key: key.to_string(), origin: OriginText(origin), message }
+    ConfigError::Key {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        origin: OriginText(origin),
+        message,
+    }
 }
 
 /// serde reports unknown and missing fields at their table: put the field
@@ -181,7 +278,9 @@ fn find_span(table: &toml::de::DeTable<'_>, parts: &[&str]) -> Option<std::ops::
             Some((name, i)) => (name.to_string(), i.parse::<usize>().ok()),
             None => (head.clone(), None),
         };
-        let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name) else { continue };
+        let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name) else {
+            continue;
+        };
         let value = match (index, value.get_ref()) {
             (None, _) => value,
             (Some(i), toml::de::DeValue::Array(items)) => match items.get(i) {
@@ -191,7 +290,11 @@ fn find_span(table: &toml::de::DeTable<'_>, parts: &[&str]) -> Option<std::ops::
             _ => continue,
         };
         if split == parts.len() {
-            return Some(if index.is_some() { value.span() } else { key.span() });
+            return Some(if index.is_some() {
+                value.span()
+            } else {
+                key.span()
+            });
         }
         if let toml::de::DeValue::Table(inner) = value.get_ref() {
             if let Some(span) = find_span(inner, &parts[split..]) {
@@ -205,8 +308,13 @@ fn find_span(table: &toml::de::DeTable<'_>, parts: &[&str]) -> Option<std::ops::
 /// `key=value`: the value read as TOML (`0.5`, `[1, 2]`, `"text"`), or as a
 /// bare string when it is not valid TOML (`kind=saddle_sim`).
 fn parse_override(text: &str) -> Result<(String, Value), ConfigError> {
-    let fail = |message: &str| ConfigError::Override { text: text.to_string(), message: message.to_string() };
-    let (key, raw) = text.split_once('=').ok_or_else(|| fail("expected KEY=VALUE, e.g. saddle.lr=0.5"))?;
+    let fail = |message: &str| ConfigError::Override {
+        text: text.to_string(),
+        message: message.to_string(),
+    };
+    let (key, raw) = text
+        .split_once('=')
+        .ok_or_else(|| fail("expected KEY=VALUE, e.g. saddle.lr=0.5"))?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
         return Err(fail("the key must be a dotted path such as saddle.lr"));
@@ -227,9 +335,15 @@ fn absolutize_data_csv(table: &mut Table, file: &Path) {
         if let Some(Value::String(csv)) = data.get_mut("csv") {
             let path = Path::new(csv.as_str());
             if path.is_relative() {
-                let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let base = file
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
                 let joined = base.join(path);
-                *csv = std::path::absolute(&joined).unwrap_or(joined).display().to_string();
+                *csv = std::path::absolute(&joined)
+                    .unwrap_or(joined)
+                    .display()
+                    .to_string();
             }
         }
     }
@@ -244,7 +358,9 @@ pub fn set_path(table: &mut Table, path: &str, value: Value) -> Result<(), Strin
             current.insert(part.to_string(), value);
             return Ok(());
         }
-        let entry = current.entry(part.to_string()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
         current = match entry {
             Value::Table(t) => t,
             other => return Err(format!("`{part}` is a {}, not a table", other.type_str())),
@@ -262,8 +378,16 @@ impl<T: serde::de::DeserializeOwned> DeserializeFrom for T {
     fn deserialize_from(value: Value) -> Result<Self, (String, String)> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { format!("{path}") };
-            let path = if path.starts_with('[') || path.is_empty() { path } else { format!(".{path}") };
+            let path = if path == "." {
+                String::new()
+            } else {
+                format!("{path}")
+            };
+            let path = if path.starts_with('[') || path.is_empty() {
+                path
+            } else {
+                format!(".{path}")
+            };
             (path, e.inner().message().to_string())
         })
     }

@@ -20,25 +20,50 @@ pub fn parse_grid(grid: &Table) -> Result<Vec<Axis>, (String, String)> {
 
 fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (String, String)> {
     for (key, value) in table {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         let values = match value {
             Value::Array(items) => items.clone(),
-            Value::Table(spec) if spec.contains_key("linspace") || spec.contains_key("logspace") => spaced(spec).map_err(|m| (path.clone(), m))?,
+            Value::Table(spec)
+                if spec.contains_key("linspace") || spec.contains_key("logspace") =>
+            {
+                spaced(spec).map_err(|m| (path.clone(), m))?
+            }
             Value::Table(inner) => {
                 flatten(inner, &path, axes)?;
                 continue;
             }
-            other => return Err((path, format!("an axis is a list of values or {{ linspace = [a, b, n] }} / {{ logspace = [a, b, n] }}, got the {} {other}", other.type_str()))),
+            other => {
+                return Err((
+                    path,
+                    format!(
+                        "an axis is a list of values or {{ linspace = [a, b, n] }} / {{ logspace = [a, b, n] }}, got the {} {other}",
+                        other.type_str()
+                    ),
+                ));
+            }
         };
         if axes.iter().any(|a: &Axis| a.path == path) {
-            return Err((path, "the axis is given twice (quoted and as nested keys?)".into()));
+            return Err((
+                path,
+                "the axis is given twice (quoted and as nested keys?)".into(),
+            ));
         }
         if values.is_empty() {
             return Err((path, "an axis needs at least one value".into()));
         }
         for (i, v) in values.iter().enumerate() {
             if matches!(v, Value::Array(_) | Value::Table(_) | Value::Datetime(_)) {
-                return Err((path, format!("value {i} of the axis is a {}: axis values are numbers, strings or booleans", v.type_str())));
+                return Err((
+                    path,
+                    format!(
+                        "value {i} of the axis is a {}: axis values are numbers, strings or booleans",
+                        v.type_str()
+                    ),
+                ));
             }
             if let Value::Float(f) = v {
                 if !f.is_finite() {
@@ -72,16 +97,27 @@ fn spaced(spec: &Table) -> Result<Vec<Value>, String> {
     }
     let (kind, args) = spec.iter().next().expect("one entry");
     let usage = format!("{kind} takes [first, last, count], e.g. {{ {kind} = [0.01, 1.0, 20] }}");
-    let args = args.as_array().filter(|a| a.len() == 3).ok_or_else(|| usage.clone())?;
+    let args = args
+        .as_array()
+        .filter(|a| a.len() == 3)
+        .ok_or_else(|| usage.clone())?;
     let number = |v: &Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
-    let (a, b) = (number(&args[0]).ok_or_else(|| usage.clone())?, number(&args[1]).ok_or_else(|| usage.clone())?);
-    let n = args[2].as_integer().filter(|&n| n >= 1).ok_or_else(|| format!("{usage}; the count must be an integer ≥ 1"))? as usize;
+    let (a, b) = (
+        number(&args[0]).ok_or_else(|| usage.clone())?,
+        number(&args[1]).ok_or_else(|| usage.clone())?,
+    );
+    let n = args[2]
+        .as_integer()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| format!("{usage}; the count must be an integer ≥ 1"))? as usize;
     if !a.is_finite() || !b.is_finite() {
         return Err(format!("{kind} endpoints must be finite"));
     }
     let log = kind == "logspace";
     if log && (a <= 0.0 || b <= 0.0) {
-        return Err(format!("logspace takes the endpoints themselves, both > 0 (e.g. {{ logspace = [0.001, 1.0, 20] }}), got [{a}, {b}]"));
+        return Err(format!(
+            "logspace takes the endpoints themselves, both > 0 (e.g. {{ logspace = [0.001, 1.0, 20] }}), got [{a}, {b}]"
+        ));
     }
     let points: Vec<f64> = (0..n)
         .map(|i| {
@@ -100,8 +136,21 @@ fn spaced(spec: &Table) -> Result<Vec<Value>, String> {
             }
         })
         .collect();
-    let integral = args[0].is_integer() && args[1].is_integer() && points.iter().all(|p| (p - p.round()).abs() < 1e-9 * p.abs().max(1.0));
-    Ok(points.into_iter().map(|p| if integral { Value::Integer(p.round() as i64) } else { Value::Float(p) }).collect())
+    let integral = args[0].is_integer()
+        && args[1].is_integer()
+        && points
+            .iter()
+            .all(|p| (p - p.round()).abs() < 1e-9 * p.abs().max(1.0));
+    Ok(points
+        .into_iter()
+        .map(|p| {
+            if integral {
+                Value::Integer(p.round() as i64)
+            } else {
+                Value::Float(p)
+            }
+        })
+        .collect())
 }
 
 /// The directory name of a cell: `key=value` per axis joined by `__`, e.g.
@@ -113,8 +162,21 @@ pub fn cell_id(axes: &[(String, Value)]) -> String {
     if axes.is_empty() {
         return "cell".into();
     }
-    let raw = axes.iter().map(|(k, v)| format!("{k}={}", format_value(v))).collect::<Vec<_>>().join("__");
-    let clean: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || "._=+-".contains(c) { c } else { '_' }).collect();
+    let raw = axes
+        .iter()
+        .map(|(k, v)| format!("{k}={}", format_value(v)))
+        .collect::<Vec<_>>()
+        .join("__");
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if clean == raw && raw.len() <= 150 && !raw.starts_with('.') {
         return raw;
     }
@@ -135,7 +197,9 @@ pub fn format_value(v: &Value) -> String {
 }
 
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -156,43 +220,80 @@ mod tests {
 
     #[test]
     fn linspace_and_logspace_include_both_endpoints() {
-        let axes = grid("a = { linspace = [0.0, 1.0, 5] }\nb = { logspace = [0.001, 1.0, 4] }").unwrap();
-        let floats = |i: usize| axes[i].values.iter().map(|v| v.as_float().unwrap()).collect::<Vec<_>>();
+        let axes =
+            grid("a = { linspace = [0.0, 1.0, 5] }\nb = { logspace = [0.001, 1.0, 4] }").unwrap();
+        let floats = |i: usize| {
+            axes[i]
+                .values
+                .iter()
+                .map(|v| v.as_float().unwrap())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(floats(0), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         let b = floats(1);
         assert_eq!((b[0], b[3]), (0.001, 1.0));
         assert!((b[1] - 0.01).abs() < 1e-15 && (b[2] - 0.1).abs() < 1e-14);
         // Axis order follows the file.
-        assert_eq!(axes.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            axes.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 
     #[test]
     fn integer_endpoints_give_integer_batch_sizes() {
         let axes = grid("s = { logspace = [1, 64, 7] }\nt = { linspace = [1, 2, 3] }").unwrap();
-        assert_eq!(axes[0].values, (0..7).map(|k| Value::Integer(1 << k)).collect::<Vec<_>>());
-        assert!(axes[1].values.iter().all(|v| v.is_float()), "1, 1.5, 2 are not all whole");
+        assert_eq!(
+            axes[0].values,
+            (0..7).map(|k| Value::Integer(1 << k)).collect::<Vec<_>>()
+        );
+        assert!(
+            axes[1].values.iter().all(|v| v.is_float()),
+            "1, 1.5, 2 are not all whole"
+        );
     }
 
     #[test]
     fn bad_axes_name_the_axis() {
         assert_eq!(grid("saddle.lr = 3").unwrap_err().0, "saddle.lr");
-        assert!(grid("x = { logspace = [-3, 0, 10] }").unwrap_err().1.contains("endpoints themselves"));
-        assert!(grid("x = { linspace = [0, 1] }").unwrap_err().1.contains("[first, last, count]"));
+        assert!(
+            grid("x = { logspace = [-3, 0, 10] }")
+                .unwrap_err()
+                .1
+                .contains("endpoints themselves")
+        );
+        assert!(
+            grid("x = { linspace = [0, 1] }")
+                .unwrap_err()
+                .1
+                .contains("[first, last, count]")
+        );
         assert!(grid("x = []").unwrap_err().1.contains("at least one"));
         assert!(grid("x = [1, 1]").unwrap_err().1.contains("repeats"));
         assert!(grid("x = { linspace = [0, 1, 3], logspace = [1, 2, 3] }").is_err());
-        assert!(grid("\"s.lr\" = [1, 2]\ns.lr = [3]").unwrap_err().1.contains("twice"));
+        assert!(
+            grid("\"s.lr\" = [1, 2]\ns.lr = [3]")
+                .unwrap_err()
+                .1
+                .contains("twice")
+        );
     }
 
     #[test]
     fn cell_ids_are_readable_unique_and_safe() {
-        let id = cell_id(&[("saddle.lr".into(), Value::Float(0.1)), ("saddle.batch_size".into(), Value::Integer(4))]);
+        let id = cell_id(&[
+            ("saddle.lr".into(), Value::Float(0.1)),
+            ("saddle.batch_size".into(), Value::Integer(4)),
+        ]);
         assert_eq!(id, "saddle.lr=0.1__saddle.batch_size=4");
         assert_eq!(cell_id(&[("x".into(), Value::Float(1e-7))]), "x=1e-7");
         let evil = cell_id(&[("name".into(), Value::String("../../etc".into()))]);
         assert!(!evil.contains('/') && !evil.starts_with('.'), "{evil}");
         let other = cell_id(&[("name".into(), Value::String("..__..etc".into()))]);
-        assert_ne!(evil, other, "sanitised names keep a hash of the exact value");
+        assert_ne!(
+            evil, other,
+            "sanitised names keep a hash of the exact value"
+        );
         let long = cell_id(&[("k".into(), Value::String("v".repeat(400)))]);
         assert!(long.len() < 160);
         assert_eq!(cell_id(&[]), "cell");

@@ -3,18 +3,18 @@
 
 use crate::config::{ChiKind, Config, Kind, RegressionConfig, SaddleConfig};
 use crate::record::{Metric, Metrics, Status};
+use analysis::Estimate;
+use analysis::landscape::{NeuronLandscape, PointKind, Sigma, StationaryPoint, nearest};
+use analysis::loss_rate::loss_rate;
+use analysis::rank::rank;
 use analysis::regression::{outlier_dataset, regression_theory};
 use analysis::saddle::{Chi, saddle_theory};
 use analysis::simulate::{SimSettings, TraceRow, simulate_regression, simulate_saddle};
+use analysis::sparsity::sparsity_report;
 use analysis::teacher::Teacher;
-use analysis::Estimate;
-use analysis::landscape::{NeuronLandscape, PointKind, Sigma, StationaryPoint, nearest};
+use models::Activation;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use analysis::loss_rate::loss_rate;
-use analysis::rank::rank;
-use analysis::sparsity::sparsity_report;
-use models::Activation;
 use train::config::{LossReduction, MeasureTable};
 use train::trainer::Outcome;
 
@@ -37,7 +37,10 @@ impl Trace {
         let mut out = self.columns.join(",");
         out.push('\n');
         for row in &self.rows {
-            let cells: Vec<String> = row.iter().map(|x| crate::record::Metric::Number(*x).to_csv()).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .map(|x| crate::record::Metric::Number(*x).to_csv())
+                .collect();
             out.push_str(&cells.join(","));
             out.push('\n');
         }
@@ -101,7 +104,12 @@ pub fn run(config: &Config) -> anyhow::Result<CellOutput> {
         }
         Kind::TwoLayer | Kind::Neuron => return run_training(config),
     }
-    Ok(CellOutput { status: Status::Ok, metrics, trace, diverged_at: None })
+    Ok(CellOutput {
+        status: Status::Ok,
+        metrics,
+        trace,
+        diverged_at: None,
+    })
 }
 
 /// Run a training kind: `two_layer` or `neuron`.
@@ -123,36 +131,75 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
                 push("rank_w2", Metric::Integer(w2.rank as i64));
                 push("rank_w1", Metric::Integer(w1.rank as i64));
                 push("effective_rank_w2", Metric::Number(w2.effective_rank));
-                let sparsity = sparsity_report([("w1", &run.w1[..]), ("w2", &run.w2[..])], measure.sparsity_atol);
+                let sparsity = sparsity_report(
+                    [("w1", &run.w1[..]), ("w2", &run.w2[..])],
+                    measure.sparsity_atol,
+                );
                 push("sparsity", Metric::Number(sparsity.overall));
                 push("final_loss", Metric::Number(run.test_loss));
             }
             run.outcome
         }
         Kind::Neuron => {
-            let run = train::neuron::run(model, data, train, measure.test_points, config.seed, config.backend, std::path::Path::new("."))?;
+            let run = train::neuron::run(
+                model,
+                data,
+                train,
+                measure.test_points,
+                config.seed,
+                config.backend,
+                std::path::Path::new("."),
+            )?;
             if run.outcome.diverged_at.is_none() {
-                let (x, y): (Vec<f64>, Vec<f64>) = run.data.x.iter().zip(&run.data.y).map(|(x, y)| (*x as f64, *y as f64)).unzip();
+                let (x, y): (Vec<f64>, Vec<f64>) = run
+                    .data
+                    .x
+                    .iter()
+                    .zip(&run.data.y)
+                    .map(|(x, y)| (*x as f64, *y as f64))
+                    .unzip();
                 let scale = match train.loss {
                     LossReduction::Mean => 1.0,
                     LossReduction::HalfSum => 0.5,
                 };
-                let landscape = NeuronLandscape { sigma: sigma(model.activation), x: &x, y: &y, scale };
+                let landscape = NeuronLandscape {
+                    sigma: sigma(model.activation),
+                    x: &x,
+                    y: &y,
+                    scale,
+                };
                 push("w", Metric::Number(run.w));
                 push("u", Metric::Number(run.u));
                 push("final_loss", Metric::Number(landscape.loss(run.w, run.u)));
-                push("test_loss", Metric::Number(run.test_loss.unwrap_or(f64::NAN)));
+                push(
+                    "test_loss",
+                    Metric::Number(run.test_loss.unwrap_or(f64::NAN)),
+                );
                 // Which stationary point of the full-data loss it ended nearest (Fig. 5: A, B, saddle C).
                 let points = stationary_points(&landscape);
                 // Fig. 5's A, B and C: every stationary point with its largest Hessian eigenvalue.
-                let listing: Vec<String> = points.iter().map(|p| format!("{}({:.4},{:.4};h={:.4})", p.kind.name(), p.w, p.u, p.eigenvalues[1])).collect();
+                let listing: Vec<String> = points
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}({:.4},{:.4};h={:.4})",
+                            p.kind.name(),
+                            p.w,
+                            p.u,
+                            p.eigenvalues[1]
+                        )
+                    })
+                    .collect();
                 push("stationary_points", Metric::Text(listing.join(" ")));
                 if let Some((point, distance)) = nearest(&points, run.w, run.u) {
                     push("nearest", Metric::Text(point.kind.name().to_string()));
                     push("nearest_w", Metric::Number(point.w));
                     push("nearest_u", Metric::Number(point.u));
                     push("nearest_distance", Metric::Number(distance));
-                    push("at_saddle", Metric::Bool(point.kind == PointKind::Saddle && distance < AT_POINT));
+                    push(
+                        "at_saddle",
+                        Metric::Bool(point.kind == PointKind::Saddle && distance < AT_POINT),
+                    );
                 }
             }
             run.outcome
@@ -160,9 +207,18 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
         _ => unreachable!("run_training is called for training kinds"),
     };
     push_loss_rate(&mut push, &outcome, measure);
-    let status = if outcome.diverged_at.is_some() { Status::Diverged } else { Status::Ok };
+    let status = if outcome.diverged_at.is_some() {
+        Status::Diverged
+    } else {
+        Status::Ok
+    };
     let trace = loss_trace(&outcome, train.trace_points);
-    Ok(CellOutput { status, metrics, trace: Some(trace), diverged_at: outcome.diverged_at.map(|s| s as u64) })
+    Ok(CellOutput {
+        status,
+        metrics,
+        trace: Some(trace),
+        diverged_at: outcome.diverged_at.map(|s| s as u64),
+    })
 }
 
 /// A run ended "at" a stationary point when it is closer than this (in (w, u)).
@@ -177,9 +233,18 @@ fn stationary_points(landscape: &NeuronLandscape) -> Vec<StationaryPoint> {
     static CACHE: Mutex<Vec<(u64, Vec<StationaryPoint>)>> = Mutex::new(Vec::new());
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (format!("{:?}", landscape.sigma), landscape.scale.to_bits()).hash(&mut hasher);
-    landscape.x.iter().chain(landscape.y).for_each(|v| v.to_bits().hash(&mut hasher));
+    landscape
+        .x
+        .iter()
+        .chain(landscape.y)
+        .for_each(|v| v.to_bits().hash(&mut hasher));
     let key = hasher.finish();
-    if let Some((_, points)) = CACHE.lock().expect("cache lock").iter().find(|(k, _)| *k == key) {
+    if let Some((_, points)) = CACHE
+        .lock()
+        .expect("cache lock")
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
         return points.clone();
     }
     let points = landscape.stationary_points(LANDSCAPE_BOUND, 11);
@@ -202,7 +267,13 @@ fn sigma(activation: Activation) -> Sigma {
 
 /// m_L, e^{m_L} and the slope of ln L over the trailing window (Eq. 10, 12).
 fn push_loss_rate(push: &mut impl FnMut(&str, Metric), outcome: &Outcome, measure: &MeasureTable) {
-    let points: Vec<(f64, f64)> = outcome.losses.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(t, l)| (t as f64, (*l as f64).ln())).collect();
+    let points: Vec<(f64, f64)> = outcome
+        .losses
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_finite())
+        .map(|(t, l)| (t as f64, (*l as f64).ln()))
+        .collect();
     let rate = loss_rate(&points, measure.window);
     push("m_l", Metric::Number(rate.m_l));
     push("robust_loss", Metric::Number(rate.robust_loss));
@@ -221,7 +292,10 @@ fn loss_trace(outcome: &Outcome, points: usize) -> Trace {
             vec![t as f64, loss, loss.ln()]
         })
         .collect();
-    Trace { columns: ["step", "loss", "log_loss"].map(String::from).to_vec(), rows }
+    Trace {
+        columns: ["step", "loss", "log_loss"].map(String::from).to_vec(),
+        rows,
+    }
 }
 
 /// `name` and `name_err` (0 when exact).
@@ -242,7 +316,10 @@ fn chi(s: &SaddleConfig, seed: u64) -> Chi {
     match s.chi {
         ChiKind::Bernoulli => Chi::bernoulli(s.a.expect("validated")),
         ChiKind::Teacher => {
-            let teacher = Teacher { mu: s.mu.expect("validated"), noise_std: s.noise_std.expect("resolved by validate") };
+            let teacher = Teacher {
+                mu: s.mu.expect("validated"),
+                noise_std: s.noise_std.expect("resolved by validate"),
+            };
             Chi::teacher(teacher, s.n.unwrap_or(0), seed)
         }
     }
@@ -251,7 +328,9 @@ fn chi(s: &SaddleConfig, seed: u64) -> Chi {
 /// Fig. 6 columns: step, m(t), e^{2m}, ⟨|w − w*|²⟩, fraction within eps,
 /// then single trajectories `sample_k` (|w_t − w*|²).
 fn trace_of(rows: &[TraceRow], samples: usize) -> Trace {
-    let mut columns: Vec<String> = ["step", "m", "exp_2m", "mean_sq", "frac_within_eps"].map(String::from).to_vec();
+    let mut columns: Vec<String> = ["step", "m", "exp_2m", "mean_sq", "frac_within_eps"]
+        .map(String::from)
+        .to_vec();
     let samples = samples.min(rows.first().map_or(0, |r| r.samples.len()));
     columns.extend((0..samples).map(|k| format!("sample_{k}")));
     let rows = rows

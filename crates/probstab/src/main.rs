@@ -38,7 +38,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "probstab", version, about = "Grids, theory and heatmaps for the probabilistic stability of SGD")]
+#[command(
+    name = "probstab",
+    version,
+    about = "Grids, theory and heatmaps for the probabilistic stability of SGD"
+)]
 struct Cli {
     /// More log output on stderr (-v: info, -vv: debug); RUST_LOG overrides.
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -172,7 +176,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<error::ConfigError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
+            if e.downcast_ref::<error::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -183,14 +191,37 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { args, out, jobs, backend, no_plot, cells } => run(args, out, jobs, backend, no_plot, cells),
-        Command::Slurm { args, out, cells_per_task, max_parallel, cpus_per_task, partition, time, gpus, sbatch, backend, submit } => {
+        Command::Run {
+            args,
+            out,
+            jobs,
+            backend,
+            no_plot,
+            cells,
+        } => run(args, out, jobs, backend, no_plot, cells),
+        Command::Slurm {
+            args,
+            out,
+            cells_per_task,
+            max_parallel,
+            cpus_per_task,
+            partition,
+            time,
+            gpus,
+            sbatch,
+            backend,
+            submit,
+        } => {
             let (experiment, cells, out) = load_grid(args, out, backend)?;
             let (_, complete) = runner::pending(&cells, &out)?;
             let job = slurm::ArrayJob {
@@ -208,18 +239,26 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 extra: sbatch,
             };
             let script = job.script()?;
-            std::fs::create_dir_all(&out).with_context(|| format!("cannot create the output directory {}", out.display()))?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create the output directory {}", out.display()))?;
             runner::write_experiment(&experiment, &out)?;
             let path = job.script_path();
             store::write_atomic(&path, script.as_bytes())?;
             for warning in job.warnings() {
                 eprintln!("warning: {warning}");
             }
-            println!("{} cells ({complete} already complete), {} tasks of up to {cells_per_task} cells", cells.len(), job.tasks());
+            println!(
+                "{} cells ({complete} already complete), {} tasks of up to {cells_per_task} cells",
+                cells.len(),
+                job.tasks()
+            );
             println!("script: {}", path.display());
             if submit {
                 let id = slurm::submit(&path)?;
-                println!("submitted job array {id}; follow it with: probstab status {}", out.display());
+                println!(
+                    "submitted job array {id}; follow it with: probstab status {}",
+                    out.display()
+                );
             } else {
                 println!("submit it with: sbatch {}", path.display());
             }
@@ -228,21 +267,56 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Status { dir, all } => {
             let status = status::status(&dir)?;
             print!("{}", status.report(&dir, all));
-            Ok(if status.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if status.is_complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Plot { dir, metric, trace, x, y, filter, contour, curve, title, reduce, file } => {
+        Command::Plot {
+            dir,
+            metric,
+            trace,
+            x,
+            y,
+            filter,
+            contour,
+            curve,
+            title,
+            reduce,
+            file,
+        } => {
             let filter = filter
                 .iter()
                 .map(|f| {
-                    let (k, v) = f.split_once('=').with_context(|| format!("--where `{f}`: expected AXIS=VALUE"))?;
-                    let value = v.parse::<i64>().map(toml::Value::Integer).or_else(|_| v.parse::<f64>().map(toml::Value::Float)).unwrap_or_else(|_| toml::Value::String(v.to_string()));
+                    let (k, v) = f
+                        .split_once('=')
+                        .with_context(|| format!("--where `{f}`: expected AXIS=VALUE"))?;
+                    let value = v
+                        .parse::<i64>()
+                        .map(toml::Value::Integer)
+                        .or_else(|_| v.parse::<f64>().map(toml::Value::Float))
+                        .unwrap_or_else(|_| toml::Value::String(v.to_string()));
                     Ok((k.to_string(), value))
                 })
                 .collect::<Result<_>>()?;
             let specs = if metric.is_none() && trace.is_none() {
                 experiment_plots(&dir)?
             } else {
-                vec![PlotSpec { metric, trace, x, y, filter, contour, curve, title, file, reduce, theory: None, theory_lr_scale: None }]
+                vec![PlotSpec {
+                    metric,
+                    trace,
+                    x,
+                    y,
+                    filter,
+                    contour,
+                    curve,
+                    title,
+                    file,
+                    reduce,
+                    theory: None,
+                    theory_lr_scale: None,
+                }]
             };
             for spec in &specs {
                 for path in plot::plot(&dir, spec)? {
@@ -253,7 +327,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Collect { dir } => {
             let (path, summary) = collect::collect(&dir)?;
-            println!("{} ({} cells, {} unfinished)", path.display(), summary.records.len(), summary.missing.len());
+            println!(
+                "{} ({} cells, {} unfinished)",
+                path.display(),
+                summary.records.len(),
+                summary.missing.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -261,10 +340,16 @@ fn dispatch(command: Command) -> Result<ExitCode> {
 
 /// The experiment named by `CONFIG [KEY=VALUE ...]` (the embedded default
 /// without CONFIG), its cells and the output directory.
-fn load_grid(args: Vec<String>, out: Option<PathBuf>, backend: Option<String>) -> Result<(Experiment, Vec<experiment::Cell>, PathBuf)> {
+fn load_grid(
+    args: Vec<String>,
+    out: Option<PathBuf>,
+    backend: Option<String>,
+) -> Result<(Experiment, Vec<experiment::Cell>, PathBuf)> {
     // The first argument is the config unless it reads as an override.
     let (config, mut overrides) = match args.split_first() {
-        Some((first, rest)) if !(first.contains('=') && !Path::new(first).exists()) => (Some(PathBuf::from(first)), rest.to_vec()),
+        Some((first, rest)) if !(first.contains('=') && !Path::new(first).exists()) => {
+            (Some(PathBuf::from(first)), rest.to_vec())
+        }
         _ => (None, args),
     };
     if let Some(backend) = backend {
@@ -272,17 +357,36 @@ fn load_grid(args: Vec<String>, out: Option<PathBuf>, backend: Option<String>) -
     }
     let experiment = match &config {
         Some(path) => Experiment::load(path, &overrides)?,
-        None => Experiment::from_source(Path::new(EMBEDDED_DEFAULT_NAME), EMBEDDED_DEFAULT.to_string(), &overrides)?,
+        None => Experiment::from_source(
+            Path::new(EMBEDDED_DEFAULT_NAME),
+            EMBEDDED_DEFAULT.to_string(),
+            &overrides,
+        )?,
     };
     let cells = experiment.cells()?;
-    let name = cells.first().map(|c| c.config.name.clone()).or_else(|| experiment.name().map(String::from)).context("the experiment has no cells")?;
+    let name = cells
+        .first()
+        .map(|c| c.config.name.clone())
+        .or_else(|| experiment.name().map(String::from))
+        .context("the experiment has no cells")?;
     let out = out.unwrap_or_else(|| PathBuf::from("results").join(&name));
     Ok((experiment, cells, out))
 }
 
-fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Option<String>, no_plot: bool, slice: Option<slice::CellSlice>) -> Result<ExitCode> {
+fn run(
+    args: Vec<String>,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    backend: Option<String>,
+    no_plot: bool,
+    slice: Option<slice::CellSlice>,
+) -> Result<ExitCode> {
     let (experiment, cells, out) = load_grid(args, out, backend)?;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     if let Some(slice) = slice {
         return run_slice(&experiment, &cells, &out, jobs, slice);
     }
@@ -293,13 +397,23 @@ fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Op
     if !no_plot {
         for spec in &experiment.plots {
             match plot::plot(&out, spec) {
-                Ok(paths) => paths.iter().filter(|p| p.extension().is_some_and(|e| e == "png")).for_each(|p| println!("plot: {}", p.display())),
-                Err(e) => eprintln!("warning: plot {:?} failed: {e:#}", spec.metric.as_deref().unwrap_or("trace")),
+                Ok(paths) => paths
+                    .iter()
+                    .filter(|p| p.extension().is_some_and(|e| e == "png"))
+                    .for_each(|p| println!("plot: {}", p.display())),
+                Err(e) => eprintln!(
+                    "warning: plot {:?} failed: {e:#}",
+                    spec.metric.as_deref().unwrap_or("trace")
+                ),
             }
         }
     }
     if counts.failed > 0 {
-        eprintln!("error: {} cell(s) failed; their errors are in {} (status = failed); rerun to retry them", counts.failed, summary.display());
+        eprintln!(
+            "error: {} cell(s) failed; their errors are in {} (status = failed); rerun to retry them",
+            counts.failed,
+            summary.display()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -309,13 +423,28 @@ fn run(args: Vec<String>, out: Option<PathBuf>, jobs: Option<usize>, backend: Op
 /// directory at once, so none of them writes summary.csv or plots (a summary
 /// written by one task could miss cells another task finishes at the same
 /// moment): `probstab collect DIR` merges once the grid is complete.
-fn run_slice(experiment: &Experiment, cells: &[experiment::Cell], out: &Path, jobs: usize, slice: slice::CellSlice) -> Result<ExitCode> {
+fn run_slice(
+    experiment: &Experiment,
+    cells: &[experiment::Cell],
+    out: &Path,
+    jobs: usize,
+    slice: slice::CellSlice,
+) -> Result<ExitCode> {
     let range = slice.range(cells.len())?;
     let counts = runner::run_cells(experiment, &cells[range.clone()], out, jobs)?;
-    println!("cells {}..{} of {}: {counts}", range.start, range.end, cells.len());
+    println!(
+        "cells {}..{} of {}: {counts}",
+        range.start,
+        range.end,
+        cells.len()
+    );
     println!("merge with: probstab collect {}", out.display());
     if counts.failed > 0 {
-        eprintln!("error: {} cell(s) failed; `probstab status {}` lists them; rerun to retry them", counts.failed, out.display());
+        eprintln!(
+            "error: {} cell(s) failed; `probstab status {}` lists them; rerun to retry them",
+            counts.failed,
+            out.display()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -326,7 +455,10 @@ fn experiment_plots(dir: &Path) -> Result<Vec<PlotSpec>> {
     let path = dir.join("experiment.toml");
     let experiment = Experiment::load(&path, &[])?;
     if experiment.plots.is_empty() {
-        anyhow::bail!("{} has no [[plot]] tables; say what to draw with --metric COLUMN or --trace COLUMNS", path.display());
+        anyhow::bail!(
+            "{} has no [[plot]] tables; say what to draw with --metric COLUMN or --trace COLUMNS",
+            path.display()
+        );
     }
     Ok(experiment.plots)
 }

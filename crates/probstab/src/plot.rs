@@ -5,7 +5,9 @@
 use crate::collect::{Summary, compare_values};
 use crate::record::Record;
 use crate::store::{TRACE, cell_dir};
-use analysis::plot::{CellValue, Contour, Curve, Heatmap, LinePlot, Series, render_heatmap, render_lines};
+use analysis::plot::{
+    CellValue, Contour, Curve, Heatmap, LinePlot, Series, render_heatmap, render_lines,
+};
 use analysis::saddle::Phase;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -66,37 +68,75 @@ pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
     }
     for key in spec.filter.keys() {
         if !summary.axis_columns.contains(key) {
-            bail!("`where` names `{key}`, which is not a grid axis (axes: {})", summary.axis_columns.join(", "));
+            bail!(
+                "`where` names `{key}`, which is not a grid axis (axes: {})",
+                summary.axis_columns.join(", ")
+            );
         }
     }
     let rows: Vec<&Record> = summary
         .records
         .iter()
-        .filter(|r| spec.filter.iter().all(|(k, v)| compare_values(&summary.value(r, k), &crate::grid::format_value(v)).is_eq()))
+        .filter(|r| {
+            spec.filter.iter().all(|(k, v)| {
+                compare_values(&summary.value(r, k), &crate::grid::format_value(v)).is_eq()
+            })
+        })
         .collect();
     if rows.is_empty() {
         bail!("no cell matches `where` {:?}", spec.filter);
     }
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let plots = out.join("plots");
-    std::fs::create_dir_all(&plots).with_context(|| format!("cannot create {}", plots.display()))?;
+    std::fs::create_dir_all(&plots)
+        .with_context(|| format!("cannot create {}", plots.display()))?;
     match (&spec.metric, &spec.trace) {
         (Some(metric), None) => grid_plot(out, &summary, &rows, spec, metric, &name, &plots),
         (None, Some(columns)) => trace_plots(out, &summary, &rows, columns, spec, &plots),
-        _ => bail!("a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)"),
+        _ => bail!(
+            "a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)"
+        ),
     }
 }
 
-fn grid_plot(out: &Path, summary: &Summary, rows: &[&Record], spec: &PlotSpec, metric: &str, name: &str, plots: &Path) -> Result<Vec<PathBuf>> {
+fn grid_plot(
+    out: &Path,
+    summary: &Summary,
+    rows: &[&Record],
+    spec: &PlotSpec,
+    metric: &str,
+    name: &str,
+    plots: &Path,
+) -> Result<Vec<PathBuf>> {
     if !summary.has_column(metric) {
-        bail!("no column `{metric}` in the summary (columns: {})", summary.metric_columns.join(", "));
+        bail!(
+            "no column `{metric}` in the summary (columns: {})",
+            summary.metric_columns.join(", ")
+        );
     }
-    let free: Vec<&String> = summary.axis_columns.iter().filter(|a| !spec.filter.contains_key(*a)).collect();
-    let x = spec.x.clone().or_else(|| free.first().map(|s| s.to_string())).context("the results have no grid axis to plot over")?;
-    let y = spec.y.clone().or_else(|| free.iter().find(|a| ***a != x).map(|s| s.to_string()));
+    let free: Vec<&String> = summary
+        .axis_columns
+        .iter()
+        .filter(|a| !spec.filter.contains_key(*a))
+        .collect();
+    let x = spec
+        .x
+        .clone()
+        .or_else(|| free.first().map(|s| s.to_string()))
+        .context("the results have no grid axis to plot over")?;
+    let y = spec
+        .y
+        .clone()
+        .or_else(|| free.iter().find(|a| ***a != x).map(|s| s.to_string()));
     for axis in std::iter::once(&x).chain(y.as_ref()) {
         if !summary.axis_columns.contains(axis) {
-            bail!("`{axis}` is not a grid axis (axes: {})", summary.axis_columns.join(", "));
+            bail!(
+                "`{axis}` is not a grid axis (axes: {})",
+                summary.axis_columns.join(", ")
+            );
         }
     }
     let reduced;
@@ -117,27 +157,83 @@ fn grid_plot(out: &Path, summary: &Summary, rows: &[&Record], spec: &PlotSpec, m
         values.sort_by(|a, b| compare_values(a, b));
         values.dedup();
         if values.len() > 1 {
-            bail!("axis `{other}` has several values ({}); pick one with --where {other}={}", values.join(", "), values[0]);
+            bail!(
+                "axis `{other}` has several values ({}); pick one with --where {other}={}",
+                values.join(", "),
+                values[0]
+            );
         }
     }
     let xs = axis_values(summary, rows, &x)?;
-    let stem = spec.file.clone().unwrap_or_else(|| default_stem(metric, spec));
-    let title = spec.title.clone().unwrap_or_else(|| default_title(name, metric, spec));
-    let (png, svg) = (plots.join(format!("{stem}.png")), plots.join(format!("{stem}.svg")));
+    let stem = spec
+        .file
+        .clone()
+        .unwrap_or_else(|| default_stem(metric, spec));
+    let title = spec
+        .title
+        .clone()
+        .unwrap_or_else(|| default_title(name, metric, spec));
+    let (png, svg) = (
+        plots.join(format!("{stem}.png")),
+        plots.join(format!("{stem}.svg")),
+    );
     let numeric_x = |r: &Record| summary.value(r, &x).parse::<f64>().unwrap_or(f64::NAN);
 
     let Some(y) = y else {
         // One axis: a line of the metric, or a one-row strip for categories.
-        let values: Vec<(f64, String)> = rows.iter().map(|r| (numeric_x(r), summary.value(r, metric))).collect();
+        let values: Vec<(f64, String)> = rows
+            .iter()
+            .map(|r| (numeric_x(r), summary.value(r, metric)))
+            .collect();
         if values.iter().all(|(_, v)| v.parse::<f64>().is_ok()) {
-            let mut points: Vec<(f64, f64)> = values.iter().map(|(x, v)| (*x, v.parse().unwrap())).collect();
+            let mut points: Vec<(f64, f64)> = values
+                .iter()
+                .map(|(x, v)| (*x, v.parse().unwrap()))
+                .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let series = vec![Series { label: metric.to_string(), points, thin: false }];
-            render_lines(&LinePlot { title, x_label: axis_label(&x), y_label: metric.to_string(), y_log: false, series }, &png, &svg)?;
+            let series = vec![Series {
+                label: metric.to_string(),
+                points,
+                thin: false,
+            }];
+            render_lines(
+                &LinePlot {
+                    title,
+                    x_label: axis_label(&x),
+                    y_label: metric.to_string(),
+                    y_log: false,
+                    series,
+                },
+                &png,
+                &svg,
+            )?;
             return Ok(vec![png, svg]);
         }
-        let cells = vec![xs.iter().map(|xv| cell_value(summary, rows.iter().find(|r| numeric_x(r) == *xv).copied(), metric)).collect()];
-        let heatmap = Heatmap { title, x_label: axis_label(&x), y_label: String::new(), xs: xs.clone(), ys: vec![0.0], x_log: is_log(&xs), y_log: false, cells, metric_label: metric.to_string(), category_order: phase_order(), contours: vec![], curves: vec![] };
+        let cells = vec![
+            xs.iter()
+                .map(|xv| {
+                    cell_value(
+                        summary,
+                        rows.iter().find(|r| numeric_x(r) == *xv).copied(),
+                        metric,
+                    )
+                })
+                .collect(),
+        ];
+        let heatmap = Heatmap {
+            title,
+            x_label: axis_label(&x),
+            y_label: String::new(),
+            xs: xs.clone(),
+            ys: vec![0.0],
+            x_log: is_log(&xs),
+            y_log: false,
+            cells,
+            metric_label: metric.to_string(),
+            category_order: phase_order(),
+            contours: vec![],
+            curves: vec![],
+        };
         render_heatmap(&heatmap, &png, &svg)?;
         return Ok(vec![png, svg]);
     };
@@ -145,14 +241,34 @@ fn grid_plot(out: &Path, summary: &Summary, rows: &[&Record], spec: &PlotSpec, m
     let ys = axis_values(summary, rows, &y)?;
     let by_point: HashMap<(u64, u64), &Record> = rows
         .iter()
-        .filter_map(|r| Some(((numeric_x(r).to_bits(), summary.value(r, &y).parse::<f64>().ok()?.to_bits()), *r)))
+        .filter_map(|r| {
+            Some((
+                (
+                    numeric_x(r).to_bits(),
+                    summary.value(r, &y).parse::<f64>().ok()?.to_bits(),
+                ),
+                *r,
+            ))
+        })
         .collect();
     let find = |xv: f64, yv: f64| by_point.get(&(xv.to_bits(), yv.to_bits())).copied();
-    let cells: Vec<Vec<CellValue>> = ys.iter().map(|&yv| xs.iter().map(|&xv| cell_value(summary, find(xv, yv), metric)).collect()).collect();
+    let cells: Vec<Vec<CellValue>> = ys
+        .iter()
+        .map(|&yv| {
+            xs.iter()
+                .map(|&xv| cell_value(summary, find(xv, yv), metric))
+                .collect()
+        })
+        .collect();
     let mut contours = Vec::new();
     for text in &spec.contour {
         let (column, level) = match text.split_once('=') {
-            Some((c, l)) => (c.trim(), l.trim().parse::<f64>().with_context(|| format!("contour `{text}`: the level is not a number"))?),
+            Some((c, l)) => (
+                c.trim(),
+                l.trim()
+                    .parse::<f64>()
+                    .with_context(|| format!("contour `{text}`: the level is not a number"))?,
+            ),
             None => (text.as_str(), 0.0),
         };
         if !summary.has_column(column) {
@@ -160,9 +276,21 @@ fn grid_plot(out: &Path, summary: &Summary, rows: &[&Record], spec: &PlotSpec, m
         }
         let values = ys
             .iter()
-            .map(|&yv| xs.iter().map(|&xv| find(xv, yv).and_then(|r| summary.value(r, column).parse::<f64>().ok()).unwrap_or(f64::NAN)).collect())
+            .map(|&yv| {
+                xs.iter()
+                    .map(|&xv| {
+                        find(xv, yv)
+                            .and_then(|r| summary.value(r, column).parse::<f64>().ok())
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect()
+            })
             .collect();
-        contours.push(Contour { label: format!("{column} = {level}"), values, level });
+        contours.push(Contour {
+            label: format!("{column} = {level}"),
+            values,
+            level,
+        });
     }
     let mut curves = Vec::new();
     for column in &spec.curve {
@@ -172,13 +300,23 @@ fn grid_plot(out: &Path, summary: &Summary, rows: &[&Record], spec: &PlotSpec, m
         let points = xs
             .iter()
             .filter_map(|&xv| {
-                let v: Vec<f64> = rows.iter().filter(|r| numeric_x(r) == xv).filter_map(|r| summary.value(r, column).parse::<f64>().ok()).filter(|v| v.is_finite()).collect();
+                let v: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| numeric_x(r) == xv)
+                    .filter_map(|r| summary.value(r, column).parse::<f64>().ok())
+                    .filter(|v| v.is_finite())
+                    .collect();
                 (!v.is_empty()).then(|| (xv, v.iter().sum::<f64>() / v.len() as f64))
             })
             .collect();
-        curves.push(Curve { label: column.clone(), points });
+        curves.push(Curve {
+            label: column.clone(),
+            points,
+        });
     }
-    curves.extend(crate::theory_overlay::two_layer_theory(out, spec, &x, &y, &xs, &ys)?);
+    curves.extend(crate::theory_overlay::two_layer_theory(
+        out, spec, &x, &y, &xs, &ys,
+    )?);
     let heatmap = Heatmap {
         title,
         x_label: axis_label(&x),
@@ -228,10 +366,19 @@ fn axis_values(summary: &Summary, rows: &[&Record], axis: &str) -> Result<Vec<f6
 
 /// One record per (x, y) point whose `metric` is the mean over the rows at
 /// that point (ok and diverged rows; `true`/`false` as 1/0).
-fn mean_over_other_axes(summary: &Summary, rows: &[&Record], metric: &str, x: &str, y: Option<&str>) -> Vec<Record> {
+fn mean_over_other_axes(
+    summary: &Summary,
+    rows: &[&Record],
+    metric: &str,
+    x: &str,
+    y: Option<&str>,
+) -> Vec<Record> {
     let mut groups: Vec<(String, String, Vec<&Record>)> = Vec::new();
     for r in rows {
-        let key = (summary.value(r, x), y.map(|y| summary.value(r, y)).unwrap_or_default());
+        let key = (
+            summary.value(r, x),
+            y.map(|y| summary.value(r, y)).unwrap_or_default(),
+        );
         match groups.iter_mut().find(|g| g.0 == key.0 && g.1 == key.1) {
             Some(g) => g.2.push(r),
             None => groups.push((key.0, key.1, vec![r])),
@@ -249,9 +396,19 @@ fn mean_over_other_axes(summary: &Summary, rows: &[&Record], metric: &str, x: &s
                 })
                 .collect();
             let mut record = members[0].clone();
-            let mean = if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / values.len() as f64 };
-            record.metrics.insert(metric.to_string(), crate::record::Metric::Number(mean).to_json());
-            if members.iter().any(|r| r.status == crate::record::Status::Ok) {
+            let mean = if values.is_empty() {
+                f64::NAN
+            } else {
+                values.iter().sum::<f64>() / values.len() as f64
+            };
+            record.metrics.insert(
+                metric.to_string(),
+                crate::record::Metric::Number(mean).to_json(),
+            );
+            if members
+                .iter()
+                .any(|r| r.status == crate::record::Status::Ok)
+            {
                 record.status = crate::record::Status::Ok;
             }
             record
@@ -260,7 +417,9 @@ fn mean_over_other_axes(summary: &Summary, rows: &[&Record], metric: &str, x: &s
 }
 
 fn cell_value(summary: &Summary, record: Option<&Record>, metric: &str) -> CellValue {
-    let Some(record) = record else { return CellValue::Missing };
+    let Some(record) = record else {
+        return CellValue::Missing;
+    };
     match summary.value(record, "status").as_str() {
         "failed" => return CellValue::Failed,
         "diverged" => return CellValue::Diverged,
@@ -283,7 +442,11 @@ fn is_log(values: &[f64]) -> bool {
         return false;
     }
     let spread = |v: Vec<f64>| {
-        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &d| {
+                (lo.min(d), hi.max(d))
+            });
         hi / lo
     };
     let linear = spread(values.windows(2).map(|w| w[1] - w[0]).collect());
@@ -296,7 +459,11 @@ fn phase_order() -> Vec<String> {
 }
 
 fn where_text(spec: &PlotSpec) -> String {
-    spec.filter.iter().map(|(k, v)| format!("{k}={}", crate::grid::format_value(v))).collect::<Vec<_>>().join(", ")
+    spec.filter
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::grid::format_value(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn default_stem(metric: &str, spec: &PlotSpec) -> String {
@@ -304,47 +471,130 @@ fn default_stem(metric: &str, spec: &PlotSpec) -> String {
     for (k, v) in &spec.filter {
         stem.push_str(&format!("__{k}={}", crate::grid::format_value(v)));
     }
-    stem.chars().map(|c| if c.is_ascii_alphanumeric() || "._=+-".contains(c) { c } else { '_' }).collect()
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn default_title(name: &str, metric: &str, spec: &PlotSpec) -> String {
     let filter = where_text(spec);
-    if filter.is_empty() { format!("{name}: {metric}") } else { format!("{name}: {metric} ({filter})") }
+    if filter.is_empty() {
+        format!("{name}: {metric}")
+    } else {
+        format!("{name}: {metric} ({filter})")
+    }
 }
 
 /// One line plot per selected cell of its `trace.csv` columns against step.
-fn trace_plots(out: &Path, summary: &Summary, rows: &[&Record], columns: &[String], spec: &PlotSpec, plots: &Path) -> Result<Vec<PathBuf>> {
+fn trace_plots(
+    out: &Path,
+    summary: &Summary,
+    rows: &[&Record],
+    columns: &[String],
+    spec: &PlotSpec,
+    plots: &Path,
+) -> Result<Vec<PathBuf>> {
     if rows.len() > 12 {
-        bail!("{} cells match; narrow the trace plot to at most 12 with --where", rows.len());
+        bail!(
+            "{} cells match; narrow the trace plot to at most 12 with --where",
+            rows.len()
+        );
     }
     let mut written = Vec::new();
     for record in rows {
         let path = cell_dir(out, &record.id).join(TRACE);
-        let mut reader = csv::Reader::from_path(&path).with_context(|| format!("cell {} has no trace ({})", record.id, path.display()))?;
+        let mut reader = csv::Reader::from_path(&path)
+            .with_context(|| format!("cell {} has no trace ({})", record.id, path.display()))?;
         let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
         let table: Vec<Vec<f64>> = reader
             .records()
-            .map(|row| row.map(|r| r.iter().map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect()))
+            .map(|row| {
+                row.map(|r| {
+                    r.iter()
+                        .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
+                        .collect()
+                })
+            })
             .collect::<Result<_, _>>()
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let step = header.iter().position(|c| c == "step").with_context(|| format!("{} has no `step` column", path.display()))?;
+        let step = header
+            .iter()
+            .position(|c| c == "step")
+            .with_context(|| format!("{} has no `step` column", path.display()))?;
         let column = |i: usize| table.iter().map(|r| (r[step], r[i])).collect::<Vec<_>>();
         let mut series = Vec::new();
         for wanted in columns {
             if wanted == "samples" {
-                for (i, c) in header.iter().enumerate().filter(|(_, c)| c.starts_with("sample_")) {
-                    series.push(Series { label: if series.iter().any(|s: &Series| s.thin) { c.clone() } else { "single runs".into() }, points: column(i), thin: true });
+                for (i, c) in header
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.starts_with("sample_"))
+                {
+                    series.push(Series {
+                        label: if series.iter().any(|s: &Series| s.thin) {
+                            c.clone()
+                        } else {
+                            "single runs".into()
+                        },
+                        points: column(i),
+                        thin: true,
+                    });
                 }
                 continue;
             }
-            let i = header.iter().position(|c| c == wanted).with_context(|| format!("{} has no column `{wanted}` (columns: {})", path.display(), header.join(", ")))?;
-            series.push(Series { label: wanted.clone(), points: column(i), thin: false });
+            let i = header.iter().position(|c| c == wanted).with_context(|| {
+                format!(
+                    "{} has no column `{wanted}` (columns: {})",
+                    path.display(),
+                    header.join(", ")
+                )
+            })?;
+            series.push(Series {
+                label: wanted.clone(),
+                points: column(i),
+                thin: false,
+            });
         }
-        let axes: Vec<String> = summary.axis_columns.iter().map(|a| format!("{a}={}", summary.value(record, a))).collect();
-        let title = spec.title.clone().unwrap_or_else(|| format!("trace: {}", axes.join(", ")));
-        let stem = format!("{}__{}", spec.file.clone().unwrap_or_else(|| "trace".into()), record.id);
-        let (png, svg) = (plots.join(format!("{stem}.png")), plots.join(format!("{stem}.svg")));
-        render_lines(&LinePlot { title, x_label: "step".into(), y_label: columns.iter().filter(|c| *c != "samples").cloned().collect::<Vec<_>>().join(", "), y_log: true, series }, &png, &svg)?;
+        let axes: Vec<String> = summary
+            .axis_columns
+            .iter()
+            .map(|a| format!("{a}={}", summary.value(record, a)))
+            .collect();
+        let title = spec
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("trace: {}", axes.join(", ")));
+        let stem = format!(
+            "{}__{}",
+            spec.file.clone().unwrap_or_else(|| "trace".into()),
+            record.id
+        );
+        let (png, svg) = (
+            plots.join(format!("{stem}.png")),
+            plots.join(format!("{stem}.svg")),
+        );
+        render_lines(
+            &LinePlot {
+                title,
+                x_label: "step".into(),
+                y_label: columns
+                    .iter()
+                    .filter(|c| *c != "samples")
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                y_log: true,
+                series,
+            },
+            &png,
+            &svg,
+        )?;
         written.extend([png, svg]);
     }
     Ok(written)

@@ -106,7 +106,10 @@ pub fn json_to_csv(value: &Json) -> String {
 }
 
 pub fn metrics_to_json(metrics: &Metrics) -> Map<String, Json> {
-    metrics.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
+    metrics
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,7 +120,10 @@ mod tests {
     fn non_finite_numbers_survive_json_and_csv() {
         let m = Metric::Number(f64::NEG_INFINITY);
         assert_eq!(m.to_json(), Json::String("-inf".into()));
-        assert_eq!(json_to_csv(&m.to_json()).parse::<f64>().unwrap(), f64::NEG_INFINITY);
+        assert_eq!(
+            json_to_csv(&m.to_json()).parse::<f64>().unwrap(),
+            f64::NEG_INFINITY
+        );
         assert_eq!(Metric::Number(0.25).to_csv(), "0.25");
     }
 }

@@ -4,7 +4,9 @@
 use crate::experiment::{Cell, Experiment};
 use crate::kinds::{self, CellOutput};
 use crate::record::{Record, Status, metrics_to_json};
-use crate::store::{CONFIG, METRICS, TRACE, cell_dir, read_record, remove_stale_temporaries, write_atomic};
+use crate::store::{
+    CONFIG, METRICS, TRACE, cell_dir, read_record, remove_stale_temporaries, write_atomic,
+};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -23,21 +25,45 @@ pub struct RunCounts {
 impl std::fmt::Display for RunCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let run = self.ok + self.diverged + self.failed;
-        write!(f, "{run} run ({} ok, {} diverged, {} failed), {} already complete", self.ok, self.diverged, self.failed, self.skipped)
+        write!(
+            f,
+            "{run} run ({} ok, {} diverged, {} failed), {} already complete",
+            self.ok, self.diverged, self.failed, self.skipped
+        )
     }
 }
 
 /// Run every incomplete cell of `cells` into `out` with `jobs` threads.
-pub fn run_cells(experiment: &Experiment, cells: &[Cell], out: &Path, jobs: usize) -> Result<RunCounts> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create the output directory {}", out.display()))?;
+pub fn run_cells(
+    experiment: &Experiment,
+    cells: &[Cell],
+    out: &Path,
+    jobs: usize,
+) -> Result<RunCounts> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output directory {}", out.display()))?;
     let (todo, skipped) = pending(cells, out)?;
     write_experiment(experiment, out)?;
-    let mut counts = RunCounts { skipped, ..RunCounts::default() };
-    tracing::info!(total = cells.len(), complete = counts.skipped, to_run = todo.len(), jobs, "running grid");
+    let mut counts = RunCounts {
+        skipped,
+        ..RunCounts::default()
+    };
+    tracing::info!(
+        total = cells.len(),
+        complete = counts.skipped,
+        to_run = todo.len(),
+        jobs,
+        "running grid"
+    );
 
     let bar = ProgressBar::new(todo.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} cells, ETA {eta}").expect("valid template"));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} cells, ETA {eta}")
+            .expect("valid template"),
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()?;
     let statuses: Vec<Status> = pool.install(|| {
         todo.par_iter()
             .map(|(cell, config)| {
@@ -86,7 +112,11 @@ pub fn pending<'a>(cells: &'a [Cell], out: &Path) -> Result<(Vec<(&'a Cell, Stri
                 if stored == config {
                     complete += 1;
                 } else {
-                    conflicts.push(format!("{}: {}", cell.id, first_difference(&stored, &config)));
+                    conflicts.push(format!(
+                        "{}: {}",
+                        cell.id,
+                        first_difference(&stored, &config)
+                    ));
                 }
             }
             _ => todo.push((cell, config)),
@@ -109,12 +139,17 @@ fn execute(cell: &Cell, config: &str, out: &Path) -> Result<Status> {
     remove_stale_temporaries(&dir);
     write_atomic(&dir.join(CONFIG), config.as_bytes())?;
     let started = Instant::now();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kinds::run(&cell.config)));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kinds::run(&cell.config)));
     let (output, error) = match outcome {
         Ok(Ok(output)) => (output, None),
         Ok(Err(e)) => (failed(), Some(format!("{e:#}"))),
         Err(panic) => {
-            let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into());
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
             (failed(), Some(format!("panic: {message}")))
         }
     };
@@ -129,20 +164,35 @@ fn execute(cell: &Cell, config: &str, out: &Path) -> Result<Status> {
     }
     let record = Record {
         id: cell.id.clone(),
-        axes: cell.axes.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+        axes: cell
+            .axes
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect(),
         status: output.status,
         error,
         diverged_at: output.diverged_at,
         metrics: metrics_to_json(&output.metrics),
         seconds: started.elapsed().as_secs_f64(),
-        finished_at: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        finished_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
     };
-    write_atomic(&dir.join(METRICS), serde_json::to_string_pretty(&record)?.as_bytes())?;
+    write_atomic(
+        &dir.join(METRICS),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
     Ok(record.status)
 }
 
 fn failed() -> CellOutput {
-    CellOutput { status: Status::Failed, metrics: Vec::new(), trace: None, diverged_at: None }
+    CellOutput {
+        status: Status::Failed,
+        metrics: Vec::new(),
+        trace: None,
+        diverged_at: None,
+    }
 }
 
 fn toml_to_json(v: &toml::Value) -> serde_json::Value {
@@ -161,7 +211,13 @@ fn first_difference(old: &str, new: &str) -> String {
     loop {
         match (a.next(), b.next()) {
             (Some(x), Some(y)) if x == y => continue,
-            (x, y) => return format!("stored `{}`, now `{}`", x.unwrap_or("(nothing)"), y.unwrap_or("(nothing)")),
+            (x, y) => {
+                return format!(
+                    "stored `{}`, now `{}`",
+                    x.unwrap_or("(nothing)"),
+                    y.unwrap_or("(nothing)")
+                );
+            }
         }
     }
 }

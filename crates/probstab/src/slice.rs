@@ -42,7 +42,10 @@ impl FromStr for CellSlice {
         let slice = match text.split_once("..") {
             None => {
                 let i = number(text)?;
-                CellSlice { start: i, end: Some(i + 1) }
+                CellSlice {
+                    start: i,
+                    end: Some(i + 1),
+                }
             }
             Some((i, rest)) => {
                 let start = number(i)?;
@@ -57,7 +60,9 @@ impl FromStr for CellSlice {
             }
         };
         match slice.end {
-            Some(end) if end <= slice.start => Err(SliceError::Empty { text: text.to_string() }),
+            Some(end) if end <= slice.start => Err(SliceError::Empty {
+                text: text.to_string(),
+            }),
             _ => Ok(slice),
         }
     }
@@ -124,7 +129,19 @@ mod tests {
 
     #[test]
     fn bad_syntax_is_an_error_that_shows_the_form() {
-        for bad in ["", "..", "a..b", "1..b", "-1..3", "1...3", "1-3", "1..2..3", "1..=", "..5", "99999999999999999999999..1"] {
+        for bad in [
+            "",
+            "..",
+            "a..b",
+            "1..b",
+            "-1..3",
+            "1...3",
+            "1-3",
+            "1..2..3",
+            "1..=",
+            "..5",
+            "99999999999999999999999..1",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(matches!(err, SliceError::Syntax(_)), "{bad}: {err:?}");
             assert!(err.to_string().contains("expected i..j"), "{err}");
@@ -140,7 +157,10 @@ mod tests {
     #[test]
     fn slices_past_the_grid_are_rejected_not_cut() {
         let err = parse("190..210").unwrap().range(200).unwrap_err();
-        assert_eq!(err.to_string(), "--cells 190..210: the grid has only 200 cells (0..200)");
+        assert_eq!(
+            err.to_string(),
+            "--cells 190..210: the grid has only 200 cells (0..200)"
+        );
         assert!(parse("200..").unwrap().range(200).is_err());
         assert!(parse("0..").unwrap().range(0).is_err());
     }

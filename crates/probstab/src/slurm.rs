@@ -48,7 +48,9 @@ impl ArrayJob {
 
     /// The script's path under the results directory.
     pub fn script_path(&self) -> PathBuf {
-        self.out.join("slurm").join(format!("{}.sbatch", job_name(&self.name)))
+        self.out
+            .join("slurm")
+            .join(format!("{}.sbatch", job_name(&self.name)))
     }
 
     /// The sbatch script, or an error naming the option that cannot go into it.
@@ -80,7 +82,11 @@ impl ArrayJob {
             "--open-mode=append".to_string(),
             format!("--cpus-per-task={}", self.cpus_per_task),
         ];
-        for (flag, value) in [("--partition", &self.partition), ("--time", &self.time), ("--gpus", &self.gpus)] {
+        for (flag, value) in [
+            ("--partition", &self.partition),
+            ("--time", &self.time),
+            ("--gpus", &self.gpus),
+        ] {
             if let Some(value) = value {
                 directives.push(format!("{flag}={}", directive_value(flag, value)?));
             }
@@ -95,17 +101,40 @@ impl ArrayJob {
             let _ = writeln!(s, "#SBATCH {d}");
         }
         let _ = writeln!(s, "#");
-        let _ = writeln!(s, "# Written by `probstab slurm` for {}: {total} cells, {per} per task, {tasks} tasks.", self.name);
-        let _ = writeln!(s, "# Submit: sbatch {}", shell_quote(&self.script_path().to_string_lossy()));
+        let _ = writeln!(
+            s,
+            "# Written by `probstab slurm` for {}: {total} cells, {per} per task, {tasks} tasks.",
+            self.name
+        );
+        let _ = writeln!(
+            s,
+            "# Submit: sbatch {}",
+            shell_quote(&self.script_path().to_string_lossy())
+        );
         let _ = writeln!(s, "# Follow: probstab status {out}");
-        let _ = writeln!(s, "# Merge:  probstab collect {out}   (summary.csv; then probstab plot {out})");
-        let _ = writeln!(s, "# Task k runs cells k*{per} .. min((k+1)*{per}, {total}) (end excluded) of the grid in");
-        let _ = writeln!(s, "# {out}/experiment.toml; complete cells are skipped, so requeued tasks resume.");
+        let _ = writeln!(
+            s,
+            "# Merge:  probstab collect {out}   (summary.csv; then probstab plot {out})"
+        );
+        let _ = writeln!(
+            s,
+            "# Task k runs cells k*{per} .. min((k+1)*{per}, {total}) (end excluded) of the grid in"
+        );
+        let _ = writeln!(
+            s,
+            "# {out}/experiment.toml; complete cells are skipped, so requeued tasks resume."
+        );
         let _ = writeln!(s);
         let _ = writeln!(s, "set -euo pipefail");
-        let _ = writeln!(s, "task=${{SLURM_ARRAY_TASK_ID:?submit this script with sbatch: it is a job array}}");
+        let _ = writeln!(
+            s,
+            "task=${{SLURM_ARRAY_TASK_ID:?submit this script with sbatch: it is a job array}}"
+        );
         let _ = writeln!(s, "first=$(( task * {per} ))");
-        let _ = writeln!(s, "end=$(( first + {per} < {total} ? first + {per} : {total} ))");
+        let _ = writeln!(
+            s,
+            "end=$(( first + {per} < {total} ? first + {per} : {total} ))"
+        );
         let _ = writeln!(s, "cd {}", shell_quote(&self.workdir.to_string_lossy()));
         let _ = writeln!(
             s,
@@ -144,7 +173,12 @@ pub fn submit(script: &Path) -> Result<String> {
     })?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        bail!("sbatch {} failed ({}): {}", script.display(), output.status, String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "sbatch {} failed ({}): {}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     // --parsable prints `jobid` or `jobid;cluster`.
     let id = stdout.trim().split(';').next().unwrap_or("").to_string();
@@ -161,15 +195,30 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
 
 /// A job name sbatch and the log pattern take as is.
 fn job_name(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `#SBATCH` lines are split on white space, and `%` starts a file-name
 /// pattern: a directory path used there must avoid both.
 fn directive_path(path: &Path) -> Result<String> {
-    let text = path.to_str().with_context(|| format!("{} is not UTF-8", path.display()))?;
-    if let Some(c) = text.chars().find(|c| c.is_whitespace() || "%\"'\\".contains(*c)) {
-        bail!("the output directory {text} contains {c:?}, which an #SBATCH line cannot hold; choose an --out without spaces, quotes or %");
+    let text = path
+        .to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))?;
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_whitespace() || "%\"'\\".contains(*c))
+    {
+        bail!(
+            "the output directory {text} contains {c:?}, which an #SBATCH line cannot hold; choose an --out without spaces, quotes or %"
+        );
     }
     Ok(text.to_string())
 }
@@ -194,7 +243,11 @@ fn extra_directive(line: &str) -> Result<String> {
 
 /// A single-quoted shell word.
 fn shell_quote(text: &str) -> String {
-    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
         return text.to_string();
     }
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -226,12 +279,26 @@ mod tests {
         let j = job();
         assert_eq!(j.tasks(), 5);
         let s = j.script().unwrap();
-        assert!(s.starts_with("#!/bin/bash\n#SBATCH --job-name=fig3_lambda_mu\n#SBATCH --array=0-4%2\n"), "{s}");
-        assert!(s.contains("#SBATCH --output=/scratch/r/fig3/slurm/%x-%A_%a.out\n"), "{s}");
-        assert!(s.contains("first=$(( task * 50 ))\nend=$(( first + 50 < 205 ? first + 50 : 205 ))\n"), "{s}");
+        assert!(
+            s.starts_with(
+                "#!/bin/bash\n#SBATCH --job-name=fig3_lambda_mu\n#SBATCH --array=0-4%2\n"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("#SBATCH --output=/scratch/r/fig3/slurm/%x-%A_%a.out\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("first=$(( task * 50 ))\nend=$(( first + 50 < 205 ? first + 50 : 205 ))\n"),
+            "{s}"
+        );
         assert!(s.contains("cd /home/me/probstab\n"), "{s}");
         assert!(s.ends_with("exec /opt/bin/probstab run /scratch/r/fig3/experiment.toml --out /scratch/r/fig3 --cells \"$first..$end\" --jobs 1\n"), "{s}");
-        assert_eq!(j.script_path(), Path::new("/scratch/r/fig3/slurm/fig3_lambda_mu.sbatch"));
+        assert_eq!(
+            j.script_path(),
+            Path::new("/scratch/r/fig3/slurm/fig3_lambda_mu.sbatch")
+        );
     }
 
     #[test]
@@ -267,7 +334,11 @@ mod tests {
 
     #[test]
     fn one_task_when_the_grid_fits() {
-        let j = ArrayJob { total: 50, max_parallel: None, ..job() };
+        let j = ArrayJob {
+            total: 50,
+            max_parallel: None,
+            ..job()
+        };
         assert_eq!(j.tasks(), 1);
         assert!(j.script().unwrap().contains("#SBATCH --array=0-0\n"));
     }
@@ -275,13 +346,55 @@ mod tests {
     #[test]
     fn bad_options_are_errors_naming_the_option() {
         let cases: Vec<(ArrayJob, &str)> = vec![
-            (ArrayJob { cells_per_task: 0, ..job() }, "--cells-per-task"),
-            (ArrayJob { max_parallel: Some(0), ..job() }, "--max-parallel"),
-            (ArrayJob { partition: Some("a b".into()), ..job() }, "--partition"),
-            (ArrayJob { extra: vec!["account=foo".into()], ..job() }, "--sbatch"),
-            (ArrayJob { extra: vec!["--a=1\n#SBATCH --b".into()], ..job() }, "--sbatch"),
-            (ArrayJob { out: "/scratch/my results".into(), ..job() }, "--out"),
-            (ArrayJob { out: "/scratch/100%".into(), ..job() }, "--out"),
+            (
+                ArrayJob {
+                    cells_per_task: 0,
+                    ..job()
+                },
+                "--cells-per-task",
+            ),
+            (
+                ArrayJob {
+                    max_parallel: Some(0),
+                    ..job()
+                },
+                "--max-parallel",
+            ),
+            (
+                ArrayJob {
+                    partition: Some("a b".into()),
+                    ..job()
+                },
+                "--partition",
+            ),
+            (
+                ArrayJob {
+                    extra: vec!["account=foo".into()],
+                    ..job()
+                },
+                "--sbatch",
+            ),
+            (
+                ArrayJob {
+                    extra: vec!["--a=1\n#SBATCH --b".into()],
+                    ..job()
+                },
+                "--sbatch",
+            ),
+            (
+                ArrayJob {
+                    out: "/scratch/my results".into(),
+                    ..job()
+                },
+                "--out",
+            ),
+            (
+                ArrayJob {
+                    out: "/scratch/100%".into(),
+                    ..job()
+                },
+                "--out",
+            ),
         ];
         for (j, needle) in cases {
             let err = j.script().unwrap_err().to_string();
@@ -291,8 +404,15 @@ mod tests {
 
     #[test]
     fn paths_are_shell_quoted() {
-        let j = ArrayJob { workdir: "/home/o'neil/my dir".into(), ..job() };
-        assert!(j.script().unwrap().contains("cd '/home/o'\\''neil/my dir'\n"));
+        let j = ArrayJob {
+            workdir: "/home/o'neil/my dir".into(),
+            ..job()
+        };
+        assert!(
+            j.script()
+                .unwrap()
+                .contains("cd '/home/o'\\''neil/my dir'\n")
+        );
         assert_eq!(shell_quote("a/b-c.d"), "a/b-c.d");
         assert_eq!(shell_quote("$HOME"), "'$HOME'");
     }
@@ -300,7 +420,11 @@ mod tests {
     #[test]
     fn huge_arrays_warn_about_max_array_size() {
         assert!(job().warnings().is_empty());
-        let j = ArrayJob { total: 30_000, cells_per_task: 10, ..job() };
+        let j = ArrayJob {
+            total: 30_000,
+            cells_per_task: 10,
+            ..job()
+        };
         assert!(j.warnings()[0].contains("MaxArraySize"));
     }
 }

@@ -39,15 +39,28 @@ impl GridStatus {
     pub fn report(&self, dir: &Path, all: bool) -> String {
         let mut s = String::new();
         let complete = self.ok + self.diverged;
-        let _ = writeln!(s, "{}: {complete} of {} cells complete", dir.display(), self.total);
+        let _ = writeln!(
+            s,
+            "{}: {complete} of {} cells complete",
+            dir.display(),
+            self.total
+        );
         let _ = writeln!(s, "  ok        {}", self.ok);
         let _ = writeln!(s, "  diverged  {}", self.diverged);
         let _ = writeln!(s, "  failed    {}", self.failed.len());
         let _ = writeln!(s, "  missing   {}", self.missing.len());
         if !self.failed.is_empty() {
             let indices: Vec<usize> = self.failed.iter().map(|(i, _, _)| *i).collect();
-            let _ = writeln!(s, "failed cells (--cells {}; a rerun retries them):", ranges_text(&indices));
-            for (_, id, error) in self.failed.iter().take(if all { usize::MAX } else { SHOWN }) {
+            let _ = writeln!(
+                s,
+                "failed cells (--cells {}; a rerun retries them):",
+                ranges_text(&indices)
+            );
+            for (_, id, error) in self
+                .failed
+                .iter()
+                .take(if all { usize::MAX } else { SHOWN })
+            {
                 let _ = writeln!(s, "  {id}: {}", error.lines().next().unwrap_or(""));
             }
             more(&mut s, self.failed.len(), all);
@@ -55,13 +68,22 @@ impl GridStatus {
         if !self.missing.is_empty() {
             let indices: Vec<usize> = self.missing.iter().map(|(i, _)| *i).collect();
             let _ = writeln!(s, "missing cells (--cells {}):", ranges_text(&indices));
-            for (_, id) in self.missing.iter().take(if all { usize::MAX } else { SHOWN }) {
+            for (_, id) in self
+                .missing
+                .iter()
+                .take(if all { usize::MAX } else { SHOWN })
+            {
                 let _ = writeln!(s, "  {id}");
             }
             more(&mut s, self.missing.len(), all);
         }
         if !self.stray.is_empty() {
-            let _ = writeln!(s, "{} cell directories are not in this grid (from an earlier grid?), e.g. {}", self.stray.len(), self.stray[0]);
+            let _ = writeln!(
+                s,
+                "{} cell directories are not in this grid (from an earlier grid?), e.g. {}",
+                self.stray.len(),
+                self.stray[0]
+            );
         }
         s
     }
@@ -77,17 +99,27 @@ fn more(s: &mut String, len: usize, all: bool) {
 pub fn status(dir: &Path) -> Result<GridStatus> {
     let path = dir.join("experiment.toml");
     if !path.exists() {
-        anyhow::bail!("{} is not a results directory: it has no experiment.toml (written by `probstab run` and `probstab slurm`)", dir.display());
+        anyhow::bail!(
+            "{} is not a results directory: it has no experiment.toml (written by `probstab run` and `probstab slurm`)",
+            dir.display()
+        );
     }
     let experiment = Experiment::load(&path, &[])?;
     let cells = experiment.cells()?;
-    let mut status = GridStatus { total: cells.len(), ..GridStatus::default() };
+    let mut status = GridStatus {
+        total: cells.len(),
+        ..GridStatus::default()
+    };
     for (index, cell) in cells.iter().enumerate() {
         match read_record(&cell_dir(dir, &cell.id))? {
             Some(record) => match record.status {
                 Status::Ok => status.ok += 1,
                 Status::Diverged => status.diverged += 1,
-                Status::Failed => status.failed.push((index, cell.id.clone(), record.error.unwrap_or_default())),
+                Status::Failed => {
+                    status
+                        .failed
+                        .push((index, cell.id.clone(), record.error.unwrap_or_default()))
+                }
             },
             None => status.missing.push((index, cell.id.clone())),
         }
@@ -95,8 +127,14 @@ pub fn status(dir: &Path) -> Result<GridStatus> {
     let ids: HashSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
     let cells_dir = cells_dir(dir);
     if cells_dir.exists() {
-        for entry in std::fs::read_dir(&cells_dir).with_context(|| format!("cannot list {}", cells_dir.display()))? {
-            let name = entry.with_context(|| format!("cannot list {}", cells_dir.display()))?.file_name().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir(&cells_dir)
+            .with_context(|| format!("cannot list {}", cells_dir.display()))?
+        {
+            let name = entry
+                .with_context(|| format!("cannot list {}", cells_dir.display()))?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
             if !ids.contains(name.as_str()) {
                 status.stray.push(name);
             }
@@ -123,8 +161,14 @@ mod tests {
         let text = status.report(Path::new("r"), false);
         assert!(text.starts_with("r: 4 of 30 cells complete\n"), "{text}");
         assert!(text.contains("  missing   25\n"), "{text}");
-        assert!(text.contains("failed cells (--cells 4..5; a rerun retries them):\n  a=5: boom\n"), "{text}");
-        assert!(text.contains("missing cells (--cells 5..30):\n  a=6\n"), "{text}");
+        assert!(
+            text.contains("failed cells (--cells 4..5; a rerun retries them):\n  a=5: boom\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("missing cells (--cells 5..30):\n  a=6\n"),
+            "{text}"
+        );
         assert!(text.contains("... and 5 more"), "{text}");
         assert!(!text.contains("a=30"), "{text}");
         assert!(status.report(Path::new("r"), true).contains("  a=30\n"));

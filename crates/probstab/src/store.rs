@@ -34,10 +34,21 @@ pub fn cell_dir(out: &Path, id: &str) -> PathBuf {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("a file path has a parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().context("a file path has a name")?.to_string_lossy();
-    let tmp = dir.join(format!("{name}{TMP_MARK}{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
+    let name = path
+        .file_name()
+        .context("a file path has a name")?
+        .to_string_lossy();
+    let tmp = dir.join(
+        format!(
+            "{name}{TMP_MARK}{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(['(', ')'], ""),
+    );
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} into place", path.display()))
 }
 
 /// Remove temporary files a killed run left in a cell directory.
@@ -55,7 +66,9 @@ pub fn remove_stale_temporaries(dir: &Path) {
 pub fn read_record(dir: &Path) -> Result<Option<Record>> {
     let path = dir.join(METRICS);
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| format!("{} is not a valid cell record", path.display())),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("{} is not a valid cell record", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -65,7 +78,13 @@ pub fn read_record(dir: &Path) -> Result<Option<Record>> {
 /// record (never finished) are reported as missing ids.
 pub fn read_all(out: &Path) -> Result<(Vec<Record>, Vec<String>)> {
     let dir = cells_dir(out);
-    let entries = std::fs::read_dir(&dir).with_context(|| format!("no results in {} (expected the directory {})", out.display(), dir.display()))?;
+    let entries = std::fs::read_dir(&dir).with_context(|| {
+        format!(
+            "no results in {} (expected the directory {})",
+            out.display(),
+            dir.display()
+        )
+    })?;
     let mut records = Vec::new();
     let mut missing = Vec::new();
     for entry in entries {

@@ -23,7 +23,14 @@ const RESOLUTION: usize = 120;
 
 /// Theory curves for a two_layer grid plotted over `train.lr` and `data.mu`
 /// (either way round); empty for anything else or when `theory = false`.
-pub fn two_layer_theory(out: &Path, spec: &PlotSpec, x_axis: &str, y_axis: &str, xs: &[f64], ys: &[f64]) -> Result<Vec<Curve>> {
+pub fn two_layer_theory(
+    out: &Path,
+    spec: &PlotSpec,
+    x_axis: &str,
+    y_axis: &str,
+    xs: &[f64],
+    ys: &[f64],
+) -> Result<Vec<Curve>> {
     let lr_on_x = match (x_axis, y_axis) {
         ("train.lr", "data.mu") => true,
         ("data.mu", "train.lr") => false,
@@ -36,24 +43,46 @@ pub fn two_layer_theory(out: &Path, spec: &PlotSpec, x_axis: &str, y_axis: &str,
     if !experiment_file.exists() {
         return Ok(Vec::new());
     }
-    let Some(cell) = Experiment::load(&experiment_file, &[])?.cells()?.into_iter().next() else { return Ok(Vec::new()) };
+    let Some(cell) = Experiment::load(&experiment_file, &[])?
+        .cells()?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Vec::new());
+    };
     if cell.config.kind != Kind::TwoLayer {
         return Ok(Vec::new());
     }
-    let (data, train, model) = (cell.config.data.expect("validated"), cell.config.train.expect("validated"), cell.config.model.expect("validated"));
+    let (data, train, model) = (
+        cell.config.data.expect("validated"),
+        cell.config.train.expect("validated"),
+        cell.config.model.expect("validated"),
+    );
     let kappa = spec.theory_lr_scale.unwrap_or(match train.loss {
         LossReduction::Mean => 2.0,
         LossReduction::HalfSum => model.dim.expect("validated") as f64,
     });
     let noise_std = data.noise_std.expect("validated");
-    let span = |v: &[f64]| (0..RESOLUTION).map(|i| v[0] + (v[v.len() - 1] - v[0]) * i as f64 / (RESOLUTION - 1) as f64).collect::<Vec<_>>();
+    let span = |v: &[f64]| {
+        (0..RESOLUTION)
+            .map(|i| v[0] + (v[v.len() - 1] - v[0]) * i as f64 / (RESOLUTION - 1) as f64)
+            .collect::<Vec<_>>()
+    };
     let (fx, fy) = (span(xs), span(ys));
     let mut minus = vec![vec![0.0; RESOLUTION]; RESOLUTION];
     let mut plus = vec![vec![0.0; RESOLUTION]; RESOLUTION];
     for (iy, &yv) in fy.iter().enumerate() {
         for (ix, &xv) in fx.iter().enumerate() {
             let (lr, mu) = if lr_on_x { (xv, yv) } else { (yv, xv) };
-            let t = saddle_theory(&Chi::Teacher(Teacher { mu: mu.clamp(0.0, 1.0), noise_std }), kappa * lr.max(1e-12), train.batch_size, 0);
+            let t = saddle_theory(
+                &Chi::Teacher(Teacher {
+                    mu: mu.clamp(0.0, 1.0),
+                    noise_std,
+                }),
+                kappa * lr.max(1e-12),
+                train.batch_size,
+                0,
+            );
             minus[iy][ix] = t.m_minus.value;
             plus[iy][ix] = t.m_plus.value;
         }

@@ -38,10 +38,25 @@ fn wgpu_and_cpu_give_the_same_two_layer_metrics() {
     let t = TempDir::new("backends");
     t.write("cell.toml", CELL);
     probstab(t.path(), &["run", "cell.toml", "--out", "cpu", "--no-plot"]).ok();
-    let gpu = probstab(t.path(), &["run", "cell.toml", "--backend", "wgpu", "--out", "gpu", "--no-plot"]);
+    let gpu = probstab(
+        t.path(),
+        &[
+            "run",
+            "cell.toml",
+            "--backend",
+            "wgpu",
+            "--out",
+            "gpu",
+            "--no-plot",
+        ],
+    );
     let gpu_csv = Csv::read(t.join("gpu/summary.csv"));
     if gpu_csv.get(0, "status") == "failed" && gpu_csv.get(0, "error").contains("no GPU adapter") {
-        assert!(std::env::var("PROBSTAB_REQUIRE_WGPU").is_err(), "PROBSTAB_REQUIRE_WGPU is set but wgpu has no adapter: {}", gpu_csv.get(0, "error"));
+        assert!(
+            std::env::var("PROBSTAB_REQUIRE_WGPU").is_err(),
+            "PROBSTAB_REQUIRE_WGPU is set but wgpu has no adapter: {}",
+            gpu_csv.get(0, "error")
+        );
         eprintln!("note: no wgpu adapter on this machine; CPU/wgpu comparison skipped");
         return;
     }
@@ -50,9 +65,21 @@ fn wgpu_and_cpu_give_the_same_two_layer_metrics() {
     let cpu_csv = Csv::read(t.join("cpu/summary.csv"));
     assert_eq!(cpu_csv.get(0, "rank_w2"), gpu_csv.get(0, "rank_w2"));
     assert_eq!(cpu_csv.get(0, "rank_w1"), gpu_csv.get(0, "rank_w1"));
-    for column in ["final_loss", "m_l", "robust_loss", "effective_rank_w2", "sparsity"] {
-        let (a, b): (f64, f64) = (cpu_csv.get(0, column).parse().unwrap(), gpu_csv.get(0, column).parse().unwrap());
-        assert!((a - b).abs() <= RTOL * a.abs().max(b.abs()), "{column}: cpu {a}, wgpu {b}");
+    for column in [
+        "final_loss",
+        "m_l",
+        "robust_loss",
+        "effective_rank_w2",
+        "sparsity",
+    ] {
+        let (a, b): (f64, f64) = (
+            cpu_csv.get(0, column).parse().unwrap(),
+            gpu_csv.get(0, column).parse().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= RTOL * a.abs().max(b.abs()),
+            "{column}: cpu {a}, wgpu {b}"
+        );
     }
 }
 
@@ -60,17 +87,31 @@ fn wgpu_and_cpu_give_the_same_two_layer_metrics() {
 fn wgpu_without_an_adapter_is_a_clear_error_not_a_panic() {
     let t = TempDir::new("no_adapter");
     t.write("cell.toml", CELL);
-    let out = common::command(t.path(), &["run", "cell.toml", "--backend", "wgpu", "--out", "out", "--no-plot"])
-        .env("VK_ICD_FILENAMES", "/nonexistent.json")
-        .env("VK_DRIVER_FILES", "/nonexistent.json")
-        .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json")
-        .output()
-        .expect("run the binary");
+    let out = common::command(
+        t.path(),
+        &[
+            "run",
+            "cell.toml",
+            "--backend",
+            "wgpu",
+            "--out",
+            "out",
+            "--no-plot",
+        ],
+    )
+    .env("VK_ICD_FILENAMES", "/nonexistent.json")
+    .env("VK_DRIVER_FILES", "/nonexistent.json")
+    .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json")
+    .output()
+    .expect("run the binary");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let csv = Csv::read(t.join("out/summary.csv"));
     assert_eq!(csv.get(0, "status"), "failed");
     let error = csv.get(0, "error");
-    assert!(error.contains("no GPU adapter") && error.contains("--backend cpu"), "{error}");
+    assert!(
+        error.contains("no GPU adapter") && error.contains("--backend cpu"),
+        "{error}"
+    );
 }

@@ -13,11 +13,27 @@ fn config_error(t: &TempDir, args: &[&str]) -> String {
     all.extend_from_slice(args);
     all.extend_from_slice(&["--out", "out"]);
     let run = probstab(t.path(), &all);
-    assert_eq!(run.code, Some(2), "a config error exits 2:\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code,
+        Some(2),
+        "a config error exits 2:\nstdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
     common::assert_no_panic(&run);
-    assert!(run.stderr.contains("error"), "stderr says it is an error:\n{}", run.stderr);
-    assert!(!t.join("out").exists(), "a config error created the results directory");
-    assert!(!t.join("results").exists(), "a config error created results/");
+    assert!(
+        run.stderr.contains("error"),
+        "stderr says it is an error:\n{}",
+        run.stderr
+    );
+    assert!(
+        !t.join("out").exists(),
+        "a config error created the results directory"
+    );
+    assert!(
+        !t.join("results").exists(),
+        "a config error created results/"
+    );
     run.stderr
 }
 
@@ -25,7 +41,10 @@ const SADDLE: &str = "name = \"bad\"\nkind = \"saddle_theory\"\n\n[saddle]\nmu =
 
 fn assert_mentions(stderr: &str, needles: &[&str]) {
     for needle in needles {
-        assert!(stderr.contains(needle), "stderr should mention {needle}:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "stderr should mention {needle}:\n{stderr}"
+        );
     }
 }
 
@@ -64,7 +83,10 @@ fn unknown_kind_names_kind_and_the_known_kinds() {
     let text = SADDLE.replace("saddle_theory", "nope");
     t.write("bad.toml", &text);
     let stderr = config_error(&t, &["bad.toml"]);
-    assert_mentions(&stderr, &["bad.toml", "`kind`", "line 2", "nope", "saddle_theory"]);
+    assert_mentions(
+        &stderr,
+        &["bad.toml", "`kind`", "line 2", "nope", "saddle_theory"],
+    );
 }
 
 #[test]
@@ -154,7 +176,11 @@ fn missing_config_file_states_the_cause_once() {
     let t = TempDir::new("missing-once");
     let stderr = config_error(&t, &["nothing.toml"]);
     let cause = "No such file or directory";
-    assert_eq!(stderr.matches(cause).count(), 1, "the OS error is repeated:\n{stderr}");
+    assert_eq!(
+        stderr.matches(cause).count(),
+        1,
+        "the OS error is repeated:\n{stderr}"
+    );
 }
 
 #[test]
@@ -189,7 +215,10 @@ fn table_the_kind_does_not_use_is_rejected_with_its_line() {
     let text = "name = \"bad\"\nkind = \"saddle_theory\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n\n[regression]\nx = [1.0]\nlr = 0.1\n";
     t.write("bad.toml", text);
     let stderr = config_error(&t, &["bad.toml"]);
-    assert_mentions(&stderr, &["bad.toml", "`regression`", "line 8", "saddle_theory"]);
+    assert_mentions(
+        &stderr,
+        &["bad.toml", "`regression`", "line 8", "saddle_theory"],
+    );
 }
 
 #[test]
@@ -217,7 +246,10 @@ fn config_error_without_out_creates_no_results_directory() {
     let run = probstab(t.path(), &["run", "bad.toml"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     common::assert_no_panic(&run);
-    assert!(!t.join("results").exists(), "results/ was created for a config error");
+    assert!(
+        !t.join("results").exists(),
+        "results/ was created for a config error"
+    );
 }
 
 #[test]

@@ -30,11 +30,25 @@ fn three_by_two_grid_gives_six_named_cells_each_with_config_and_metrics() {
         // The stored config is the cell's resolved config, axis values set.
         let lr = record.get("axes").get("saddle.lr").f64();
         let mu = record.get("axes").get("saddle.mu").f64();
-        assert!(config.contains(&format!("lr = {lr:?}")), "{cell}: config.toml lacks lr = {lr:?}:\n{config}");
-        assert!(config.contains(&format!("mu = {mu:?}")), "{cell}: config.toml lacks mu = {mu:?}:\n{config}");
-        assert!(!config.contains("[grid]"), "a cell's config has no grid:\n{config}");
+        assert!(
+            config.contains(&format!("lr = {lr:?}")),
+            "{cell}: config.toml lacks lr = {lr:?}:\n{config}"
+        );
+        assert!(
+            config.contains(&format!("mu = {mu:?}")),
+            "{cell}: config.toml lacks mu = {mu:?}:\n{config}"
+        );
+        assert!(
+            !config.contains("[grid]"),
+            "a cell's config has no grid:\n{config}"
+        );
     }
-    assert!(run.stdout.contains("6 cells: 6 run (6 ok, 0 diverged, 0 failed), 0 already complete"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("6 cells: 6 run (6 ok, 0 diverged, 0 failed), 0 already complete"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("summary.csv"), "{}", run.stdout);
 }
 
@@ -46,14 +60,47 @@ fn summary_has_axis_columns_then_metrics_then_status_and_error_one_row_per_cell(
     let csv = Csv::read(t.join("out/summary.csv"));
     assert_eq!(
         csv.header,
-        ["saddle.lr", "saddle.mu", "m_minus", "m_minus_err", "m_plus", "m_plus_err", "ms_minus", "ms_plus", "phase", "status", "error"]
+        [
+            "saddle.lr",
+            "saddle.mu",
+            "m_minus",
+            "m_minus_err",
+            "m_plus",
+            "m_plus_err",
+            "ms_minus",
+            "ms_plus",
+            "phase",
+            "status",
+            "error"
+        ]
     );
     assert_eq!(csv.rows.len(), 6);
-    let points: Vec<(f64, f64)> = csv.rows.iter().map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap())).collect();
-    assert_eq!(points, [(0.5, 0.1), (0.5, 0.3), (1.0, 0.1), (1.0, 0.3), (2.0, 0.1), (2.0, 0.3)], "rows sorted by the axes, in grid order");
+    let points: Vec<(f64, f64)> = csv
+        .rows
+        .iter()
+        .map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap()))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            (0.5, 0.1),
+            (0.5, 0.3),
+            (1.0, 0.1),
+            (1.0, 0.3),
+            (2.0, 0.1),
+            (2.0, 0.3)
+        ],
+        "rows sorted by the axes, in grid order"
+    );
     assert!(csv.values("status").iter().all(|s| *s == "ok"));
     assert!(csv.values("error").iter().all(|s| s.is_empty()));
-    assert!(csv.values("phase").iter().all(|p| ["Ia", "Ib", "II", "III", "IV"].contains(p)), "{:?}", csv.values("phase"));
+    assert!(
+        csv.values("phase")
+            .iter()
+            .all(|p| ["Ia", "Ib", "II", "III", "IV"].contains(p)),
+        "{:?}",
+        csv.values("phase")
+    );
 }
 
 #[test]
@@ -71,7 +118,11 @@ fn summary_csv_numbers_are_the_exact_numbers_in_metrics_json() {
         for key in metrics.keys().into_iter().filter(|k| *k != "phase") {
             let stored = metrics.get(key).f64();
             let summary: f64 = row[csv.column(key)].parse().unwrap();
-            assert_eq!(summary.to_bits(), stored.to_bits(), "{id}: {key} is {summary:e} in summary.csv but {stored:e} in metrics.json");
+            assert_eq!(
+                summary.to_bits(),
+                stored.to_bits(),
+                "{id}: {key} is {summary:e} in summary.csv but {stored:e} in metrics.json"
+            );
         }
     }
 }
@@ -97,9 +148,21 @@ lr = 0.1
     let cells = cell_names(&t.join("out"));
     assert_eq!(cells.len(), 3 * 3 * 5 * 2);
     let csv = Csv::read(t.join("out/summary.csv"));
-    assert_eq!(&csv.header[..4], ["saddle.lr", "saddle.mu", "saddle.batch_size", "saddle.noise_std"]);
+    assert_eq!(
+        &csv.header[..4],
+        [
+            "saddle.lr",
+            "saddle.mu",
+            "saddle.batch_size",
+            "saddle.noise_std"
+        ]
+    );
     let distinct = |column: &str| {
-        let mut v: Vec<f64> = csv.values(column).iter().map(|s| s.parse().unwrap()).collect();
+        let mut v: Vec<f64> = csv
+            .values(column)
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         v.sort_by(f64::total_cmp);
         v.dedup();
         v
@@ -109,33 +172,72 @@ lr = 0.1
     assert_eq!(distinct("saddle.noise_std"), [1.0, 2.0]);
     let lr = distinct("saddle.lr");
     assert_eq!(lr.len(), 3);
-    assert_eq!((lr[0], lr[2]), (0.1, 10.0), "logspace includes both endpoints exactly: {lr:?}");
+    assert_eq!(
+        (lr[0], lr[2]),
+        (0.1, 10.0),
+        "logspace includes both endpoints exactly: {lr:?}"
+    );
     assert!((lr[1] - 1.0).abs() < 1e-12, "logspace midpoint: {lr:?}");
     // Integer endpoints give integer batch sizes in the names.
-    assert!(cells.iter().any(|c| c.contains("saddle.batch_size=16__")), "{cells:?}");
-    assert!(cells.iter().any(|c| c.starts_with("saddle.lr=0.1__saddle.mu=0__saddle.batch_size=1__saddle.noise_std=1")), "{cells:?}");
+    assert!(
+        cells.iter().any(|c| c.contains("saddle.batch_size=16__")),
+        "{cells:?}"
+    );
+    assert!(
+        cells.iter().any(|c| c
+            .starts_with("saddle.lr=0.1__saddle.mu=0__saddle.batch_size=1__saddle.noise_std=1")),
+        "{cells:?}"
+    );
 }
 
 #[test]
 fn override_reaches_every_cell_config() {
     let t = TempDir::new("override-all");
     t.write("grid.toml", SADDLE_GRID);
-    probstab(t.path(), &["run", "grid.toml", "saddle.batch_size=4", "--out", "out", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &[
+            "run",
+            "grid.toml",
+            "saddle.batch_size=4",
+            "--out",
+            "out",
+            "--no-plot",
+        ],
+    )
+    .ok();
     let cells = cell_names(&t.join("out"));
     assert_eq!(cells.len(), 6);
     for cell in cells {
         let config = read(t.join("out/cells").join(&cell).join("config.toml"));
         assert!(config.contains("batch_size = 4"), "{cell}:\n{config}");
     }
-    assert!(read(t.join("out/experiment.toml")).contains("batch_size = 4"), "the saved experiment has the override");
+    assert!(
+        read(t.join("out/experiment.toml")).contains("batch_size = 4"),
+        "the saved experiment has the override"
+    );
 }
 
 #[test]
 fn overriding_a_swept_key_pins_it_and_shrinks_the_grid() {
     let t = TempDir::new("override-pin");
     t.write("grid.toml", SADDLE_GRID);
-    let run = probstab(t.path(), &["run", "grid.toml", "saddle.lr=0.7", "--out", "out", "--no-plot"]).ok();
-    assert_eq!(cell_names(&t.join("out")), ["saddle.mu=0.1", "saddle.mu=0.3"]);
+    let run = probstab(
+        t.path(),
+        &[
+            "run",
+            "grid.toml",
+            "saddle.lr=0.7",
+            "--out",
+            "out",
+            "--no-plot",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        cell_names(&t.join("out")),
+        ["saddle.mu=0.1", "saddle.mu=0.3"]
+    );
     for cell in cell_names(&t.join("out")) {
         let config = read(t.join("out/cells").join(&cell).join("config.toml"));
         assert!(config.contains("lr = 0.7"), "{cell}:\n{config}");
@@ -149,12 +251,32 @@ fn overriding_a_swept_key_pins_it_and_shrinks_the_grid() {
 fn overriding_a_grid_axis_replaces_it() {
     let t = TempDir::new("override-axis");
     t.write("grid.toml", SADDLE_GRID);
-    probstab(t.path(), &["run", "grid.toml", "grid.saddle.mu=[0.15,0.25,0.35]", "--out", "out", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &[
+            "run",
+            "grid.toml",
+            "grid.saddle.mu=[0.15,0.25,0.35]",
+            "--out",
+            "out",
+            "--no-plot",
+        ],
+    )
+    .ok();
     let cells = cell_names(&t.join("out"));
     assert_eq!(cells.len(), 3 * 3, "{cells:?}");
     for cell in &cells {
-        assert_eq!(cell.matches("saddle.mu=").count(), 1, "one saddle.mu axis: {cell}");
-        assert!(["0.15", "0.25", "0.35"].iter().any(|mu| cell.ends_with(&format!("saddle.mu={mu}"))), "{cell}");
+        assert_eq!(
+            cell.matches("saddle.mu=").count(),
+            1,
+            "one saddle.mu axis: {cell}"
+        );
+        assert!(
+            ["0.15", "0.25", "0.35"]
+                .iter()
+                .any(|mu| cell.ends_with(&format!("saddle.mu={mu}"))),
+            "{cell}"
+        );
     }
 }
 
@@ -162,11 +284,18 @@ fn overriding_a_grid_axis_replaces_it() {
 fn out_flag_is_where_results_go_and_default_is_results_name() {
     let t = TempDir::new("out-flag");
     t.write("grid.toml", SADDLE_GRID);
-    probstab(t.path(), &["run", "grid.toml", "--out", "elsewhere/deep", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &["run", "grid.toml", "--out", "elsewhere/deep", "--no-plot"],
+    )
+    .ok();
     assert_eq!(cell_names(&t.join("elsewhere/deep")).len(), 6);
     assert!(t.join("elsewhere/deep/summary.csv").is_file());
     assert!(t.join("elsewhere/deep/experiment.toml").is_file());
-    assert!(!t.join("results").exists(), "--out is respected: nothing in results/");
+    assert!(
+        !t.join("results").exists(),
+        "--out is respected: nothing in results/"
+    );
 
     probstab(t.path(), &["run", "grid.toml", "--no-plot"]).ok();
     assert_eq!(cell_names(&t.join("results/saddle_grid")).len(), 6);
@@ -178,12 +307,27 @@ fn without_a_config_the_embedded_fig3_default_runs() {
     // quick (removing 10⁴ cell directories is slow on a busy disk) and go
     // through the same no-config path, with an override.
     let t = TempDir::new("embedded");
-    let run = probstab(t.path(), &["run", "grid.saddle.mu=[0.0, 0.5, 1.0]", "--out", "out"]).ok();
-    assert!(run.stdout.contains("300 cells: 300 run (300 ok, 0 diverged, 0 failed)"), "{}", run.stdout);
+    let run = probstab(
+        t.path(),
+        &["run", "grid.saddle.mu=[0.0, 0.5, 1.0]", "--out", "out"],
+    )
+    .ok();
+    assert!(
+        run.stdout
+            .contains("300 cells: 300 run (300 ok, 0 diverged, 0 failed)"),
+        "{}",
+        run.stdout
+    );
     let experiment = read(t.join("out/experiment.toml"));
-    assert!(experiment.contains("name = \"fig3_lambda_mu\""), "{experiment}");
+    assert!(
+        experiment.contains("name = \"fig3_lambda_mu\""),
+        "{experiment}"
+    );
     // experiment.toml lists every axis value: the default sweeps 100 learning rates.
-    let lr_axis = experiment.lines().find(|l| l.starts_with("\"saddle.lr\" = [")).unwrap_or_else(|| panic!("{experiment}"));
+    let lr_axis = experiment
+        .lines()
+        .find(|l| l.starts_with("\"saddle.lr\" = ["))
+        .unwrap_or_else(|| panic!("{experiment}"));
     assert_eq!(lr_axis.matches(',').count(), 99, "{lr_axis}");
     let csv = Csv::read(t.join("out/summary.csv"));
     assert_eq!(csv.rows.len(), 300);
@@ -192,7 +336,10 @@ fn without_a_config_the_embedded_fig3_default_runs() {
     // Fig. 3 (left) shows phases Ia, Ib, III and IV (II disappears at N = ∞).
     let phases = csv.values("phase");
     for phase in ["Ia", "Ib", "III", "IV"] {
-        assert!(phases.contains(&phase), "phase {phase} missing from the default grid");
+        assert!(
+            phases.contains(&phase),
+            "phase {phase} missing from the default grid"
+        );
     }
     // The default's [[plot]] tables were rendered.
     common::assert_png(&t.join("out/plots/phase.png"), 5000);
@@ -243,14 +390,45 @@ trace_samples = 2
 fn jobs_one_and_jobs_two_give_identical_results_for_the_same_seed() {
     let t = TempDir::new("determinism");
     t.write("sim.toml", SIM_GRID);
-    probstab(t.path(), &["run", "sim.toml", "--out", "one", "--jobs", "1", "--no-plot"]).ok();
-    probstab(t.path(), &["run", "sim.toml", "--out", "two", "--jobs", "2", "--no-plot"]).ok();
-    assert_eq!(read(t.join("one/summary.csv")), read(t.join("two/summary.csv")));
+    probstab(
+        t.path(),
+        &[
+            "run",
+            "sim.toml",
+            "--out",
+            "one",
+            "--jobs",
+            "1",
+            "--no-plot",
+        ],
+    )
+    .ok();
+    probstab(
+        t.path(),
+        &[
+            "run",
+            "sim.toml",
+            "--out",
+            "two",
+            "--jobs",
+            "2",
+            "--no-plot",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        read(t.join("one/summary.csv")),
+        read(t.join("two/summary.csv"))
+    );
     let cells = cell_names(&t.join("one"));
     assert_eq!(cells, cell_names(&t.join("two")));
     for cell in cells {
         let trace = |run: &str| read(t.join(run).join("cells").join(&cell).join("trace.csv"));
-        assert_eq!(trace("one"), trace("two"), "{cell}: trace.csv differs between --jobs 1 and --jobs 2");
+        assert_eq!(
+            trace("one"),
+            trace("two"),
+            "{cell}: trace.csv differs between --jobs 1 and --jobs 2"
+        );
     }
 }
 
@@ -259,6 +437,10 @@ fn a_different_seed_gives_different_simulations() {
     let t = TempDir::new("seed");
     t.write("sim.toml", SIM_GRID);
     probstab(t.path(), &["run", "sim.toml", "--out", "a", "--no-plot"]).ok();
-    probstab(t.path(), &["run", "sim.toml", "seed=8", "--out", "b", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &["run", "sim.toml", "seed=8", "--out", "b", "--no-plot"],
+    )
+    .ok();
     assert_ne!(read(t.join("a/summary.csv")), read(t.join("b/summary.csv")));
 }

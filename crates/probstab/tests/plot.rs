@@ -29,43 +29,105 @@ fn phase_heatmap_writes_png_and_svg() {
     assert_png(&t.join("out/plots/phase.png"), 5000);
     assert_svg(&t.join("out/plots/phase.svg"));
     let printed = printed_files(&t, &plotted.stdout);
-    assert!(printed.iter().any(|p| p.ends_with("plots/phase.png")), "{}", plotted.stdout);
+    assert!(
+        printed.iter().any(|p| p.ends_with("plots/phase.png")),
+        "{}",
+        plotted.stdout
+    );
 }
 
 #[test]
 fn contour_of_m_minus_is_drawn_over_the_heatmap() {
     let t = TempDir::new("plot-contour");
     run(&t, SADDLE_GRID);
-    probstab(t.path(), &["plot", "out", "--metric", "phase", "--file", "plain"]).ok();
-    probstab(t.path(), &["plot", "out", "--metric", "phase", "--contour", "m_minus", "--file", "contour"]).ok();
+    probstab(
+        t.path(),
+        &["plot", "out", "--metric", "phase", "--file", "plain"],
+    )
+    .ok();
+    probstab(
+        t.path(),
+        &[
+            "plot",
+            "out",
+            "--metric",
+            "phase",
+            "--contour",
+            "m_minus",
+            "--file",
+            "contour",
+        ],
+    )
+    .ok();
     assert_png(&t.join("out/plots/contour.png"), 5000);
     assert_svg(&t.join("out/plots/contour.svg"));
-    let (plain, contour) = (common::read(t.join("out/plots/plain.svg")), common::read(t.join("out/plots/contour.svg")));
+    let (plain, contour) = (
+        common::read(t.join("out/plots/plain.svg")),
+        common::read(t.join("out/plots/contour.svg")),
+    );
     assert_ne!(plain, contour, "the contour changed nothing in the figure");
-    assert!(contour.contains("m_minus"), "the contour is labelled in the SVG");
+    assert!(
+        contour.contains("m_minus"),
+        "the contour is labelled in the SVG"
+    );
 }
 
 #[test]
 fn contour_of_an_unknown_column_is_an_error() {
     let t = TempDir::new("plot-contour-bad");
     run(&t, SADDLE_GRID);
-    let failed = probstab(t.path(), &["plot", "out", "--metric", "phase", "--contour", "m_nope"]).failed();
+    let failed = probstab(
+        t.path(),
+        &["plot", "out", "--metric", "phase", "--contour", "m_nope"],
+    )
+    .failed();
     assert!(failed.stderr.contains("m_nope"), "{}", failed.stderr);
 }
 
 #[test]
 fn third_varying_axis_needs_where_and_where_fixes_it() {
     let t = TempDir::new("plot-where");
-    run(&t, &format!("{SADDLE_GRID}\"saddle.batch_size\" = [1, 4]\n"));
+    run(
+        &t,
+        &format!("{SADDLE_GRID}\"saddle.batch_size\" = [1, 4]\n"),
+    );
     let failed = probstab(t.path(), &["plot", "out", "--metric", "phase"]).failed();
-    assert!(failed.stderr.contains("--where"), "the error suggests --where:\n{}", failed.stderr);
-    assert!(failed.stderr.contains("saddle.batch_size"), "the error names the axis:\n{}", failed.stderr);
-    assert!(!t.join("out/plots/phase.png").exists(), "no plot was written for the ambiguous grid");
+    assert!(
+        failed.stderr.contains("--where"),
+        "the error suggests --where:\n{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("saddle.batch_size"),
+        "the error names the axis:\n{}",
+        failed.stderr
+    );
+    assert!(
+        !t.join("out/plots/phase.png").exists(),
+        "no plot was written for the ambiguous grid"
+    );
 
-    let fixed = probstab(t.path(), &["plot", "out", "--metric", "phase", "--where", "saddle.batch_size=1"]).ok();
-    let pngs: Vec<String> = list(t.join("out/plots")).into_iter().filter(|f| f.ends_with(".png")).collect();
+    let fixed = probstab(
+        t.path(),
+        &[
+            "plot",
+            "out",
+            "--metric",
+            "phase",
+            "--where",
+            "saddle.batch_size=1",
+        ],
+    )
+    .ok();
+    let pngs: Vec<String> = list(t.join("out/plots"))
+        .into_iter()
+        .filter(|f| f.ends_with(".png"))
+        .collect();
     assert_eq!(pngs.len(), 1, "{pngs:?}");
-    assert!(pngs[0].contains("saddle.batch_size=1"), "the file name carries the fixed axis: {pngs:?}");
+    assert!(
+        pngs[0].contains("saddle.batch_size=1"),
+        "the file name carries the fixed axis: {pngs:?}"
+    );
     assert_png(&t.join("out/plots").join(&pngs[0]), 5000);
     assert!(fixed.stdout.contains(&pngs[0]), "{}", fixed.stdout);
 }
@@ -73,9 +135,27 @@ fn third_varying_axis_needs_where_and_where_fixes_it() {
 #[test]
 fn where_on_a_value_no_cell_has_is_an_error() {
     let t = TempDir::new("plot-where-none");
-    run(&t, &format!("{SADDLE_GRID}\"saddle.batch_size\" = [1, 4]\n"));
-    let failed = probstab(t.path(), &["plot", "out", "--metric", "phase", "--where", "saddle.batch_size=3"]).failed();
-    assert!(failed.stderr.contains("saddle.batch_size"), "{}", failed.stderr);
+    run(
+        &t,
+        &format!("{SADDLE_GRID}\"saddle.batch_size\" = [1, 4]\n"),
+    );
+    let failed = probstab(
+        t.path(),
+        &[
+            "plot",
+            "out",
+            "--metric",
+            "phase",
+            "--where",
+            "saddle.batch_size=3",
+        ],
+    )
+    .failed();
+    assert!(
+        failed.stderr.contains("saddle.batch_size"),
+        "{}",
+        failed.stderr
+    );
 }
 
 #[test]
@@ -83,15 +163,27 @@ fn unknown_metric_column_is_a_clear_error() {
     let t = TempDir::new("plot-unknown");
     run(&t, SADDLE_GRID);
     let failed = probstab(t.path(), &["plot", "out", "--metric", "m_nope"]).failed();
-    assert!(failed.stderr.contains("`m_nope`"), "names the column:\n{}", failed.stderr);
-    assert!(failed.stderr.contains("m_minus") && failed.stderr.contains("phase"), "lists the columns there are:\n{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("`m_nope`"),
+        "names the column:\n{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("m_minus") && failed.stderr.contains("phase"),
+        "lists the columns there are:\n{}",
+        failed.stderr
+    );
 }
 
 #[test]
 fn unknown_where_axis_is_a_clear_error() {
     let t = TempDir::new("plot-where-unknown");
     run(&t, SADDLE_GRID);
-    let failed = probstab(t.path(), &["plot", "out", "--metric", "phase", "--where", "saddle.s=1"]).failed();
+    let failed = probstab(
+        t.path(),
+        &["plot", "out", "--metric", "phase", "--where", "saddle.s=1"],
+    )
+    .failed();
     assert!(failed.stderr.contains("saddle.s"), "{}", failed.stderr);
 }
 
@@ -117,7 +209,10 @@ file = "m_plus_config"
 fn plot_without_metric_renders_the_experiments_plot_tables() {
     let t = TempDir::new("plot-tables");
     run(&t, &format!("{SADDLE_GRID}{WITH_PLOTS}"));
-    assert!(!t.join("out/plots").exists() || list(t.join("out/plots")).is_empty(), "--no-plot drew plots");
+    assert!(
+        !t.join("out/plots").exists() || list(t.join("out/plots")).is_empty(),
+        "--no-plot drew plots"
+    );
     probstab(t.path(), &["plot", "out"]).ok();
     for stem in ["from_config", "m_plus_config"] {
         assert_png(&t.join(format!("out/plots/{stem}.png")), 5000);
@@ -146,7 +241,10 @@ fn plot_without_metric_or_plot_tables_says_what_to_pass() {
 #[test]
 fn one_axis_grid_plots_a_line() {
     let t = TempDir::new("plot-line");
-    run(&t, "name = \"line\"\nkind = \"saddle_theory\"\n\n[saddle]\nmu = 0.3\nlr = 0.1\n\n[grid]\n\"saddle.lr\" = { linspace = [0.1, 2.0, 12] }\n");
+    run(
+        &t,
+        "name = \"line\"\nkind = \"saddle_theory\"\n\n[saddle]\nmu = 0.3\nlr = 0.1\n\n[grid]\n\"saddle.lr\" = { linspace = [0.1, 2.0, 12] }\n",
+    );
     probstab(t.path(), &["plot", "out", "--metric", "m_minus"]).ok();
     assert_png(&t.join("out/plots/m_minus.png"), 3000);
     probstab(t.path(), &["plot", "out", "--metric", "phase"]).ok();
@@ -180,18 +278,34 @@ fn trace_plot_writes_one_figure_per_cell() {
         let header = common::read(t.join("out/cells").join(cell).join("trace.csv"));
         let header = header.lines().next().unwrap();
         for column in ["step", "exp_2m", "mean_sq", "sample_0", "sample_2"] {
-            assert!(header.split(',').any(|c| c == column), "{cell}: trace.csv lacks {column}: {header}");
+            assert!(
+                header.split(',').any(|c| c == column),
+                "{cell}: trace.csv lacks {column}: {header}"
+            );
         }
     }
-    probstab(t.path(), &["plot", "out", "--trace", "exp_2m,mean_sq,samples"]).ok();
-    let pngs: Vec<String> = list(t.join("out/plots")).into_iter().filter(|f| f.ends_with(".png")).collect();
+    probstab(
+        t.path(),
+        &["plot", "out", "--trace", "exp_2m,mean_sq,samples"],
+    )
+    .ok();
+    let pngs: Vec<String> = list(t.join("out/plots"))
+        .into_iter()
+        .filter(|f| f.ends_with(".png"))
+        .collect();
     assert_eq!(pngs.len(), cells.len(), "one trace plot per cell: {pngs:?}");
     for cell in &cells {
-        let png = pngs.iter().find(|p| p.contains(cell.as_str())).unwrap_or_else(|| panic!("no trace plot for {cell}: {pngs:?}"));
+        let png = pngs
+            .iter()
+            .find(|p| p.contains(cell.as_str()))
+            .unwrap_or_else(|| panic!("no trace plot for {cell}: {pngs:?}"));
         assert_png(&t.join("out/plots").join(png), 3000);
         let svg = common::read(t.join("out/plots").join(png.replace(".png", ".svg")));
         for label in ["exp_2m", "mean_sq", "single runs"] {
-            assert!(svg.contains(label), "{cell}: the trace plot has no `{label}` series");
+            assert!(
+                svg.contains(label),
+                "{cell}: the trace plot has no `{label}` series"
+            );
         }
     }
 }
@@ -201,5 +315,9 @@ fn trace_plot_of_an_unknown_column_names_it() {
     let t = TempDir::new("plot-trace-bad");
     run(&t, REGRESSION_SIM);
     let failed = probstab(t.path(), &["plot", "out", "--trace", "nope"]).failed();
-    assert!(failed.stderr.contains("`nope`") && failed.stderr.contains("exp_2m"), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("`nope`") && failed.stderr.contains("exp_2m"),
+        "{}",
+        failed.stderr
+    );
 }

@@ -32,20 +32,41 @@ fn two_layer_cells_report_ranks_losses_and_divergence() {
     let t = TempDir::new("two_layer");
     t.write("net.toml", TWO_LAYER);
     let run = probstab(t.path(), &["run", "net.toml", "--out", "out", "--no-plot"]).ok();
-    assert!(run.stdout.contains("2 cells: 2 run (1 ok, 1 diverged, 0 failed)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("2 cells: 2 run (1 ok, 1 diverged, 0 failed)"),
+        "{}",
+        run.stdout
+    );
     let csv = Csv::read(t.join("out/summary.csv"));
     assert_eq!(csv.get(0, "status"), "ok");
     let rank: i64 = csv.get(0, "rank_w2").parse().expect("an integer rank");
     assert!((1..=6).contains(&rank));
-    for column in ["rank_w1", "effective_rank_w2", "sparsity", "final_loss", "m_l", "robust_loss", "lyapunov_slope"] {
-        assert!(csv.get(0, column).parse::<f64>().is_ok(), "{column} = {:?}", csv.get(0, column));
+    for column in [
+        "rank_w1",
+        "effective_rank_w2",
+        "sparsity",
+        "final_loss",
+        "m_l",
+        "robust_loss",
+        "lyapunov_slope",
+    ] {
+        assert!(
+            csv.get(0, column).parse::<f64>().is_ok(),
+            "{column} = {:?}",
+            csv.get(0, column)
+        );
     }
     // λ = 40 blows up: a diverged cell, still with its trace.
     assert_eq!(csv.get(1, "status"), "diverged");
     let trace = Csv::read(t.join("out/cells/train.lr=40/trace.csv"));
     assert_eq!(trace.header, ["step", "loss", "log_loss"]);
     let ok_trace = Csv::read(t.join("out/cells/train.lr=0.05/trace.csv"));
-    assert!(ok_trace.rows.len() <= 51 && ok_trace.rows.len() >= 50, "{}", ok_trace.rows.len());
+    assert!(
+        ok_trace.rows.len() <= 51 && ok_trace.rows.len() >= 50,
+        "{}",
+        ok_trace.rows.len()
+    );
     assert_eq!(ok_trace.get(ok_trace.rows.len() - 1, "step"), "299");
 }
 
@@ -53,11 +74,29 @@ fn two_layer_cells_report_ranks_losses_and_divergence() {
 fn two_layer_runs_are_deterministic_for_a_seed() {
     let t = TempDir::new("two_layer_seed");
     t.write("net.toml", TWO_LAYER);
-    probstab(t.path(), &["run", "net.toml", "--out", "a", "--no-plot", "--jobs", "1"]).ok();
-    probstab(t.path(), &["run", "net.toml", "--out", "b", "--no-plot", "--jobs", "2"]).ok();
-    assert_eq!(common::read(t.join("a/summary.csv")), common::read(t.join("b/summary.csv")));
-    probstab(t.path(), &["run", "net.toml", "seed=1", "--out", "c", "--no-plot"]).ok();
-    assert_ne!(common::read(t.join("a/summary.csv")), common::read(t.join("c/summary.csv")));
+    probstab(
+        t.path(),
+        &["run", "net.toml", "--out", "a", "--no-plot", "--jobs", "1"],
+    )
+    .ok();
+    probstab(
+        t.path(),
+        &["run", "net.toml", "--out", "b", "--no-plot", "--jobs", "2"],
+    )
+    .ok();
+    assert_eq!(
+        common::read(t.join("a/summary.csv")),
+        common::read(t.join("b/summary.csv"))
+    );
+    probstab(
+        t.path(),
+        &["run", "net.toml", "seed=1", "--out", "c", "--no-plot"],
+    )
+    .ok();
+    assert_ne!(
+        common::read(t.join("a/summary.csv")),
+        common::read(t.join("c/summary.csv"))
+    );
 }
 
 #[test]
@@ -67,14 +106,23 @@ fn neuron_cells_report_their_end_point_and_the_landscape() {
         "neuron.toml",
         "name = \"n\"\nkind = \"neuron\"\n\n[model]\nactivation = \"tanh\"\nw0 = 0.5\nu0 = 0.5\n\n[data]\nx = [-1.0, -0.5, 0.5, 1.0, 2.0]\ny = [-0.8, -0.45, 0.45, 0.8, 1.0]\n\n[train]\nlr = 0.2\nsteps = 3000\nloss = \"half_sum\"\n",
     );
-    probstab(t.path(), &["run", "neuron.toml", "--out", "out", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &["run", "neuron.toml", "--out", "out", "--no-plot"],
+    )
+    .ok();
     let csv = Csv::read(t.join("out/summary.csv"));
     // y ≈ tanh-shaped and noiseless: SGD ends at a minimum, not the saddle.
     assert_eq!(csv.get(0, "nearest"), "minimum");
     assert_eq!(csv.get(0, "at_saddle"), "false");
     let distance: f64 = csv.get(0, "nearest_distance").parse().unwrap();
     assert!(distance < 0.05, "{distance}");
-    assert!(csv.get(0, "stationary_points").contains("saddle(0.0000,0.0000"), "{}", csv.get(0, "stationary_points"));
+    assert!(
+        csv.get(0, "stationary_points")
+            .contains("saddle(0.0000,0.0000"),
+        "{}",
+        csv.get(0, "stationary_points")
+    );
     // Inline data has no generator: no test loss.
     assert_eq!(csv.get(0, "test_loss"), "nan");
 }
@@ -87,12 +135,20 @@ fn neuron_data_from_csv_and_bad_keys_are_named() {
     probstab(t.path(), &["run", "n.toml", "--out", "out", "--no-plot"]).ok();
     t.write("bad.toml", "name = \"n\"\nkind = \"neuron\"\n[model]\nw0 = 0.3\nu0 = 0.3\ndim = 4\n[data]\nn = 10\n[train]\nlr = 0.1\n");
     let run = probstab(t.path(), &["run", "bad.toml", "--out", "bad"]).failed();
-    assert!(run.stderr.contains("model.dim") && run.stderr.contains("not used by kind `neuron`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("model.dim") && run.stderr.contains("not used by kind `neuron`"),
+        "{}",
+        run.stderr
+    );
     t.write("broken.csv", "x,y\n1,2\n3,nope\n");
     t.write("b.toml", "name = \"n\"\nkind = \"neuron\"\n[model]\nw0 = 0.3\nu0 = 0.3\n[data]\ncsv = \"broken.csv\"\n[train]\nlr = 0.1\nsteps = 5\n");
     let run = probstab(t.path(), &["run", "b.toml", "--out", "b", "--no-plot"]).failed();
     let csv = Csv::read(t.join("b/summary.csv"));
     assert_eq!(csv.get(0, "status"), "failed");
-    assert!(csv.get(0, "error").contains("broken.csv") && csv.get(0, "error").contains("line 3"), "{}", csv.get(0, "error"));
+    assert!(
+        csv.get(0, "error").contains("broken.csv") && csv.get(0, "error").contains("line 3"),
+        "{}",
+        csv.get(0, "error")
+    );
     assert!(run.stderr.contains("1 cell(s) failed"));
 }

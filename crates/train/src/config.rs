@@ -13,7 +13,10 @@ pub struct Invalid {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> Invalid {
-    Invalid { key: key.to_string(), message: message.into() }
+    Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Which training kind a table belongs to.
@@ -200,7 +203,11 @@ fn default_test_points() -> usize {
 }
 
 fn positive(key: &str, v: f64) -> Result<(), Invalid> {
-    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(invalid(key, format!("must be > 0 and finite, got {v}"))) }
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("must be > 0 and finite, got {v}")))
+    }
 }
 
 fn unused(key: &str, set: bool, net: Net) -> Result<(), Invalid> {
@@ -208,7 +215,11 @@ fn unused(key: &str, set: bool, net: Net) -> Result<(), Invalid> {
         Net::TwoLayer => "two_layer",
         Net::Neuron => "neuron",
     };
-    if set { Err(invalid(key, format!("not used by kind `{kind}`"))) } else { Ok(()) }
+    if set {
+        Err(invalid(key, format!("not used by kind `{kind}`")))
+    } else {
+        Ok(())
+    }
 }
 
 impl ModelTable {
@@ -218,7 +229,10 @@ impl ModelTable {
             Net::TwoLayer => {
                 unused("model.w0", self.w0.is_some(), net)?;
                 unused("model.u0", self.u0.is_some(), net)?;
-                for (key, v) in [("model.dim", self.dim.get_or_insert(200)), ("model.hidden", self.hidden.get_or_insert(200))] {
+                for (key, v) in [
+                    ("model.dim", self.dim.get_or_insert(200)),
+                    ("model.hidden", self.hidden.get_or_insert(200)),
+                ] {
                     if *v < 1 {
                         return Err(invalid(key, "must be ≥ 1"));
                     }
@@ -230,7 +244,10 @@ impl ModelTable {
                 unused("model.hidden", self.hidden.is_some(), net)?;
                 unused("model.bias", self.bias.is_some(), net)?;
                 if self.activation == Activation::Relu {
-                    return Err(invalid("model.activation", "a neuron takes `linear`, `tanh` or `swish`"));
+                    return Err(invalid(
+                        "model.activation",
+                        "a neuron takes `linear`, `tanh` or `swish`",
+                    ));
                 }
                 for (key, v) in [("model.w0", self.w0), ("model.u0", self.u0)] {
                     match v {
@@ -249,10 +266,21 @@ impl DataTable {
     pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
         match net {
             Net::TwoLayer => {
-                for (key, set) in [("data.teacher", self.teacher.is_some()), ("data.signal", self.signal.is_some()), ("data.x", self.x.is_some()), ("data.y", self.y.is_some()), ("data.csv", self.csv.is_some())] {
+                for (key, set) in [
+                    ("data.teacher", self.teacher.is_some()),
+                    ("data.signal", self.signal.is_some()),
+                    ("data.x", self.x.is_some()),
+                    ("data.y", self.y.is_some()),
+                    ("data.csv", self.csv.is_some()),
+                ] {
                     unused(key, set, net)?;
                 }
-                let mu = self.mu.ok_or_else(|| invalid("data.mu", "two_layer needs `mu` in [0, 1] (y = μx + (1 − μ)ε)"))?;
+                let mu = self.mu.ok_or_else(|| {
+                    invalid(
+                        "data.mu",
+                        "two_layer needs `mu` in [0, 1] (y = μx + (1 − μ)ε)",
+                    )
+                })?;
                 if !(0.0..=1.0).contains(&mu) {
                     return Err(invalid("data.mu", format!("must be in [0, 1], got {mu}")));
                 }
@@ -262,15 +290,31 @@ impl DataTable {
             Net::Neuron => {
                 unused("data.mu", self.mu.is_some(), net)?;
                 let inline = self.x.is_some() || self.y.is_some();
-                let generated = self.n.is_some() || self.teacher.is_some() || self.signal.is_some() || self.noise_std.is_some();
+                let generated = self.n.is_some()
+                    || self.teacher.is_some()
+                    || self.signal.is_some()
+                    || self.noise_std.is_some();
                 match (inline, self.csv.is_some(), generated) {
                     (true, false, false) => {
-                        let (x, y) = (self.x.as_deref().unwrap_or_default(), self.y.as_deref().unwrap_or_default());
+                        let (x, y) = (
+                            self.x.as_deref().unwrap_or_default(),
+                            self.y.as_deref().unwrap_or_default(),
+                        );
                         if x.is_empty() || x.len() != y.len() {
-                            return Err(invalid("data.x", format!("`x` and `y` need the same, non-zero length (got {} and {})", x.len(), y.len())));
+                            return Err(invalid(
+                                "data.x",
+                                format!(
+                                    "`x` and `y` need the same, non-zero length (got {} and {})",
+                                    x.len(),
+                                    y.len()
+                                ),
+                            ));
                         }
                         if let Some(i) = x.iter().chain(y).position(|v| !v.is_finite()) {
-                            return Err(invalid(if i < x.len() { "data.x" } else { "data.y" }, "values must be finite"));
+                            return Err(invalid(
+                                if i < x.len() { "data.x" } else { "data.y" },
+                                "values must be finite",
+                            ));
                         }
                     }
                     (false, true, false) => {}
@@ -287,7 +331,12 @@ impl DataTable {
                         }
                         non_negative("data.noise_std", *self.noise_std.get_or_insert(0.9))?;
                     }
-                    _ => return Err(invalid("data", "give one dataset: inline `x` and `y`, or `csv`, or generated (`n`, `teacher`, `signal`, `noise_std`)")),
+                    _ => {
+                        return Err(invalid(
+                            "data",
+                            "give one dataset: inline `x` and `y`, or `csv`, or generated (`n`, `teacher`, `signal`, `noise_std`)",
+                        ));
+                    }
                 }
             }
         }
@@ -296,7 +345,11 @@ impl DataTable {
 }
 
 fn non_negative(key: &str, v: f64) -> Result<(), Invalid> {
-    if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(invalid(key, format!("must be ≥ 0 and finite, got {v}"))) }
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("must be ≥ 0 and finite, got {v}")))
+    }
 }
 
 impl TrainTable {
@@ -327,7 +380,10 @@ impl MeasureTable {
         positive("measure.rank_rtol", self.rank_rtol)?;
         non_negative("measure.sparsity_atol", self.sparsity_atol)?;
         if !(self.window > 0.0 && self.window <= 1.0) {
-            return Err(invalid("measure.window", format!("must be in (0, 1], got {}", self.window)));
+            return Err(invalid(
+                "measure.window",
+                format!("must be in (0, 1], got {}", self.window),
+            ));
         }
         if self.test_points < 1 {
             return Err(invalid("measure.test_points", "must be ≥ 1"));

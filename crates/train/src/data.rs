@@ -44,7 +44,12 @@ impl Teacher {
             x.push(xi as f32);
             y.push((self.mu * xi + (1.0 - self.mu) * eps) as f32);
         }
-        Batch { x, y, rows, dim: self.dim }
+        Batch {
+            x,
+            y,
+            rows,
+            dim: self.dim,
+        }
     }
 }
 
@@ -60,15 +65,24 @@ impl Source {
     /// The teacher stream: online for `n = 0`, else a fixed set of n points.
     pub fn teacher(teacher: Teacher, n: usize, seed: u64) -> Self {
         if n == 0 {
-            Source::Online { teacher, r: rng(seed, Stream::Batches) }
+            Source::Online {
+                teacher,
+                r: rng(seed, Stream::Batches),
+            }
         } else {
             let data = teacher.draw(&mut rng(seed, Stream::TrainData), n);
-            Source::Fixed { data, r: rng(seed, Stream::Batches) }
+            Source::Fixed {
+                data,
+                r: rng(seed, Stream::Batches),
+            }
         }
     }
 
     pub fn fixed(data: Batch, seed: u64) -> Self {
-        Source::Fixed { data, r: rng(seed, Stream::Batches) }
+        Source::Fixed {
+            data,
+            r: rng(seed, Stream::Batches),
+        }
     }
 
     /// The next minibatch of `batch_size` rows.
@@ -77,7 +91,12 @@ impl Source {
             Source::Online { teacher, r } => teacher.draw(r, batch_size),
             Source::Fixed { data, r } => {
                 let d = data.dim;
-                let mut batch = Batch { x: Vec::with_capacity(batch_size * d), y: Vec::with_capacity(batch_size * d), rows: batch_size, dim: d };
+                let mut batch = Batch {
+                    x: Vec::with_capacity(batch_size * d),
+                    y: Vec::with_capacity(batch_size * d),
+                    rows: batch_size,
+                    dim: d,
+                };
                 for _ in 0..batch_size {
                     let i = r.random_range(0..data.rows);
                     batch.x.extend_from_slice(&data.x[i * d..(i + 1) * d]);
@@ -91,7 +110,13 @@ impl Source {
 
 /// `n` 1-D points `y = signal·teacher(x) + noise_std·ε` (Fig. 5: n = 100,
 /// swish, signal 0.1, noise 0.9).
-pub fn neuron_points(n: usize, teacher: Activation, signal: f64, noise_std: f64, r: &mut Rng) -> Batch {
+pub fn neuron_points(
+    n: usize,
+    teacher: Activation,
+    signal: f64,
+    noise_std: f64,
+    r: &mut Rng,
+) -> Batch {
     let mut x = Vec::with_capacity(n);
     let mut y = Vec::with_capacity(n);
     for _ in 0..n {
@@ -100,7 +125,12 @@ pub fn neuron_points(n: usize, teacher: Activation, signal: f64, noise_std: f64,
         x.push(xi as f32);
         y.push((signal * teacher.eval(xi) + noise_std * eps) as f32);
     }
-    Batch { x, y, rows: n, dim: 1 }
+    Batch {
+        x,
+        y,
+        rows: n,
+        dim: 1,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,10 +142,23 @@ pub enum DataError {
 /// A CSV file with a header row and columns `x` and `y` (any order; other
 /// columns ignored). Errors name the file and the record.
 pub fn read_xy_csv(path: &Path) -> Result<Batch, DataError> {
-    let fail = |message: String| DataError::Csv { path: path.display().to_string(), message };
+    let fail = |message: String| DataError::Csv {
+        path: path.display().to_string(),
+        message,
+    };
     let mut reader = csv::Reader::from_path(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let header = reader.headers().map_err(|e| fail(format!("cannot read the header: {e}")))?.clone();
-    let column = |name: &str| header.iter().position(|h| h.trim() == name).ok_or_else(|| fail(format!("no column `{name}` in the header ({})", header.iter().collect::<Vec<_>>().join(","))));
+    let header = reader
+        .headers()
+        .map_err(|e| fail(format!("cannot read the header: {e}")))?
+        .clone();
+    let column = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            fail(format!(
+                "no column `{name}` in the header ({})",
+                header.iter().collect::<Vec<_>>().join(",")
+            ))
+        })
+    };
     let (ix, iy) = (column("x")?, column("y")?);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for (k, record) in reader.records().enumerate() {
@@ -125,7 +168,9 @@ pub fn read_xy_csv(path: &Path) -> Result<Batch, DataError> {
             let text = record.get(i).unwrap_or("").trim();
             match text.parse::<f32>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(fail(format!("record at line {line}: `{name}` = `{text}` is not a finite number"))),
+                _ => Err(fail(format!(
+                    "record at line {line}: `{name}` = `{text}` is not a finite number"
+                ))),
             }
         };
         x.push(parse(ix, "x")?);
@@ -144,10 +189,19 @@ mod tests {
 
     #[test]
     fn teacher_labels_have_the_right_moments() {
-        let t = Teacher { dim: 4, mu: 0.3, noise_std: 2.0 };
+        let t = Teacher {
+            dim: 4,
+            mu: 0.3,
+            noise_std: 2.0,
+        };
         let b = t.draw(&mut rng(1, Stream::TrainData), 50_000);
         let n = b.x.len() as f64;
-        let exy = b.x.iter().zip(&b.y).map(|(x, y)| (*x as f64) * (*y as f64)).sum::<f64>() / n;
+        let exy =
+            b.x.iter()
+                .zip(&b.y)
+                .map(|(x, y)| (*x as f64) * (*y as f64))
+                .sum::<f64>()
+                / n;
         let ey2 = b.y.iter().map(|y| (*y as f64).powi(2)).sum::<f64>() / n;
         // E[xy] = μ, E[y²] = μ² + (1 − μ)²σ².
         assert!((exy - 0.3).abs() < 0.02, "{exy}");
@@ -156,9 +210,15 @@ mod tests {
 
     #[test]
     fn fixed_sets_are_sampled_with_replacement_and_online_streams_are_fresh() {
-        let t = Teacher { dim: 2, mu: 0.5, noise_std: 1.0 };
+        let t = Teacher {
+            dim: 2,
+            mu: 0.5,
+            noise_std: 1.0,
+        };
         let mut fixed = Source::teacher(t, 3, 7);
-        let Source::Fixed { data, .. } = &fixed else { panic!("n > 0 is a fixed set") };
+        let Source::Fixed { data, .. } = &fixed else {
+            panic!("n > 0 is a fixed set")
+        };
         let rows: Vec<Vec<f32>> = (0..3).map(|i| data.x[i * 2..i * 2 + 2].to_vec()).collect();
         for _ in 0..20 {
             let b = fixed.next_batch(4);
@@ -169,7 +229,10 @@ mod tests {
         let mut online = Source::teacher(t, 0, 7);
         assert_ne!(online.next_batch(1), online.next_batch(1));
         // Same seed, same stream.
-        assert_eq!(Source::teacher(t, 0, 7).next_batch(3), Source::teacher(t, 0, 7).next_batch(3));
+        assert_eq!(
+            Source::teacher(t, 0, 7).next_batch(3),
+            Source::teacher(t, 0, 7).next_batch(3)
+        );
     }
 
     #[test]
@@ -183,12 +246,20 @@ mod tests {
         let bad = dir.join("bad.csv");
         std::fs::write(&bad, "x,y\n1,2\n3,oops\n").unwrap();
         let e = read_xy_csv(&bad).unwrap_err().to_string();
-        assert!(e.contains("bad.csv") && e.contains("line 3") && e.contains("oops"), "{e}");
+        assert!(
+            e.contains("bad.csv") && e.contains("line 3") && e.contains("oops"),
+            "{e}"
+        );
         let missing = read_xy_csv(&dir.join("none.csv")).unwrap_err().to_string();
         assert!(missing.contains("none.csv"), "{missing}");
         let no_y = dir.join("noy.csv");
         std::fs::write(&no_y, "x,z\n1,2\n").unwrap();
-        assert!(read_xy_csv(&no_y).unwrap_err().to_string().contains("no column `y`"));
+        assert!(
+            read_xy_csv(&no_y)
+                .unwrap_err()
+                .to_string()
+                .contains("no column `y`")
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

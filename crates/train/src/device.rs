@@ -2,8 +2,8 @@
 //! through `wgpu`.
 
 use burn::tensor::Device;
-use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -17,7 +17,9 @@ pub enum Backend {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("backend `wgpu`: no GPU adapter found ({0}); install a Vulkan driver (Debian: mesa-vulkan-drivers libvulkan1) or run on the CPU with --backend cpu")]
+    #[error(
+        "backend `wgpu`: no GPU adapter found ({0}); install a Vulkan driver (Debian: mesa-vulkan-drivers libvulkan1) or run on the CPU with --backend cpu"
+    )]
     NoAdapter(String),
 }
 
@@ -29,8 +31,12 @@ pub fn device(backend: Backend) -> Result<Device, DeviceError> {
     match backend {
         Backend::Cpu => Ok(Device::flex().autodiff()),
         Backend::Wgpu => {
-            let probed = WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()));
-            probed.clone().map(|d| d.autodiff()).map_err(DeviceError::NoAdapter)
+            let probed =
+                WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()));
+            probed
+                .clone()
+                .map(|d| d.autodiff())
+                .map_err(DeviceError::NoAdapter)
         }
     }
 }

@@ -17,5 +17,7 @@ pub fn linear_bias(r: &mut Rng, len: usize, fan_in: usize) -> Vec<f32> {
 }
 
 fn uniform(r: &mut Rng, len: usize, bound: f64) -> Vec<f32> {
-    (0..len).map(|_| r.random_range(-bound..bound) as f32).collect()
+    (0..len)
+        .map(|_| r.random_range(-bound..bound) as f32)
+        .collect()
 }

@@ -54,16 +54,30 @@ pub fn loss(pred: Tensor<2>, y: Tensor<2>, reduction: LossReduction) -> Tensor<1
 /// A batch as (x, y) tensors on `device`.
 pub fn tensors(batch: Batch, device: &Device) -> (Tensor<2>, Tensor<2>) {
     let shape = [batch.rows, batch.dim];
-    (Tensor::from_data(TensorData::new(batch.x, shape), device), Tensor::from_data(TensorData::new(batch.y, shape), device))
+    (
+        Tensor::from_data(TensorData::new(batch.x, shape), device),
+        Tensor::from_data(TensorData::new(batch.y, shape), device),
+    )
 }
 
 /// Train `model` for `cfg.steps` steps on minibatches from `source`.
-pub fn train<M: Module>(mut model: M, forward: impl Fn(&M, Tensor<2>) -> Tensor<2>, source: &mut Source, cfg: &TrainTable, device: &Device) -> (M, Outcome) {
+pub fn train<M: Module>(
+    mut model: M,
+    forward: impl Fn(&M, Tensor<2>) -> Tensor<2>,
+    source: &mut Source,
+    cfg: &TrainTable,
+    device: &Device,
+) -> (M, Outcome) {
     let mut optim = optimizer(cfg);
-    let mut outcome = Outcome { losses: Vec::with_capacity(cfg.steps), diverged_at: None };
+    let mut outcome = Outcome {
+        losses: Vec::with_capacity(cfg.steps),
+        diverged_at: None,
+    };
     for step in 0..cfg.steps {
         let (x, y) = tensors(source.next_batch(cfg.batch_size), device);
-        let (next, value) = train_step(model, &forward, &mut optim, x, y, cfg, |v| !v.is_finite() || v as f64 > cfg.diverge_above);
+        let (next, value) = train_step(model, &forward, &mut optim, x, y, cfg, |v| {
+            !v.is_finite() || v as f64 > cfg.diverge_above
+        });
         model = next;
         outcome.losses.push(value);
         if !value.is_finite() || value as f64 > cfg.diverge_above {
@@ -76,7 +90,15 @@ pub fn train<M: Module>(mut model: M, forward: impl Fn(&M, Tensor<2>) -> Tensor<
 
 /// One step on the minibatch (x, y): the loss before the update, and the
 /// model after it (unchanged when `stop(loss)` says the run has diverged).
-pub fn train_step<M: Module>(model: M, forward: &impl Fn(&M, Tensor<2>) -> Tensor<2>, optim: &mut ModuleOptimizer, x: Tensor<2>, y: Tensor<2>, cfg: &TrainTable, stop: impl Fn(f32) -> bool) -> (M, f32) {
+pub fn train_step<M: Module>(
+    model: M,
+    forward: &impl Fn(&M, Tensor<2>) -> Tensor<2>,
+    optim: &mut ModuleOptimizer,
+    x: Tensor<2>,
+    y: Tensor<2>,
+    cfg: &TrainTable,
+    stop: impl Fn(f32) -> bool,
+) -> (M, f32) {
     let loss = loss(forward(&model, x), y, cfg.loss);
     let value: f32 = loss.clone().into_scalar();
     if stop(value) {

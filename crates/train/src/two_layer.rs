@@ -25,11 +25,20 @@ pub struct TwoLayerRun {
 
 /// The model config of a validated `[model]` table.
 pub fn model_config(m: &ModelTable) -> TwoLayerConfig {
-    TwoLayerConfig { dim: m.dim.expect("validated"), hidden: m.hidden.expect("validated"), activation: m.activation, bias: m.bias.expect("validated") }
+    TwoLayerConfig {
+        dim: m.dim.expect("validated"),
+        hidden: m.hidden.expect("validated"),
+        activation: m.activation,
+        bias: m.bias.expect("validated"),
+    }
 }
 
 /// The initial model of a cell: PyTorch's initialisation from the seed.
-pub fn initial_model(config: &TwoLayerConfig, seed: u64, device: &burn::tensor::Device) -> TwoLayer {
+pub fn initial_model(
+    config: &TwoLayerConfig,
+    seed: u64,
+    device: &burn::tensor::Device,
+) -> TwoLayer {
     let (d, h) = (config.dim, config.hidden);
     let mut r = rng(seed, Stream::Init);
     let w1 = linear_weight(&mut r, h, d);
@@ -38,15 +47,41 @@ pub fn initial_model(config: &TwoLayerConfig, seed: u64, device: &burn::tensor::
     config.init_with(device, &w1, &w2, Some((&b1, &b2)))
 }
 
-pub fn run(model: &ModelTable, data: &DataTable, cfg: &TrainTable, seed: u64, backend: Backend) -> Result<TwoLayerRun, TrainError> {
+pub fn run(
+    model: &ModelTable,
+    data: &DataTable,
+    cfg: &TrainTable,
+    seed: u64,
+    backend: Backend,
+) -> Result<TwoLayerRun, TrainError> {
     let device = device(backend)?;
     let config = model_config(model);
-    let teacher = Teacher { dim: config.dim, mu: data.mu.expect("validated"), noise_std: data.noise_std.expect("validated") };
+    let teacher = Teacher {
+        dim: config.dim,
+        mu: data.mu.expect("validated"),
+        noise_std: data.noise_std.expect("validated"),
+    };
     let mut source = Source::teacher(teacher, data.n.expect("validated"), seed);
-    let (net, outcome) = train(initial_model(&config, seed, &device), TwoLayer::forward, &mut source, cfg, &device);
-    let (x, y) = tensors(teacher.draw(&mut rng(seed, Stream::TestData), TEST_POINTS), &device);
+    let (net, outcome) = train(
+        initial_model(&config, seed, &device),
+        TwoLayer::forward,
+        &mut source,
+        cfg,
+        &device,
+    );
+    let (x, y) = tensors(
+        teacher.draw(&mut rng(seed, Stream::TestData), TEST_POINTS),
+        &device,
+    );
     let test_loss = loss(net.forward(x), y, cfg.loss).into_scalar::<f32>() as f64;
-    Ok(TwoLayerRun { w1: net.w1().0, w2: net.w2().0, dim: config.dim, hidden: config.hidden, outcome, test_loss })
+    Ok(TwoLayerRun {
+        w1: net.w1().0,
+        w2: net.w2().0,
+        dim: config.dim,
+        hidden: config.hidden,
+        outcome,
+        test_loss,
+    })
 }
 
 #[cfg(test)]
@@ -55,15 +90,31 @@ mod tests {
     use crate::config::{LossReduction, OptimizerKind};
     use models::Activation;
 
-    fn tables(activation: Activation, optimizer: OptimizerKind, lr: f64, steps: usize) -> (ModelTable, DataTable, TrainTable) {
-        let mut model = ModelTable { activation, dim: Some(8), hidden: Some(8), ..ModelTable::default() };
+    fn tables(
+        activation: Activation,
+        optimizer: OptimizerKind,
+        lr: f64,
+        steps: usize,
+    ) -> (ModelTable, DataTable, TrainTable) {
+        let mut model = ModelTable {
+            activation,
+            dim: Some(8),
+            hidden: Some(8),
+            ..ModelTable::default()
+        };
         model.validate(crate::config::Net::TwoLayer).unwrap();
-        let mut data = DataTable { mu: Some(1.0), ..DataTable::default() };
+        let mut data = DataTable {
+            mu: Some(1.0),
+            ..DataTable::default()
+        };
         data.validate(crate::config::Net::TwoLayer).unwrap();
-        let train: TrainTable = toml::from_str(&format!("lr = {lr}\nsteps = {steps}\nbatch_size = 16\noptimizer = \"{}\"", match optimizer {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adam => "adam",
-        }))
+        let train: TrainTable = toml::from_str(&format!(
+            "lr = {lr}\nsteps = {steps}\nbatch_size = 16\noptimizer = \"{}\"",
+            match optimizer {
+                OptimizerKind::Sgd => "sgd",
+                OptimizerKind::Adam => "adam",
+            }
+        ))
         .unwrap();
         assert_eq!(train.loss, LossReduction::Mean);
         (model, data, train)
@@ -76,7 +127,11 @@ mod tests {
             let run = run(&m, &d, &t, 3, Backend::Cpu).unwrap();
             assert_eq!(run.outcome.diverged_at, None);
             let first: f32 = run.outcome.losses[..20].iter().sum::<f32>() / 20.0;
-            assert!(run.test_loss < 0.1 * first as f64, "{optimizer:?}: {first} → {}", run.test_loss);
+            assert!(
+                run.test_loss < 0.1 * first as f64,
+                "{optimizer:?}: {first} → {}",
+                run.test_loss
+            );
             assert_eq!((run.w1.len(), run.w2.len()), (64, 64));
         }
     }

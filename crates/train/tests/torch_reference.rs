@@ -81,15 +81,22 @@ fn fixture() -> Fixture {
 /// [rows, cols] row-major of `value(r, c)`, computed in f64 and rounded to
 /// f32, as the script does (its docstring gives the formulas).
 fn grid(rows: usize, cols: usize, value: impl Fn(f64, f64) -> f64) -> Vec<f32> {
-    (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).map(|(r, c)| value(r as f64, c as f64) as f32).collect()
+    (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| (r, c)))
+        .map(|(r, c)| value(r as f64, c as f64) as f32)
+        .collect()
 }
 
 /// The script's closed-form initial weights, biases and batch, rebuilt here.
 fn closed_form(d: usize, h: usize, rows: usize) -> Init {
     let (df, hf) = (d as f64, h as f64);
     Init {
-        w1: grid(h, d, |i, j| 0.3 * (1.0 + 7.0 * i + 3.0 * j).sin() / df.sqrt()),
-        w2: grid(d, h, |i, j| 0.3 * (2.0 + 5.0 * i + 11.0 * j).sin() / hf.sqrt()),
+        w1: grid(h, d, |i, j| {
+            0.3 * (1.0 + 7.0 * i + 3.0 * j).sin() / df.sqrt()
+        }),
+        w2: grid(d, h, |i, j| {
+            0.3 * (2.0 + 5.0 * i + 11.0 * j).sin() / hf.sqrt()
+        }),
         b1: grid(1, h, |_, i| 0.1 * (3.0 + 2.0 * i).cos()),
         b2: grid(1, d, |_, i| 0.1 * (4.0 + 3.0 * i).cos()),
         x: grid(rows, d, |b, j| (0.5 + 1.3 * b + 0.7 * j).cos()),
@@ -106,31 +113,68 @@ fn bias(layer: &Linear) -> Option<Vec<f32>> {
 /// `name[i]: burn … torch … (|Δ| …)`.
 fn mismatches(name: &str, got: &[f32], want: &[f32]) -> Vec<String> {
     if got.len() != want.len() {
-        return vec![format!("{name}: burn has {} values, torch {}", got.len(), want.len())];
+        return vec![format!(
+            "{name}: burn has {} values, torch {}",
+            got.len(),
+            want.len()
+        )];
     }
     got.iter()
         .zip(want)
         .enumerate()
         .filter(|(_, (g, w))| !((*g - *w).abs() <= ATOL + RTOL * w.abs()))
-        .map(|(i, (g, w))| format!("{name}[{i}]: burn {g:e} torch {w:e} (|Δ| {:e})", (g - w).abs()))
+        .map(|(i, (g, w))| {
+            format!(
+                "{name}[{i}]: burn {g:e} torch {w:e} (|Δ| {:e})",
+                (g - w).abs()
+            )
+        })
         .collect()
 }
 
 /// Train one case for `steps` steps as `probstab run` would; the losses
 /// before each step and the model after the last.
-fn train(case: &Case, init: &Init, dim: usize, hidden: usize, rows: usize, steps: usize) -> (Vec<f32>, TwoLayer) {
+fn train(
+    case: &Case,
+    init: &Init,
+    dim: usize,
+    hidden: usize,
+    rows: usize,
+    steps: usize,
+) -> (Vec<f32>, TwoLayer) {
     let device = device(Backend::Cpu).expect("the CPU device");
-    let config = TwoLayerConfig { dim, hidden, activation: case.activation, bias: case.bias };
-    let mut model = config.init_with(&device, &init.w1, &init.w2, case.bias.then_some((&init.b1[..], &init.b2[..])));
+    let config = TwoLayerConfig {
+        dim,
+        hidden,
+        activation: case.activation,
+        bias: case.bias,
+    };
+    let mut model = config.init_with(
+        &device,
+        &init.w1,
+        &init.w2,
+        case.bias.then_some((&init.b1[..], &init.b2[..])),
+    );
     let optimizer_name = serde_json::to_value(case.optimizer).unwrap();
     let loss_name = serde_json::to_value(case.loss).unwrap();
-    let table = format!("lr = {}\noptimizer = {optimizer_name}\nloss = {loss_name}\n", case.lr);
+    let table = format!(
+        "lr = {}\noptimizer = {optimizer_name}\nloss = {loss_name}\n",
+        case.lr
+    );
     let cfg: TrainTable = toml::from_str(&table).expect("a [train] table");
     let mut optim = optimizer(&cfg);
     let forward = |m: &TwoLayer, x: Tensor<2>| m.forward(x);
     let mut losses = Vec::with_capacity(steps);
     for _ in 0..steps {
-        let (x, y) = tensors(Batch { x: init.x.clone(), y: init.y.clone(), rows, dim }, &device);
+        let (x, y) = tensors(
+            Batch {
+                x: init.x.clone(),
+                y: init.y.clone(),
+                rows,
+                dim,
+            },
+            &device,
+        );
         let (next, value) = train_step(model, &forward, &mut optim, x, y, &cfg, |_| false);
         model = next;
         losses.push(value);
@@ -151,7 +195,11 @@ fn closed_form_initialisation_matches_the_script_bit_for_bit() {
         ("y", &ours.y, &f.init.y),
     ] {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(got), bits(want), "initial {name} differs from the fixture's");
+        assert_eq!(
+            bits(got),
+            bits(want),
+            "initial {name} differs from the fixture's"
+        );
     }
 }
 
@@ -159,7 +207,10 @@ fn closed_form_initialisation_matches_the_script_bit_for_bit() {
 fn the_train_tables_adam_defaults_are_the_ones_the_fixture_used() {
     let f = fixture();
     let cfg: TrainTable = toml::from_str("lr = 0.05\noptimizer = \"adam\"").unwrap();
-    assert_eq!((cfg.beta1, cfg.beta2, cfg.adam_eps), (f.beta1, f.beta2, f.eps));
+    assert_eq!(
+        (cfg.beta1, cfg.beta2, cfg.adam_eps),
+        (f.beta1, f.beta2, f.eps)
+    );
 }
 
 #[test]
@@ -169,7 +220,14 @@ fn sgd_and_adam_steps_match_pytorch_in_every_case() {
     let mut failures = Vec::new();
     for case in &f.cases {
         let (losses, model) = train(case, &init, f.dim, f.hidden, f.batch, f.steps);
-        let label = format!("{} bias={} {:?} {:?} lr={}", case.activation.name(), case.bias, case.optimizer, case.loss, case.lr);
+        let label = format!(
+            "{} bias={} {:?} {:?} lr={}",
+            case.activation.name(),
+            case.bias,
+            case.optimizer,
+            case.loss,
+            case.lr
+        );
         let mut bad = mismatches("loss", &losses, &case.losses);
         bad.extend(mismatches("w1", &model.w1().0, &case.w1));
         bad.extend(mismatches("w2", &model.w2().0, &case.w2));
@@ -179,12 +237,25 @@ fn sgd_and_adam_steps_match_pytorch_in_every_case() {
                 bad.extend(mismatches("b2", &b2, want2));
             }
             (None, None, None, None) => {}
-            (b1, _, want, _) => bad.push(format!("biases: burn has {}, torch {}", b1.is_some(), want.is_some())),
+            (b1, _, want, _) => bad.push(format!(
+                "biases: burn has {}, torch {}",
+                b1.is_some(),
+                want.is_some()
+            )),
         }
         // The weights must have moved, or matching them would prove little.
-        let moved = model.w1().0.iter().zip(&init.w1).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let moved = model
+            .w1()
+            .0
+            .iter()
+            .zip(&init.w1)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         if moved < 1e-3 {
-            bad.push(format!("W1 moved at most {moved:e} in {} steps: the case tests nothing", f.steps));
+            bad.push(format!(
+                "W1 moved at most {moved:e} in {} steps: the case tests nothing",
+                f.steps
+            ));
         }
         if !bad.is_empty() {
             failures.push(format!("{label}:\n  {}", bad.join("\n  ")));

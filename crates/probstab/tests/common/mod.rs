@@ -15,9 +15,15 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(label: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("probstab-test-{label}-{}-{n}-{nanos}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "probstab-test-{label}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&path).expect("create a temp dir");
         Self(path)
     }
@@ -58,25 +64,45 @@ pub struct Run {
 
 impl Run {
     fn from_output(output: Output) -> Self {
-        Self { code: output.status.code(), stdout: String::from_utf8_lossy(&output.stdout).into_owned(), stderr: String::from_utf8_lossy(&output.stderr).into_owned() }
+        Self {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     }
 
     /// Panics with the full output unless the binary exited 0.
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "probstab failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "probstab failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// Panics unless the binary exited non-zero without panicking.
     pub fn failed(self) -> Self {
-        assert!(matches!(self.code, Some(c) if c != 0), "expected a failure, got {:?}:\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "expected a failure, got {:?}:\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
         assert_no_panic(&self);
         self
     }
 }
 
 pub fn assert_no_panic(run: &Run) {
-    assert!(!run.stderr.contains("panicked"), "the binary panicked:\n{}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked"),
+        "the binary panicked:\n{}",
+        run.stderr
+    );
 }
 
 /// The binary, with the working directory `cwd` (so relative paths and the
@@ -93,12 +119,19 @@ pub fn probstab(cwd: &Path, args: &[&str]) -> Run {
 
 /// Start the binary without waiting (for kill tests); output is discarded.
 pub fn spawn(cwd: &Path, args: &[&str]) -> Child {
-    command(cwd, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start probstab")
+    command(cwd, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start probstab")
 }
 
 /// 1-based line of the first line of `text` containing `needle`.
 pub fn line_of(text: &str, needle: &str) -> usize {
-    text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("`{needle}` not in the config")) + 1
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("`{needle}` not in the config"))
+        + 1
 }
 
 pub fn read(path: impl AsRef<Path>) -> String {
@@ -111,7 +144,12 @@ pub fn list(dir: impl AsRef<Path>) -> Vec<String> {
     let dir = dir.as_ref();
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -120,7 +158,9 @@ pub fn list(dir: impl AsRef<Path>) -> Vec<String> {
 /// Every file under `dir`, recursively.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display())) {
+    for entry in
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+    {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
             files.extend(walk(&path));
@@ -144,13 +184,25 @@ impl Csv {
         assert!(!records.is_empty(), "empty CSV");
         let header = records.remove(0);
         for (i, r) in records.iter().enumerate() {
-            assert_eq!(r.len(), header.len(), "row {i} has {} fields, the header {}", r.len(), header.len());
+            assert_eq!(
+                r.len(),
+                header.len(),
+                "row {i} has {} fields, the header {}",
+                r.len(),
+                header.len()
+            );
         }
-        Self { header, rows: records }
+        Self {
+            header,
+            rows: records,
+        }
     }
 
     pub fn column(&self, name: &str) -> usize {
-        self.header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column `{name}` in {:?}", self.header))
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column `{name}` in {:?}", self.header))
     }
 
     /// The values of a column, in row order.
@@ -207,7 +259,10 @@ pub enum Json {
 
 impl Json {
     pub fn parse(text: &str) -> Result<Json, String> {
-        let mut p = JsonParser { s: text.as_bytes(), i: 0 };
+        let mut p = JsonParser {
+            s: text.as_bytes(),
+            i: 0,
+        };
         let v = p.value()?;
         p.ws();
         if p.i != p.s.len() {
@@ -223,7 +278,11 @@ impl Json {
 
     pub fn get(&self, key: &str) -> &Json {
         match self {
-            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or_else(|| panic!("no key `{key}` in {self:?}")),
+            Json::Object(fields) => fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("no key `{key}` in {self:?}")),
             _ => panic!("`{key}` looked up in a non-object {self:?}"),
         }
     }
@@ -239,7 +298,9 @@ impl Json {
     /// for non-finite values, as f64 (Rust's correctly rounded parser).
     pub fn f64(&self) -> f64 {
         match self {
-            Json::Number(t) | Json::String(t) => t.parse().unwrap_or_else(|_| panic!("`{t}` is not a number")),
+            Json::Number(t) | Json::String(t) => t
+                .parse()
+                .unwrap_or_else(|_| panic!("`{t}` is not a number")),
             other => panic!("not a number: {other:?}"),
         }
     }
@@ -275,7 +336,9 @@ impl JsonParser<'_> {
 
     fn value(&mut self) -> Result<Json, String> {
         self.ws();
-        let Some(&c) = self.s.get(self.i) else { return Err("unexpected end".into()) };
+        let Some(&c) = self.s.get(self.i) else {
+            return Err("unexpected end".into());
+        };
         match c {
             b'{' => {
                 self.i += 1;
@@ -286,7 +349,9 @@ impl JsonParser<'_> {
                 }
                 loop {
                     self.ws();
-                    let Json::String(key) = self.value()? else { return Err(format!("object key expected at byte {}", self.i)) };
+                    let Json::String(key) = self.value()? else {
+                        return Err(format!("object key expected at byte {}", self.i));
+                    };
                     self.ws();
                     if !self.eat(":") {
                         return Err(format!("`:` expected at byte {}", self.i));
@@ -323,12 +388,20 @@ impl JsonParser<'_> {
                 self.i += 1;
                 let mut out = Vec::new();
                 loop {
-                    let Some(&b) = self.s.get(self.i) else { return Err("unterminated string".into()) };
+                    let Some(&b) = self.s.get(self.i) else {
+                        return Err("unterminated string".into());
+                    };
                     self.i += 1;
                     match b {
-                        b'"' => return String::from_utf8(out).map(Json::String).map_err(|e| e.to_string()),
+                        b'"' => {
+                            return String::from_utf8(out)
+                                .map(Json::String)
+                                .map_err(|e| e.to_string());
+                        }
                         b'\\' => {
-                            let Some(&e) = self.s.get(self.i) else { return Err("bad escape".into()) };
+                            let Some(&e) = self.s.get(self.i) else {
+                                return Err("bad escape".into());
+                            };
                             self.i += 1;
                             match e {
                                 b'n' => out.push(b'\n'),
@@ -337,8 +410,12 @@ impl JsonParser<'_> {
                                 b'b' => out.push(8),
                                 b'f' => out.push(12),
                                 b'u' => {
-                                    let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4).ok_or("bad \\u")?).map_err(|e| e.to_string())?;
-                                    let code = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                                    let hex = std::str::from_utf8(
+                                        self.s.get(self.i..self.i + 4).ok_or("bad \\u")?,
+                                    )
+                                    .map_err(|e| e.to_string())?;
+                                    let code =
+                                        u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
                                     self.i += 4;
                                     let ch = char::from_u32(code).unwrap_or('\u{fffd}');
                                     out.extend(ch.to_string().as_bytes());
@@ -355,11 +432,17 @@ impl JsonParser<'_> {
             b'n' if self.eat("null") => Ok(Json::Null),
             b'-' | b'0'..=b'9' => {
                 let start = self.i;
-                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.s.len()
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
                     self.i += 1;
                 }
                 let text = std::str::from_utf8(&self.s[start..self.i]).expect("ascii");
-                text.parse::<f64>().map_err(|_| format!("bad number `{text}`"))?;
+                text.parse::<f64>()
+                    .map_err(|_| format!("bad number `{text}`"))?;
                 Ok(Json::Number(text.to_string()))
             }
             other => Err(format!("unexpected `{}` at byte {}", other as char, self.i)),
@@ -373,15 +456,33 @@ pub const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x
 /// Panics unless `path` is a PNG of at least `min_bytes`.
 pub fn assert_png(path: &Path, min_bytes: usize) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("no plot {}: {e}", path.display()));
-    assert!(bytes.starts_with(&PNG_SIGNATURE), "{} is not a PNG", path.display());
-    assert!(bytes.len() >= min_bytes, "{} has only {} bytes", path.display(), bytes.len());
+    assert!(
+        bytes.starts_with(&PNG_SIGNATURE),
+        "{} is not a PNG",
+        path.display()
+    );
+    assert!(
+        bytes.len() >= min_bytes,
+        "{} has only {} bytes",
+        path.display(),
+        bytes.len()
+    );
 }
 
 /// Panics unless `path` is an SVG document with some drawing in it.
 pub fn assert_svg(path: &Path) {
     let text = read(path);
-    assert!(text.contains("<svg") && text.trim_end().ends_with("</svg>"), "{} is not an SVG", path.display());
-    assert!(text.len() > 1000, "{} has only {} bytes", path.display(), text.len());
+    assert!(
+        text.contains("<svg") && text.trim_end().ends_with("</svg>"),
+        "{} is not an SVG",
+        path.display()
+    );
+    assert!(
+        text.len() > 1000,
+        "{} has only {} bytes",
+        path.display(),
+        text.len()
+    );
 }
 
 /// A two-axis saddle theory grid (3 learning rates x 2 signals), 6 cells.
