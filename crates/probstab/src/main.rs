@@ -13,8 +13,10 @@ mod experiment;
 mod grid;
 /// What each kind computes.
 mod kinds;
-/// Heatmaps, lines and traces from a results directory.
+/// Heatmaps and lines from a results directory.
 mod plot;
+/// Trace plots (Fig. 6) from a results directory.
+mod plot_trace;
 /// Cell records (`metrics.json`) and metric values.
 mod record;
 /// Parallel, resumable execution of cells.

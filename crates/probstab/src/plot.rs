@@ -4,7 +4,6 @@
 
 use crate::collect::{Summary, compare_values};
 use crate::record::Record;
-use crate::store::{TRACE, cell_dir};
 use analysis::plot::{
     CellValue, Contour, Curve, Heatmap, LinePlot, Series, render_heatmap, render_lines,
 };
@@ -95,7 +94,9 @@ pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("cannot create {}", plots.display()))?;
     match (&spec.metric, &spec.trace) {
         (Some(metric), None) => grid_plot(out, &summary, &rows, spec, metric, &name, &plots),
-        (None, Some(columns)) => trace_plots(out, &summary, &rows, columns, spec, &plots),
+        (None, Some(columns)) => {
+            crate::plot_trace::trace_plots(out, &summary, &rows, columns, spec, &plots)
+        }
         _ => bail!(
             "a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)"
         ),
@@ -489,113 +490,4 @@ fn default_title(name: &str, metric: &str, spec: &PlotSpec) -> String {
     } else {
         format!("{name}: {metric} ({filter})")
     }
-}
-
-/// One line plot per selected cell of its `trace.csv` columns against step.
-fn trace_plots(
-    out: &Path,
-    summary: &Summary,
-    rows: &[&Record],
-    columns: &[String],
-    spec: &PlotSpec,
-    plots: &Path,
-) -> Result<Vec<PathBuf>> {
-    if rows.len() > 12 {
-        bail!(
-            "{} cells match; narrow the trace plot to at most 12 with --where",
-            rows.len()
-        );
-    }
-    let mut written = Vec::new();
-    for record in rows {
-        let path = cell_dir(out, &record.id).join(TRACE);
-        let mut reader = csv::Reader::from_path(&path)
-            .with_context(|| format!("cell {} has no trace ({})", record.id, path.display()))?;
-        let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
-        let table: Vec<Vec<f64>> = reader
-            .records()
-            .map(|row| {
-                row.map(|r| {
-                    r.iter()
-                        .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
-                        .collect()
-                })
-            })
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let step = header
-            .iter()
-            .position(|c| c == "step")
-            .with_context(|| format!("{} has no `step` column", path.display()))?;
-        let column = |i: usize| table.iter().map(|r| (r[step], r[i])).collect::<Vec<_>>();
-        let mut series = Vec::new();
-        for wanted in columns {
-            if wanted == "samples" {
-                for (i, c) in header
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.starts_with("sample_"))
-                {
-                    series.push(Series {
-                        label: if series.iter().any(|s: &Series| s.thin) {
-                            c.clone()
-                        } else {
-                            "single runs".into()
-                        },
-                        points: column(i),
-                        thin: true,
-                    });
-                }
-                continue;
-            }
-            let i = header.iter().position(|c| c == wanted).with_context(|| {
-                format!(
-                    "{} has no column `{wanted}` (columns: {})",
-                    path.display(),
-                    header.join(", ")
-                )
-            })?;
-            series.push(Series {
-                label: wanted.clone(),
-                points: column(i),
-                thin: false,
-            });
-        }
-        let axes: Vec<String> = summary
-            .axis_columns
-            .iter()
-            .map(|a| format!("{a}={}", summary.value(record, a)))
-            .collect();
-        let title = spec
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("trace: {}", axes.join(", ")));
-        let stem = format!(
-            "{}__{}",
-            spec.file.clone().unwrap_or_else(|| "trace".into()),
-            record.id
-        );
-        let (png, svg) = (
-            plots.join(format!("{stem}.png")),
-            plots.join(format!("{stem}.svg")),
-        );
-        render_lines(
-            &LinePlot {
-                title,
-                x_label: "step".into(),
-                y_label: columns
-                    .iter()
-                    .filter(|c| *c != "samples")
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                y_log: true,
-                series,
-            },
-            &png,
-            &svg,
-        )?;
-        written.extend([png, svg]);
-    }
-    Ok(written)
 }
