@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# GPU check (issue 5): on a machine with a GPU, build in release and print
+#  - the wgpu adapter burn picks,
+#  - two_layer training throughput (steps/s) on wgpu against the CPU (flex),
+#    for the paper's 200-wide net at batch 1 and 32,
+#  - whether memory stays flat over many wgpu steps (peak RSS, and GPU memory
+#    from nvidia-smi where present),
+#  - the same step in PyTorch on the same GPU when `python3 -c "import torch"` works.
+# ResNet-18 figures come with the image_classifier kind (issue 4).
+#   scripts/gpu-check.sh [STEPS]        (default 2000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=${1:-2000}
+cargo build --release -p probstab --quiet
+bin=${CARGO_TARGET_DIR:-target}/release/probstab
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Mesa's software Vulkan complains on every start without it.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$work}"
+
+echo "== machine"
+nproc | sed 's/^/cpu cores: /'
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | sed 's/^/gpu: /' || echo "gpu: no nvidia-smi"
+
+cell() { # BACKEND BATCH STEPS -> seconds for the run
+    cat >"$work/cell.toml" <<TOML
+name = "gpu_check"
+kind = "two_layer"
+backend = "$1"
+[model]
+activation = "tanh"
+dim = 200
+hidden = 200
+[data]
+mu = 0.5
+[train]
+lr = 0.01
+batch_size = $2
+steps = $3
+TOML
+    rm -rf "$work/out"
+    local start end
+    start=$(date +%s%N)
+    "$bin" run "$work/cell.toml" --out "$work/out" --no-plot --jobs 1 >/dev/null
+    end=$(date +%s%N)
+    grep -q ',ok,' "$work/out/summary.csv" || { cat "$work/out/summary.csv"; exit 1; }
+    echo $(( (end - start) / 1000000 ))
+}
+
+echo "== two_layer 200→200→200 tanh, SGD, $steps steps (one cell, wall time incl. start-up)"
+for batch in 1 32; do
+    cpu_ms=$(cell cpu "$batch" "$steps")
+    gpu_ms=$(cell wgpu "$batch" "$steps")
+    printf 'batch %3d: cpu %7.1f steps/s   wgpu %7.1f steps/s   wgpu/cpu %.2f\n' "$batch" \
+        "$(echo "$steps * 1000 / $cpu_ms" | bc -l)" "$(echo "$steps * 1000 / $gpu_ms" | bc -l)" "$(echo "$cpu_ms / $gpu_ms" | bc -l)"
+done
+
+echo "== memory over wgpu steps (a leak grows with the step count)"
+for n in $((steps / 10)) "$steps"; do
+    /usr/bin/time -f "%M" -o "$work/rss" "$bin" run "$work/cell.toml" train.steps="$n" --out "$work/mem$n" --no-plot >/dev/null
+    printf '%6d steps: peak RSS %d MiB' "$n" $(( $(cat "$work/rss") / 1024 ))
+    command -v nvidia-smi >/dev/null && printf ', GPU memory now %s' "$(nvidia-smi --query-gpu=memory.used --format=csv,noheader)"
+    echo
+done
+
+if python3 -c "import torch" 2>/dev/null; then
+    echo "== PyTorch peer on the same machine"
+    python3 - "$steps" <<'PY'
+import sys, time, torch
+steps = int(sys.argv[1])
+dev = "cuda" if torch.cuda.is_available() else "cpu"
+for batch in (1, 32):
+    net = torch.nn.Sequential(torch.nn.Linear(200, 200, bias=False), torch.nn.Tanh(), torch.nn.Linear(200, 200, bias=False)).to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    x = torch.randn(steps, batch, 200, device=dev); y = 0.5 * x + 0.5 * 2 * torch.randn_like(x)
+    if dev == "cuda": torch.cuda.synchronize()
+    t = time.perf_counter()
+    for i in range(steps):
+        loss = torch.nn.functional.mse_loss(net(x[i]), y[i])
+        opt.zero_grad(); loss.backward(); opt.step()
+        loss.item()  # probstab reads every loss (divergence check, trace)
+    if dev == "cuda": torch.cuda.synchronize()
+    print(f"batch {batch:3d}: torch ({dev}) {steps / (time.perf_counter() - t):7.1f} steps/s")
+PY
+else
+    echo "== PyTorch peer: not installed (python3 -m venv /tmp/v && /tmp/v/bin/pip install torch; PATH=/tmp/v/bin:\$PATH $0)"
+fi
