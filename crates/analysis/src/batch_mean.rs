@@ -13,8 +13,11 @@ use rand::RngExt;
 
 /// Largest number of distinct batches enumerated exactly.
 pub const EXACT_LIMIT: f64 = 200_000.0;
-/// Batches drawn when the law is sampled instead of enumerated.
+/// Batches drawn when the law is sampled instead of enumerated (fewer, down
+/// to 1,000, when S is so large that batches × S would pass MONTE_CARLO_DRAWS).
 pub const MONTE_CARLO_BATCHES: usize = 400_000;
+/// Bound on the single draws behind a sampled law.
+pub const MONTE_CARLO_DRAWS: usize = 40_000_000;
 
 /// Atoms `(value of X_S, probability)`; `exact` is false for a sampled law
 /// (then every atom has weight 1/len and expectations report an error).
@@ -51,12 +54,14 @@ impl BatchMeanLaw {
             Self { atoms, exact: true }
         } else {
             let mut r = rng(seed, Stream::Expectation);
-            let atoms = (0..MONTE_CARLO_BATCHES)
+            // Keep the draws (batches × S) bounded for very large batches.
+            let batches = (MONTE_CARLO_DRAWS / batch_size).clamp(1_000, MONTE_CARLO_BATCHES);
+            let atoms = (0..batches)
                 .map(|_| {
                     let sum: f64 = (0..batch_size)
                         .map(|_| values[r.random_range(0..values.len())])
                         .sum();
-                    (sum / s, 1.0 / MONTE_CARLO_BATCHES as f64)
+                    (sum / s, 1.0 / batches as f64)
                 })
                 .collect();
             Self {

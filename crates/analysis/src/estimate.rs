@@ -19,24 +19,45 @@ impl Estimate {
     /// Mean and standard error of the mean of `samples` (non-finite samples
     /// propagate: a −∞ sample makes the mean −∞ and the error NaN).
     pub fn from_samples(samples: impl IntoIterator<Item = f64>) -> Self {
-        let (mut n, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
-        for x in samples {
-            // Welford's update: stable for long runs.
-            n += 1.0;
-            let delta = x - mean;
-            mean += delta / n;
-            m2 += delta * (x - mean);
-        }
-        if n == 0.0 {
-            return Self {
+        let mut running = Running::default();
+        samples.into_iter().for_each(|x| running.push(x));
+        running.estimate()
+    }
+}
+
+/// A running mean and variance (Welford's update: stable for long runs),
+/// for samples too many to keep.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Running {
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Running {
+    pub fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        let delta = x - self.mean;
+        self.mean += delta / self.n;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// Mean and standard error of the mean.
+    pub fn estimate(&self) -> Estimate {
+        if self.n == 0.0 {
+            return Estimate {
                 value: f64::NAN,
                 err: f64::NAN,
             };
         }
-        let var = if n > 1.0 { m2 / (n - 1.0) } else { f64::NAN };
-        Self {
-            value: mean,
-            err: (var / n).sqrt(),
+        let var = if self.n > 1.0 {
+            self.m2 / (self.n - 1.0)
+        } else {
+            f64::NAN
+        };
+        Estimate {
+            value: self.mean,
+            err: (var / self.n).sqrt(),
         }
     }
 }

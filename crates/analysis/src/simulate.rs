@@ -101,7 +101,7 @@ pub fn simulate_regression(
 /// Eq. (67): `w + u ← (1 + λχ_S)(w + u)`, `w − u ← (1 − λχ_S)(w − u)`, one
 /// χ_S per step for both.
 pub fn simulate_saddle(chi: &Chi, lr: f64, batch_size: usize, settings: &SimSettings) -> SaddleSim {
-    let mut ms = Vec::with_capacity(settings.trajectories * settings.steps);
+    let mut ms = crate::estimate::Running::default();
     let run = run_trajectories(settings, 2, |r, factors| {
         let chi_s = batch_mean(batch_size, || chi.sample(r));
         factors[0] = 1.0 - lr * chi_s;
@@ -112,7 +112,7 @@ pub fn simulate_saddle(chi: &Chi, lr: f64, batch_size: usize, settings: &SimSett
     let plus: Vec<f64> = run.final_ln.iter().map(|c| c[1]).collect();
     let dist: Vec<f64> = run.final_ln.iter().map(|c| saddle_distance_ln(c)).collect();
     let (m_rate_minus, m_rate_plus) = (rate(&minus, settings.steps), rate(&plus, settings.steps));
-    let ms_minus = Estimate::from_samples(ms);
+    let ms_minus = ms.estimate();
     SaddleSim {
         frac_converged: fraction(&dist, settings.eps),
         frac_minus: fraction(&minus, settings.eps),

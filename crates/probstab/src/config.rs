@@ -322,7 +322,15 @@ fn check_lr(key: &str, lr: f64) -> Result<(), Invalid> {
     }
 }
 
+fn check_size(key: &str, v: usize, max: usize) -> Result<(), Invalid> {
+    train::config::at_most(key, v, max).map_err(from_train)
+}
+
+/// Batches of the theory kinds: the exact law or its Monte Carlo sample.
+const MAX_THEORY_BATCH: usize = 100_000;
+
 fn check_batch(key: &str, s: usize) -> Result<(), Invalid> {
+    check_size(key, s, MAX_THEORY_BATCH)?;
     if s >= 1 {
         Ok(())
     } else {
@@ -351,6 +359,7 @@ impl RegressionConfig {
                 if n < 1 {
                     return Err(invalid("regression.n", "dataset size must be ≥ 1"));
                 }
+                check_size("regression.n", n, train::config::MAX_POINTS)?;
                 if !(outlier.is_finite() && outlier >= 0.0) {
                     return Err(invalid(
                         "regression.outlier",
@@ -423,7 +432,11 @@ impl SaddleConfig {
                         format!("must be ≥ 0 and finite, got {noise_std}"),
                     ));
                 }
-                self.n.get_or_insert(0);
+                check_size(
+                    "saddle.n",
+                    *self.n.get_or_insert(0),
+                    train::config::MAX_POINTS,
+                )?;
                 Ok(())
             }
         }
@@ -438,6 +451,16 @@ impl SimConfig {
         if self.steps < 1 {
             return Err(invalid("sim.steps", "must be ≥ 1"));
         }
+        check_size("sim.trajectories", self.trajectories, 1_000_000)?;
+        check_size("sim.steps", self.steps, train::config::MAX_STEPS)?;
+        check_size("sim.trace_points", self.trace_points, 10_000)?;
+        check_size("sim.trace_samples", self.trace_samples, 1_000)?;
+        // Every trajectory's distance is kept at each trace row.
+        check_size(
+            "sim.trace_points",
+            self.trajectories * (self.trace_points + 1),
+            100_000_000,
+        )?;
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return Err(invalid(
                 "sim.eps",

@@ -27,6 +27,9 @@ pub struct Experiment {
     pub resolved: Table,
 }
 
+/// Most cells one grid may have (each is a directory of results).
+pub const MAX_CELLS: usize = 10_000_000;
+
 /// One point of the grid.
 #[derive(Clone, Debug)]
 pub struct Cell {
@@ -116,6 +119,14 @@ impl Experiment {
                 }
             }
         }
+        // A relative data.csv swept by an axis is relative to the config file too.
+        for axis in axes.iter_mut().filter(|a| a.path == "data.csv") {
+            for value in &mut axis.values {
+                if let Value::String(csv) = value {
+                    *csv = absolute_from(&file, csv);
+                }
+            }
+        }
         // The experiment as run: overrides applied, every axis an explicit list.
         let mut resolved = table.clone();
         if !axes.is_empty() {
@@ -138,6 +149,18 @@ impl Experiment {
                 )
             })?,
         };
+        for (i, spec) in plots.iter().enumerate() {
+            spec.check(&axes).map_err(|(key, message)| {
+                key_error(
+                    &file,
+                    &source,
+                    &applied,
+                    &[],
+                    &format!("plot[{i}].{key}"),
+                    message,
+                )
+            })?;
+        }
         Ok(Self {
             file,
             source,
@@ -151,7 +174,26 @@ impl Experiment {
 
     /// Every cell of the grid (one cell when there is no grid), validated.
     pub fn cells(&self) -> Result<Vec<Cell>, ConfigError> {
-        let total: usize = self.axes.iter().map(|a| a.values.len()).product();
+        let total = self
+            .axes
+            .iter()
+            .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+            .filter(|&n| n <= MAX_CELLS);
+        let Some(total) = total else {
+            let sizes: Vec<String> = self
+                .axes
+                .iter()
+                .map(|a| format!("{} ({})", a.path, a.values.len()))
+                .collect();
+            return Err(self.key_error(
+                &[],
+                "grid",
+                format!(
+                    "the grid has more than {MAX_CELLS} cells: {}",
+                    sizes.join(" × ")
+                ),
+            ));
+        };
         let mut cells = Vec::with_capacity(total);
         for index in 0..total {
             let mut rest = index;
@@ -333,20 +375,25 @@ fn parse_override(text: &str) -> Result<(String, Value), ConfigError> {
 fn absolutize_data_csv(table: &mut Table, file: &Path) {
     if let Some(Value::Table(data)) = table.get_mut("data") {
         if let Some(Value::String(csv)) = data.get_mut("csv") {
-            let path = Path::new(csv.as_str());
-            if path.is_relative() {
-                let base = file
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                let joined = base.join(path);
-                *csv = std::path::absolute(&joined)
-                    .unwrap_or(joined)
-                    .display()
-                    .to_string();
-            }
+            *csv = absolute_from(file, csv);
         }
     }
+}
+
+/// `path` if absolute, else joined to the config file's directory.
+fn absolute_from(file: &Path, path: &str) -> String {
+    if Path::new(path).is_absolute() {
+        return path.to_string();
+    }
+    let base = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let joined = base.join(path);
+    std::path::absolute(&joined)
+        .unwrap_or(joined)
+        .display()
+        .to_string()
 }
 
 /// Set a dotted key, creating tables on the way.

@@ -70,13 +70,23 @@ fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (Str
                     return Err((path, format!("value {i} of the axis is {f}")));
                 }
             }
-            let same = |w: &Value| match (number(w), number(v)) {
-                (Some(a), Some(b)) => a == b,
-                _ => w == v,
+        }
+        // Repeats (1 and 1.0 count as one value): sorted, so a long linspace is cheap.
+        let mut keys: Vec<(u8, f64, String)> = values
+            .iter()
+            .map(|v| match number(v) {
+                Some(x) => (0, if x == 0.0 { 0.0 } else { x }, String::new()),
+                None => (1, 0.0, v.to_string()),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+            let shown = if w[0].0 == 0 {
+                w[0].1.to_string()
+            } else {
+                w[0].2.clone()
             };
-            if values[..i].iter().any(same) {
-                return Err((path, format!("the axis repeats the value {v}")));
-            }
+            return Err((path, format!("the axis repeats the value {shown}")));
         }
         axes.push(Axis { path, values });
     }
@@ -110,6 +120,9 @@ fn spaced(spec: &Table) -> Result<Vec<Value>, String> {
         .as_integer()
         .filter(|&n| n >= 1)
         .ok_or_else(|| format!("{usage}; the count must be an integer ≥ 1"))? as usize;
+    if n > 1_000_000 {
+        return Err(format!("{kind} count {n} is more than 1,000,000 points"));
+    }
     if !a.is_finite() || !b.is_finite() {
         return Err(format!("{kind} endpoints must be finite"));
     }

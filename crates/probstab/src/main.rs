@@ -384,11 +384,16 @@ fn run(
     slice: Option<slice::CellSlice>,
 ) -> Result<ExitCode> {
     let (experiment, cells, out) = load_grid(args, out, backend)?;
-    let jobs = jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let jobs = jobs.unwrap_or(cores);
+    if jobs == 0 || jobs > 64 * cores {
+        anyhow::bail!(
+            "--jobs {jobs}: give 1 to {} (this machine has {cores} cores)",
+            64 * cores
+        );
+    }
     if let Some(slice) = slice {
         return run_slice(&experiment, &cells, &out, jobs, slice);
     }

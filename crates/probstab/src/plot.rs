@@ -59,8 +59,70 @@ pub struct PlotSpec {
     pub file: Option<String>,
 }
 
+impl PlotSpec {
+    /// Check what can be checked before any cell runs: the keys against the
+    /// grid's axes, the file name, the numbers. Errors carry the spec's key.
+    pub fn check(&self, axes: &[crate::grid::Axis]) -> Result<(), (String, String)> {
+        let is_axis = |key: &str| axes.iter().any(|a| a.path == key);
+        let names = || {
+            axes.iter()
+                .map(|a| a.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.metric.is_some() == self.trace.is_some() {
+            return Err(("metric".into(), "a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)".into()));
+        }
+        for (key, value) in [("x", &self.x), ("y", &self.y)] {
+            if let Some(axis) = value.as_deref().filter(|a| !is_axis(a)) {
+                return Err((
+                    key.into(),
+                    format!("`{axis}` is not a grid axis (axes: {})", names()),
+                ));
+            }
+        }
+        if let Some(key) = self.filter.keys().find(|k| !is_axis(k)) {
+            return Err((
+                "where".into(),
+                format!("`{key}` is not a grid axis (axes: {})", names()),
+            ));
+        }
+        self.check_file().map_err(|m| ("file".to_string(), m))?;
+        if let Some(k) = self
+            .theory_lr_scale
+            .filter(|k| !(k.is_finite() && *k > 0.0))
+        {
+            return Err((
+                "theory_lr_scale".into(),
+                format!("must be > 0 and finite, got {k}"),
+            ));
+        }
+        if let Some(r) = self.reduce.as_deref().filter(|r| *r != "mean") {
+            return Err((
+                "reduce".into(),
+                format!("`{r}`: the only reduction is `mean`"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `file` is a plain name: plots stay inside `plots/`.
+    fn check_file(&self) -> Result<(), String> {
+        match self.file.as_deref() {
+            Some(f) if f.is_empty() || f.starts_with('.') || f.contains(['/', '\\']) => {
+                Err(format!(
+                    "`{f}` must be a plain file name (no `/`, not starting with `.`): plots go to DIR/plots/"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Render `spec` from the results in `out`; returns the files written.
 pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
+    spec.check_file()
+        .map_err(|m| anyhow::anyhow!("--file: {m}"))?;
     let summary = Summary::read(out)?;
     if summary.records.is_empty() {
         bail!("no finished cells in {}", out.display());

@@ -55,6 +55,12 @@ impl Metric {
     /// The text of a `summary.csv` cell.
     pub fn to_csv(&self) -> String {
         match self {
+            // Exponent form outside [1e-4, 1e16): shortest round trip, short text.
+            Metric::Number(x)
+                if *x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e16) && x.is_finite() =>
+            {
+                format!("{x:e}")
+            }
             Metric::Number(x) if x.is_finite() => x.to_string(),
             Metric::Number(x) => format_non_finite(*x),
             Metric::Integer(i) => i.to_string(),

@@ -262,3 +262,76 @@ fn axis_repeating_a_number_as_integer_and_float_is_rejected() {
     let stderr = config_error(&t, &["bad.toml"]);
     assert_mentions(&stderr, &["bad.toml", "saddle.lr"]);
 }
+
+#[test]
+fn oversized_grids_and_sizes_are_errors_not_aborts() {
+    let t = TempDir::new("limits");
+    t.write(
+        "ok.toml",
+        "name = \"x\"\nkind = \"saddle_theory\"\n[saddle]\nlr = 0.1\nmu = 0.5\n",
+    );
+    // 10⁵ × 10⁵ × 10⁵ cells: far past the limit, and past usize for more axes.
+    let run = probstab(
+        t.path(),
+        &[
+            "run",
+            "ok.toml",
+            "--out",
+            "o1",
+            "grid.saddle.lr={linspace=[0.1,1,100000]}",
+            "grid.saddle.mu={linspace=[0,1,100000]}",
+            "grid.seed={linspace=[0,99999,100000]}",
+        ],
+    )
+    .failed();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than 10000000 cells"),
+        "{}",
+        run.stderr
+    );
+    for (over, key) in [
+        ("saddle.n=100000000000", "saddle.n"),
+        ("saddle.batch_size=1000000000", "saddle.batch_size"),
+    ] {
+        let run = probstab(t.path(), &["run", "ok.toml", "--out", "o2", over]).failed();
+        assert!(
+            run.stderr.contains(key) && run.stderr.contains("limit"),
+            "{over}: {}",
+            run.stderr
+        );
+    }
+    let run = probstab(t.path(), &["run", "ok.toml", "--out", "o3", "--jobs", "0"]).failed();
+    assert!(run.stderr.contains("--jobs 0"), "{}", run.stderr);
+    assert!(!t.join("o1").exists() && !t.join("o2").exists());
+}
+
+#[test]
+fn plot_files_stay_inside_plots_and_plot_keys_are_checked_before_running() {
+    let t = TempDir::new("plot_checks");
+    let base = "name = \"x\"\nkind = \"saddle_theory\"\n[saddle]\nlr = 0.1\nmu = 0.5\n[grid]\n\"saddle.lr\" = [0.1, 0.2]\n";
+    t.write(
+        "escape.toml",
+        &format!("{base}[[plot]]\nmetric = \"phase\"\nfile = \"../../escaped\"\n"),
+    );
+    let run = probstab(t.path(), &["run", "escape.toml", "--out", "o"]).failed();
+    assert!(
+        run.stderr.contains("plot[0].file") && run.stderr.contains("plain file name"),
+        "{}",
+        run.stderr
+    );
+    t.write(
+        "axis.toml",
+        &format!("{base}[[plot]]\nmetric = \"phase\"\nx = \"nope\"\n"),
+    );
+    let run = probstab(t.path(), &["run", "axis.toml", "--out", "o"]).failed();
+    assert!(
+        run.stderr.contains("plot[0].x") && run.stderr.contains("not a grid axis"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !t.join("o").exists(),
+        "nothing runs before the plots are checked"
+    );
+}

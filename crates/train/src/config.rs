@@ -12,6 +12,22 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// Upper bounds that keep a cell inside one machine's memory and time: a
+/// typo of a few zeros is an error, not an abort.
+pub const MAX_POINTS: usize = 10_000_000;
+pub const MAX_WEIGHTS: usize = 100_000_000;
+pub const MAX_STEPS: usize = 1_000_000_000;
+pub const MAX_BATCH: usize = 1_000_000;
+
+/// `key` must be at most `max`.
+pub fn at_most(key: &str, v: usize, max: usize) -> Result<(), Invalid> {
+    if v <= max {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{v} is more than the limit {max}")))
+    }
+}
+
 fn invalid(key: &str, message: impl Into<String>) -> Invalid {
     Invalid {
         key: key.to_string(),
@@ -237,6 +253,13 @@ impl ModelTable {
                         return Err(invalid(key, "must be ≥ 1"));
                     }
                 }
+                at_most(
+                    "model.hidden",
+                    self.dim
+                        .unwrap_or(1)
+                        .saturating_mul(self.hidden.unwrap_or(1)),
+                    MAX_WEIGHTS,
+                )?;
                 self.bias.get_or_insert(false);
             }
             Net::Neuron => {
@@ -285,7 +308,7 @@ impl DataTable {
                     return Err(invalid("data.mu", format!("must be in [0, 1], got {mu}")));
                 }
                 non_negative("data.noise_std", *self.noise_std.get_or_insert(2.0))?;
-                self.n.get_or_insert(0);
+                at_most("data.n", *self.n.get_or_insert(0), MAX_POINTS)?;
             }
             Net::Neuron => {
                 unused("data.mu", self.mu.is_some(), net)?;
@@ -322,6 +345,7 @@ impl DataTable {
                         if *self.n.get_or_insert(100) < 1 {
                             return Err(invalid("data.n", "must be ≥ 1"));
                         }
+                        at_most("data.n", self.n.unwrap_or(0), MAX_POINTS)?;
                         if self.teacher.get_or_insert(Activation::Swish) == &Activation::Relu {
                             return Err(invalid("data.teacher", "use `linear`, `tanh` or `swish`"));
                         }
@@ -361,6 +385,8 @@ impl TrainTable {
         if self.steps < 1 {
             return Err(invalid("train.steps", "must be ≥ 1"));
         }
+        at_most("train.steps", self.steps, MAX_STEPS)?;
+        at_most("train.batch_size", self.batch_size, MAX_BATCH)?;
         for (key, b) in [("train.beta1", self.beta1), ("train.beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
                 return Err(invalid(key, format!("must be in [0, 1), got {b}")));
@@ -388,6 +414,7 @@ impl MeasureTable {
         if self.test_points < 1 {
             return Err(invalid("measure.test_points", "must be ≥ 1"));
         }
+        at_most("measure.test_points", self.test_points, MAX_POINTS)?;
         Ok(())
     }
 }

@@ -70,7 +70,7 @@ pub fn train<M: Module>(
 ) -> (M, Outcome) {
     let mut optim = optimizer(cfg);
     let mut outcome = Outcome {
-        losses: Vec::with_capacity(cfg.steps),
+        losses: Vec::with_capacity(cfg.steps.min(1 << 20)),
         diverged_at: None,
     };
     for step in 0..cfg.steps {
