@@ -15,6 +15,8 @@ mod grid;
 mod kinds;
 /// Heatmaps and lines from a results directory.
 mod plot;
+/// `[[plot]]` specs and their checks.
+mod plot_spec;
 /// Trace plots (Fig. 6) from a results directory.
 mod plot_trace;
 /// Cell records (`metrics.json`) and metric values.

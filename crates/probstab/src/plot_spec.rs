@@ -1,0 +1,111 @@
+//! What to draw: a `[[plot]]` table of an experiment file, or the flags of
+//! `probstab plot`, checked against the grid before anything runs.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One plot. In an experiment file: `[[plot]]` with these keys.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    /// Summary column to draw: a heatmap over two axes, a line over one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Trace columns to draw against step, one plot per cell (Fig. 6);
+    /// `"samples"` adds the single trajectories `sample_k` as faint lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Vec<String>>,
+    /// Axis on x. Default: the first axis not fixed by `where`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// Axis on y. Default: the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// Fix other axes, e.g. `where = { "saddle.n" = 8 }`.
+    #[serde(rename = "where", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, toml::Value>,
+    /// Level sets drawn over the heatmap: `"m_minus"` (level 0) or `"ms_minus=1"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contour: Vec<String>,
+    /// Columns drawn as dashed curves y = mean over cells of COL at each x
+    /// (thresholds such as `lambda_gd` on a λ axis).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `"mean"`: average the metric over the other axes that vary (e.g. seeds;
+    /// `true`/`false` count as 1/0, so Fig. 1a's fraction at the saddle is the
+    /// mean of `at_saddle`). Without it, other varying axes are an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce: Option<String>,
+    /// On a two_layer heatmap over `train.lr` × `data.mu`, draw the 1-D saddle
+    /// theory's boundaries (Fig. 7's red line). Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory: Option<bool>,
+    /// κ of the theory overlay, λ₁ = κλ (see theory_overlay.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory_lr_scale: Option<f64>,
+    /// File name stem under `plots/` (default from the metric and `where`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl PlotSpec {
+    /// Check what can be checked before any cell runs: the keys against the
+    /// grid's axes, the file name, the numbers. Errors carry the spec's key.
+    pub fn check(&self, axes: &[crate::grid::Axis]) -> Result<(), (String, String)> {
+        let is_axis = |key: &str| axes.iter().any(|a| a.path == key);
+        let names = || {
+            axes.iter()
+                .map(|a| a.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.metric.is_some() == self.trace.is_some() {
+            return Err(("metric".into(), "a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)".into()));
+        }
+        for (key, value) in [("x", &self.x), ("y", &self.y)] {
+            if let Some(axis) = value.as_deref().filter(|a| !is_axis(a)) {
+                return Err((
+                    key.into(),
+                    format!("`{axis}` is not a grid axis (axes: {})", names()),
+                ));
+            }
+        }
+        if let Some(key) = self.filter.keys().find(|k| !is_axis(k)) {
+            return Err((
+                "where".into(),
+                format!("`{key}` is not a grid axis (axes: {})", names()),
+            ));
+        }
+        self.check_file().map_err(|m| ("file".to_string(), m))?;
+        if let Some(k) = self
+            .theory_lr_scale
+            .filter(|k| !(k.is_finite() && *k > 0.0))
+        {
+            return Err((
+                "theory_lr_scale".into(),
+                format!("must be > 0 and finite, got {k}"),
+            ));
+        }
+        if let Some(r) = self.reduce.as_deref().filter(|r| *r != "mean") {
+            return Err((
+                "reduce".into(),
+                format!("`{r}`: the only reduction is `mean`"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `file` is a plain name: plots stay inside `plots/`.
+    pub fn check_file(&self) -> Result<(), String> {
+        match self.file.as_deref() {
+            Some(f) if f.is_empty() || f.starts_with('.') || f.contains(['/', '\\']) => {
+                Err(format!(
+                    "`{f}` must be a plain file name (no `/`, not starting with `.`): plots go to DIR/plots/"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
