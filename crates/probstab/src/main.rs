@@ -138,36 +138,8 @@ enum Command {
     /// experiment's own [[plot]] figures when neither --metric nor --trace is given.
     Plot {
         dir: PathBuf,
-        /// Summary column to draw.
-        #[arg(long)]
-        metric: Option<String>,
-        /// Trace columns (comma-separated) to draw against step per cell;
-        /// `samples` adds the single trajectories.
-        #[arg(long, value_delimiter = ',')]
-        trace: Option<Vec<String>>,
-        /// Axis on x (default: the first grid axis).
-        #[arg(long)]
-        x: Option<String>,
-        /// Axis on y (default: the second grid axis).
-        #[arg(long)]
-        y: Option<String>,
-        /// Fix another axis: --where saddle.n=8 (repeatable).
-        #[arg(long = "where", value_name = "AXIS=VALUE")]
-        filter: Vec<String>,
-        /// Draw the level set of a column: --contour m_minus (level 0) or --contour ms_minus=1.
-        #[arg(long)]
-        contour: Vec<String>,
-        /// Draw a column as a curve over x, e.g. --curve lambda_gd on a λ axis.
-        #[arg(long)]
-        curve: Vec<String>,
-        #[arg(long)]
-        title: Option<String>,
-        /// `mean`: average the metric over other varying axes (e.g. seeds).
-        #[arg(long)]
-        reduce: Option<String>,
-        /// File name stem under DIR/plots/.
-        #[arg(long)]
-        file: Option<String>,
+        #[command(flatten)]
+        args: plot_spec::PlotArgs,
     },
     /// Rebuild DIR/summary.csv from the cell directories.
     Collect { dir: PathBuf },
@@ -277,50 +249,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Plot {
-            dir,
-            metric,
-            trace,
-            x,
-            y,
-            filter,
-            contour,
-            curve,
-            title,
-            reduce,
-            file,
-        } => {
-            let filter = filter
-                .iter()
-                .map(|f| {
-                    let (k, v) = f
-                        .split_once('=')
-                        .with_context(|| format!("--where `{f}`: expected AXIS=VALUE"))?;
-                    let value = v
-                        .parse::<i64>()
-                        .map(toml::Value::Integer)
-                        .or_else(|_| v.parse::<f64>().map(toml::Value::Float))
-                        .unwrap_or_else(|_| toml::Value::String(v.to_string()));
-                    Ok((k.to_string(), value))
-                })
-                .collect::<Result<_>>()?;
-            let specs = if metric.is_none() && trace.is_none() {
+        Command::Plot { dir, args } => {
+            let specs = if args.metric.is_none() && args.trace.is_none() {
                 experiment_plots(&dir)?
             } else {
-                vec![PlotSpec {
-                    metric,
-                    trace,
-                    x,
-                    y,
-                    filter,
-                    contour,
-                    curve,
-                    title,
-                    file,
-                    reduce,
-                    theory: None,
-                    theory_lr_scale: None,
-                }]
+                vec![args.into_spec()?]
             };
             for spec in &specs {
                 for path in plot::plot(&dir, spec)? {

@@ -109,3 +109,74 @@ impl PlotSpec {
         }
     }
 }
+
+/// The flags of `probstab plot` that describe one plot.
+#[derive(Debug, clap::Args)]
+pub struct PlotArgs {
+    /// Summary column to draw.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Trace columns (comma-separated) to draw against step per cell;
+    /// `samples` adds the single trajectories.
+    #[arg(long, value_delimiter = ',')]
+    pub trace: Option<Vec<String>>,
+    /// Axis on x (default: the first grid axis).
+    #[arg(long)]
+    pub x: Option<String>,
+    /// Axis on y (default: the second grid axis).
+    #[arg(long)]
+    pub y: Option<String>,
+    /// Fix another axis: --where saddle.n=8 (repeatable).
+    #[arg(long = "where", value_name = "AXIS=VALUE")]
+    pub filter: Vec<String>,
+    /// Draw the level set of a column: --contour m_minus (level 0) or --contour ms_minus=1.
+    #[arg(long)]
+    pub contour: Vec<String>,
+    /// Draw a column as a curve over x, e.g. --curve lambda_gd on a λ axis.
+    #[arg(long)]
+    pub curve: Vec<String>,
+    #[arg(long)]
+    pub title: Option<String>,
+    /// `mean`: average the metric over other varying axes (e.g. seeds).
+    #[arg(long)]
+    pub reduce: Option<String>,
+    /// File name stem under DIR/plots/.
+    #[arg(long)]
+    pub file: Option<String>,
+}
+
+impl PlotArgs {
+    /// The spec these flags describe; `--where AXIS=VALUE` values read as
+    /// integers, floats or text.
+    pub fn into_spec(self) -> anyhow::Result<PlotSpec> {
+        let filter = self
+            .filter
+            .iter()
+            .map(|f| {
+                let (k, v) = f
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--where `{f}`: expected AXIS=VALUE"))?;
+                let value = v
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .or_else(|_| v.parse::<f64>().map(toml::Value::Float))
+                    .unwrap_or_else(|_| toml::Value::String(v.to_string()));
+                Ok((k.to_string(), value))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(PlotSpec {
+            metric: self.metric,
+            trace: self.trace,
+            x: self.x,
+            y: self.y,
+            filter,
+            contour: self.contour,
+            curve: self.curve,
+            title: self.title,
+            file: self.file,
+            reduce: self.reduce,
+            theory: None,
+            theory_lr_scale: None,
+        })
+    }
+}

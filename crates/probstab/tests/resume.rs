@@ -10,23 +10,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// 8 × 5 = 40 Monte Carlo cells of roughly 0.1 s each.
-const SLOW_GRID: &str = r#"name = "slow"
-kind = "saddle_sim"
-
-[saddle]
-mu = 0.5
-lr = 0.1
-
-[sim]
-trajectories = 200
-steps = 6000
-trace_points = 20
-trace_samples = 2
-
-[grid]
-"saddle.lr" = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-"saddle.mu" = [0.1, 0.3, 0.5, 0.7, 0.9]
-"#;
+fn slow_grid() -> String {
+    common::slow_grid(
+        "[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]",
+        "[0.1, 0.3, 0.5, 0.7, 0.9]",
+    )
+}
 const SLOW_CELLS: usize = 40;
 
 /// metrics.json bytes of every complete cell, by cell id.
@@ -60,7 +49,7 @@ fn count_complete(out: &Path) -> usize {
 #[test]
 fn grid_killed_with_sigkill_resumes_without_rerunning_complete_cells() {
     let t = TempDir::new("sigkill");
-    t.write("slow.toml", SLOW_GRID);
+    t.write("slow.toml", &slow_grid());
     let out = t.join("out");
     let args = [
         "run",

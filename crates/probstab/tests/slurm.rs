@@ -29,23 +29,9 @@ lr = 0.1
 "#;
 
 /// 6 × 4 = 24 Monte Carlo cells of roughly 0.1 s each.
-const SLOW: &str = r#"name = "slow"
-kind = "saddle_sim"
-
-[saddle]
-mu = 0.5
-lr = 0.1
-
-[sim]
-trajectories = 200
-steps = 6000
-trace_points = 20
-trace_samples = 2
-
-[grid]
-"saddle.lr" = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
-"saddle.mu" = [0.1, 0.3, 0.5, 0.7]
-"#;
+fn slow() -> String {
+    common::slow_grid("[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]", "[0.1, 0.3, 0.5, 0.7]")
+}
 
 fn complete(out: &Path) -> usize {
     std::fs::read_dir(out.join("cells"))
@@ -319,7 +305,7 @@ fn inclusive_and_open_slices_cover_the_named_cells() {
 #[test]
 fn sigterm_stops_a_slice_promptly_and_a_rerun_finishes_it() {
     let t = TempDir::new("slurm-sigterm");
-    t.write("slow.toml", SLOW);
+    t.write("slow.toml", &slow());
     let out = t.join("out");
     let slice = [
         "run",

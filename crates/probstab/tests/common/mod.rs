@@ -498,3 +498,11 @@ lr = 0.1
 "saddle.lr" = [0.5, 1.0, 2.0]
 "saddle.mu" = [0.1, 0.3]
 "#;
+
+/// A saddle_sim grid over the given λ and μ lists whose cells take roughly
+/// 0.1 s each: slow enough to kill or cancel a run midway.
+pub fn slow_grid(lrs: &str, mus: &str) -> String {
+    format!(
+        "name = \"slow\"\nkind = \"saddle_sim\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n\n[sim]\ntrajectories = 200\nsteps = 6000\ntrace_points = 20\ntrace_samples = 2\n\n[grid]\n\"saddle.lr\" = {lrs}\n\"saddle.mu\" = {mus}\n"
+    )
+}
