@@ -1,4 +1,5 @@
-//! burn modules for probstab. Each module has a `...Config` that builds it
+//! burn modules for probstab: TwoLayer, Neuron and ResNet18. Each module has
+//! a `...Config` that builds it
 //! with `init(&device)`; weights come back as plain row-major `Vec<f32>` for
 //! the analysis crate.
 
@@ -6,9 +7,12 @@
 pub mod activation;
 /// f(x) = u·σ(w·x) with scalar w, u (Fig. 1a, 5).
 pub mod neuron;
+/// ResNet-18, CIFAR stem, with a width multiplier (Fig. 1c, 9–12).
+pub mod resnet;
 /// d → h → d networks (Fig. 7, 8).
 pub mod two_layer;
 
 pub use activation::Activation;
 pub use neuron::{Neuron, NeuronConfig};
+pub use resnet::{ResNet18, ResNet18Config};
 pub use two_layer::{TwoLayer, TwoLayerConfig};

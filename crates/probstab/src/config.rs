@@ -57,6 +57,9 @@ pub enum Kind {
     TwoLayer,
     /// A single neuron u·σ(w·x) on 1-D data (Fig. 1a, 5).
     Neuron,
+    /// ResNet-18 on CIFAR-10 or Fashion-MNIST with label noise (Fig. 1c,
+    /// 9–12): test accuracy, penultimate rank, per-layer sparsity, m_L.
+    ImageClassifier,
 }
 
 impl Kind {
@@ -68,6 +71,7 @@ impl Kind {
             Kind::SaddleSim => "saddle_sim",
             Kind::TwoLayer => "two_layer",
             Kind::Neuron => "neuron",
+            Kind::ImageClassifier => "image_classifier",
         }
     }
 
@@ -76,6 +80,7 @@ impl Kind {
         match self {
             Kind::TwoLayer => Some(Net::TwoLayer),
             Kind::Neuron => Some(Net::Neuron),
+            Kind::ImageClassifier => Some(Net::ImageClassifier),
             _ => None,
         }
     }
@@ -280,19 +285,19 @@ impl Config {
                 .get_or_insert_with(ModelTable::default)
                 .validate(net)
                 .map_err(from_train)?;
-            self.data
-                .as_mut()
-                .ok_or_else(|| need("data"))?
-                .validate(net)
-                .map_err(from_train)?;
+            let data = match net {
+                Net::ImageClassifier => self.data.get_or_insert_with(DataTable::default),
+                _ => self.data.as_mut().ok_or_else(|| need("data"))?,
+            };
+            data.validate(net).map_err(from_train)?;
             self.train
                 .as_ref()
                 .ok_or_else(|| need("train"))?
-                .validate()
+                .validate(net)
                 .map_err(from_train)?;
             self.measure
                 .get_or_insert_with(MeasureTable::default)
-                .validate()
+                .validate(net)
                 .map_err(from_train)?;
         } else if self.backend != Backend::Cpu {
             return Err(invalid(

@@ -119,8 +119,11 @@ impl Experiment {
                 }
             }
         }
-        // A relative data.csv swept by an axis is relative to the config file too.
-        for axis in axes.iter_mut().filter(|a| a.path == "data.csv") {
+        // A relative data.csv or data.dir swept by an axis is relative to the config file too.
+        for axis in axes
+            .iter_mut()
+            .filter(|a| FILE_KEYS.iter().any(|k| a.path == format!("data.{k}")))
+        {
             for value in &mut axis.values {
                 if let Value::String(csv) = value {
                     *csv = absolute_from(&file, csv);
@@ -370,12 +373,18 @@ fn parse_override(text: &str) -> Result<(String, Value), ConfigError> {
     Ok((key.to_string(), value))
 }
 
-/// A relative `data.csv` is relative to the config file; store it absolute,
-/// so `experiment.toml` (which Slurm tasks run) points at the same file.
+/// Keys of `[data]` that name a file or directory.
+const FILE_KEYS: [&str; 2] = ["csv", "dir"];
+
+/// A relative `data.csv` or `data.dir` is relative to the config file; store
+/// it absolute, so `experiment.toml` (which Slurm tasks run) points at the
+/// same place.
 fn absolutize_data_csv(table: &mut Table, file: &Path) {
     if let Some(Value::Table(data)) = table.get_mut("data") {
-        if let Some(Value::String(csv)) = data.get_mut("csv") {
-            *csv = absolute_from(file, csv);
+        for key in FILE_KEYS {
+            if let Some(Value::String(path)) = data.get_mut(key) {
+                *path = absolute_from(file, path);
+            }
         }
     }
 }

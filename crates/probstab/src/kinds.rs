@@ -48,8 +48,17 @@ impl Trace {
     }
 }
 
+/// Where a cell runs: its directory (for checkpoints), whether to resume
+/// from one, and its config text (a checkpoint of another config is not
+/// resumed).
+pub struct CellContext<'a> {
+    pub dir: &'a std::path::Path,
+    pub resume: bool,
+    pub config_text: &'a str,
+}
+
 /// Run one validated cell.
-pub fn run(config: &Config) -> anyhow::Result<CellOutput> {
+pub fn run(config: &Config, cell: &CellContext) -> anyhow::Result<CellOutput> {
     let seed = config.seed;
     let sim = config.sim.clone().unwrap_or_default();
     let settings = SimSettings {
@@ -103,6 +112,7 @@ pub fn run(config: &Config) -> anyhow::Result<CellOutput> {
             trace = Some(trace_of(&s.trace, settings.trace_samples));
         }
         Kind::TwoLayer | Kind::Neuron => return run_training(config),
+        Kind::ImageClassifier => return crate::image_classifier::run(config, cell),
     }
     Ok(CellOutput {
         status: Status::Ok,
@@ -266,7 +276,11 @@ fn sigma(activation: Activation) -> Sigma {
 }
 
 /// m_L, e^{m_L} and the slope of ln L over the trailing window (Eq. 10, 12).
-fn push_loss_rate(push: &mut impl FnMut(&str, Metric), outcome: &Outcome, measure: &MeasureTable) {
+pub fn push_loss_rate(
+    push: &mut impl FnMut(&str, Metric),
+    outcome: &Outcome,
+    measure: &MeasureTable,
+) {
     let points: Vec<(f64, f64)> = outcome
         .losses
         .iter()

@@ -9,8 +9,12 @@ mod config;
 mod error;
 /// Experiment files: overrides, grid expansion into cells.
 mod experiment;
+/// `probstab data fetch`: download, verify and unpack a data set.
+mod fetch;
 /// `[grid]` axes and cell names.
 mod grid;
+/// Metrics of the image_classifier kind.
+mod image_classifier;
 /// What each kind computes.
 mod kinds;
 /// Heatmaps and lines from a results directory.
@@ -83,6 +87,11 @@ enum Command {
         /// writes no summary.csv and no plots: `probstab collect DIR` merges.
         #[arg(long, value_name = "i..j")]
         cells: Option<slice::CellSlice>,
+        /// Continue unfinished cells from their checkpoints (image_classifier
+        /// with train.checkpoint_every). Without it a checkpoint is ignored
+        /// and the cell starts over.
+        #[arg(long)]
+        resume: bool,
     },
     /// Write an sbatch script that runs CONFIG's grid as a Slurm job array,
     /// each task a slice of cells; --submit submits it.
@@ -143,9 +152,21 @@ enum Command {
     },
     /// Rebuild DIR/summary.csv from the cell directories.
     Collect { dir: PathBuf },
+    /// Data sets for the training kinds: `probstab data fetch cifar10`.
+    Data {
+        #[command(subcommand)]
+        command: fetch::DataCommand,
+    },
 }
 
 fn main() -> ExitCode {
+    // burn loads optimizer checkpoints onto its default device, which is wgpu
+    // when that is compiled in, and panics where there is no adapter; the
+    // state moves to the parameters' device at the next step anyway.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match dispatch(cli.command) {
@@ -184,7 +205,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             backend,
             no_plot,
             cells,
-        } => run(args, out, jobs, backend, no_plot, cells),
+            resume,
+        } => run(args, out, jobs, backend, no_plot, cells, resume),
         Command::Slurm {
             args,
             out,
@@ -272,6 +294,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Data { command } => fetch::run(command),
     }
 }
 
@@ -317,6 +340,7 @@ fn run(
     backend: Option<String>,
     no_plot: bool,
     slice: Option<slice::CellSlice>,
+    resume: bool,
 ) -> Result<ExitCode> {
     let (experiment, cells, out) = load_grid(args, out, backend)?;
     let cores = std::thread::available_parallelism()
@@ -330,9 +354,9 @@ fn run(
         );
     }
     if let Some(slice) = slice {
-        return run_slice(&experiment, &cells, &out, jobs, slice);
+        return run_slice(&experiment, &cells, &out, jobs, slice, resume);
     }
-    let counts = runner::run_cells(&experiment, &cells, &out, jobs)?;
+    let counts = runner::run_cells(&experiment, &cells, &out, jobs, resume)?;
     let (summary, _) = collect::collect(&out)?;
     println!("{} cells: {counts}", cells.len());
     println!("summary: {}", summary.display());
@@ -371,9 +395,10 @@ fn run_slice(
     out: &Path,
     jobs: usize,
     slice: slice::CellSlice,
+    resume: bool,
 ) -> Result<ExitCode> {
     let range = slice.range(cells.len())?;
-    let counts = runner::run_cells(experiment, &cells[range.clone()], out, jobs)?;
+    let counts = runner::run_cells(experiment, &cells[range.clone()], out, jobs, resume)?;
     println!(
         "cells {}..{} of {}: {counts}",
         range.start,

@@ -33,12 +33,14 @@ impl std::fmt::Display for RunCounts {
     }
 }
 
-/// Run every incomplete cell of `cells` into `out` with `jobs` threads.
+/// Run every incomplete cell of `cells` into `out` with `jobs` threads,
+/// continuing cells from their checkpoints when `resume`.
 pub fn run_cells(
     experiment: &Experiment,
     cells: &[Cell],
     out: &Path,
     jobs: usize,
+    resume: bool,
 ) -> Result<RunCounts> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output directory {}", out.display()))?;
@@ -67,7 +69,7 @@ pub fn run_cells(
     let statuses: Vec<Status> = pool.install(|| {
         todo.par_iter()
             .map(|(cell, config)| {
-                let status = execute(cell, config, out);
+                let status = execute(cell, config, out, resume);
                 bar.inc(1);
                 status
             })
@@ -134,13 +136,19 @@ pub fn pending<'a>(cells: &'a [Cell], out: &Path) -> Result<(Vec<(&'a Cell, Stri
 }
 
 /// Run one cell and write its files; `metrics.json` goes last.
-fn execute(cell: &Cell, config: &str, out: &Path) -> Result<Status> {
+fn execute(cell: &Cell, config: &str, out: &Path, resume: bool) -> Result<Status> {
     let dir = cell_dir(out, &cell.id);
     remove_stale_temporaries(&dir);
     write_atomic(&dir.join(CONFIG), config.as_bytes())?;
     let started = Instant::now();
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kinds::run(&cell.config)));
+    let context = kinds::CellContext {
+        dir: &dir,
+        resume,
+        config_text: config,
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kinds::run(&cell.config, &context)
+    }));
     let (output, error) = match outcome {
         Ok(Ok(output)) => (output, None),
         Ok(Err(e)) => (failed(), Some(format!("{e:#}"))),
@@ -183,6 +191,11 @@ fn execute(cell: &Cell, config: &str, out: &Path) -> Result<Status> {
         &dir.join(METRICS),
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )?;
+    // The cell is complete: its checkpoint has served (a failed cell keeps
+    // it, for --resume after the cause is fixed).
+    if record.status != Status::Failed {
+        let _ = std::fs::remove_dir_all(dir.join(train::checkpoint::CHECKPOINT));
+    }
     Ok(record.status)
 }
 

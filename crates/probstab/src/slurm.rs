@@ -1,7 +1,8 @@
 //! `probstab slurm`: a grid as a Slurm job array. Task k of the array runs
 //! `probstab run DIR/experiment.toml --out DIR --cells i..j` on its slice of
 //! the grid (half-open, in the order of `Experiment::cells()`); a requeued or
-//! resubmitted task skips the cells that are complete. The tasks read the
+//! resubmitted task skips the cells that are complete and continues the ones
+//! with a checkpoint (`--resume`). The tasks read the
 //! experiment as resolved at submission (`DIR/experiment.toml`), so editing
 //! the config while jobs wait in the queue changes nothing.
 
@@ -122,7 +123,7 @@ impl ArrayJob {
         );
         let _ = writeln!(
             s,
-            "# {out}/experiment.toml; complete cells are skipped, so requeued tasks resume."
+            "# {out}/experiment.toml; complete cells are skipped and checkpointed ones continue (--resume), so requeued tasks resume."
         );
         let _ = writeln!(s);
         let _ = writeln!(s, "set -euo pipefail");
@@ -138,7 +139,7 @@ impl ArrayJob {
         let _ = writeln!(s, "cd {}", shell_quote(&self.workdir.to_string_lossy()));
         let _ = writeln!(
             s,
-            "exec {} run {} --out {} --cells \"$first..$end\" --jobs {}",
+            "exec {} run {} --out {} --cells \"$first..$end\" --jobs {} --resume",
             shell_quote(&self.probstab.to_string_lossy()),
             shell_quote(&self.out.join("experiment.toml").to_string_lossy()),
             shell_quote(&self.out.to_string_lossy()),
@@ -294,7 +295,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("cd /home/me/probstab\n"), "{s}");
-        assert!(s.ends_with("exec /opt/bin/probstab run /scratch/r/fig3/experiment.toml --out /scratch/r/fig3 --cells \"$first..$end\" --jobs 1\n"), "{s}");
+        assert!(s.ends_with("exec /opt/bin/probstab run /scratch/r/fig3/experiment.toml --out /scratch/r/fig3 --cells \"$first..$end\" --jobs 1 --resume\n"), "{s}");
         assert_eq!(
             j.script_path(),
             Path::new("/scratch/r/fig3/slurm/fig3_lambda_mu.sbatch")
@@ -329,7 +330,7 @@ mod tests {
                 "#SBATCH --mem=8G",
             ]
         );
-        assert!(s.contains("--jobs 4\n"));
+        assert!(s.contains("--jobs 4 --resume\n"));
     }
 
     #[test]

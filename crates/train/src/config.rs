@@ -42,6 +42,8 @@ pub enum Net {
     TwoLayer,
     /// u·σ(w·x) (Fig. 1a, 5).
     Neuron,
+    /// ResNet-18 on CIFAR-10 or Fashion-MNIST (Fig. 1c, 9–12).
+    ImageClassifier,
 }
 
 /// `[model]`.
@@ -60,6 +62,13 @@ pub struct ModelTable {
     /// two_layer: biases on both layers. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias: Option<bool>,
+    /// image_classifier: the architecture; only `resnet18` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Arch>,
+    /// image_classifier: channel multiplier of the ResNet, in (0, 1]; 1 is
+    /// the paper's 64…512 channels. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
     /// neuron: initial w.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub w0: Option<f64>,
@@ -100,6 +109,62 @@ pub struct DataTable {
     /// neuron: a CSV file with columns `x,y` (header row), instead of generated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<String>,
+    /// image_classifier: `cifar10` (default) or `fashion_mnist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<Dataset>,
+    /// image_classifier: the dataset's directory. Default
+    /// `data/cifar-10-batches-bin` (where `probstab data fetch cifar10`
+    /// puts it, relative to the working directory) or
+    /// `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// image_classifier: `dynamic` (default: each step, each label of the
+    /// batch is replaced by a uniformly random class with probability
+    /// `noise_prob`) or `static` (that fraction of the training labels is
+    /// replaced once, from the seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_noise: Option<LabelNoise>,
+    /// image_classifier: p in [0, 1], the label-noise probability. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_prob: Option<f64>,
+    /// image_classifier: random crop (4-pixel padding) and horizontal flip.
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<bool>,
+    /// image_classifier: train on the first n training images. Default all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_size: Option<usize>,
+    /// image_classifier: evaluate on the first n test images. Default all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_size: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// ResNet-18 with the CIFAR stem (models::resnet).
+    #[default]
+    Resnet18,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Dataset {
+    /// CIFAR-10, binary release: 50,000 + 10,000 RGB 32×32 images.
+    #[default]
+    Cifar10,
+    /// Fashion-MNIST, IDX files: 60,000 + 10,000 grey 28×28 images.
+    FashionMnist,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelNoise {
+    /// Redrawn every step (Fig. 1c, 9, 12).
+    #[default]
+    Dynamic,
+    /// Drawn once (Fig. 10, 11).
+    Static,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -153,6 +218,15 @@ pub struct TrainTable {
     /// Rows of `trace.csv` at most (steps are subsampled evenly). Default 1000.
     #[serde(default = "default_trace_points")]
     pub trace_points: usize,
+    /// image_classifier: test accuracy and loss every k steps (in
+    /// `trace.csv`); 0, the default, only at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_every: Option<usize>,
+    /// image_classifier: save model, optimizer and progress every k steps
+    /// to the cell's `checkpoint/`, for `run --resume`; 0, the default,
+    /// never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<usize>,
 }
 
 /// `[measure]`.
@@ -171,6 +245,10 @@ pub struct MeasureTable {
     /// neuron: fresh points for the test loss. Default 10000.
     #[serde(default = "default_test_points")]
     pub test_points: usize,
+    /// image_classifier: test images whose penultimate features give `rank`.
+    /// Default 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank_samples: Option<usize>,
 }
 
 impl Default for MeasureTable {
@@ -180,6 +258,7 @@ impl Default for MeasureTable {
             sparsity_atol: default_sparsity_atol(),
             window: default_window(),
             test_points: default_test_points(),
+            rank_samples: None,
         }
     }
 }
@@ -230,6 +309,7 @@ fn unused(key: &str, set: bool, net: Net) -> Result<(), Invalid> {
     let kind = match net {
         Net::TwoLayer => "two_layer",
         Net::Neuron => "neuron",
+        Net::ImageClassifier => "image_classifier",
     };
     if set {
         Err(invalid(key, format!("not used by kind `{kind}`")))
@@ -241,7 +321,31 @@ fn unused(key: &str, set: bool, net: Net) -> Result<(), Invalid> {
 impl ModelTable {
     /// Check and fill the kind's defaults.
     pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
+        if net != Net::ImageClassifier {
+            unused("model.arch", self.arch.is_some(), net)?;
+            unused("model.width", self.width.is_some(), net)?;
+        }
         match net {
+            Net::ImageClassifier => {
+                for (key, set) in [
+                    ("model.dim", self.dim.is_some()),
+                    ("model.hidden", self.hidden.is_some()),
+                    ("model.bias", self.bias.is_some()),
+                    ("model.w0", self.w0.is_some()),
+                    ("model.u0", self.u0.is_some()),
+                    ("model.activation", self.activation != Activation::default()),
+                ] {
+                    unused(key, set, net)?;
+                }
+                self.arch.get_or_insert_default();
+                let width = *self.width.get_or_insert(1.0);
+                if !(width > 0.0 && width <= 1.0) {
+                    return Err(invalid(
+                        "model.width",
+                        format!("must be in (0, 1], got {width}"),
+                    ));
+                }
+            }
             Net::TwoLayer => {
                 unused("model.w0", self.w0.is_some(), net)?;
                 unused("model.u0", self.u0.is_some(), net)?;
@@ -287,7 +391,52 @@ impl ModelTable {
 
 impl DataTable {
     pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
+        if net != Net::ImageClassifier {
+            for (key, set) in [
+                ("data.dataset", self.dataset.is_some()),
+                ("data.dir", self.dir.is_some()),
+                ("data.label_noise", self.label_noise.is_some()),
+                ("data.noise_prob", self.noise_prob.is_some()),
+                ("data.augment", self.augment.is_some()),
+                ("data.train_size", self.train_size.is_some()),
+                ("data.test_size", self.test_size.is_some()),
+            ] {
+                unused(key, set, net)?;
+            }
+        }
         match net {
+            Net::ImageClassifier => {
+                for (key, set) in [
+                    ("data.mu", self.mu.is_some()),
+                    ("data.noise_std", self.noise_std.is_some()),
+                    ("data.n", self.n.is_some()),
+                    ("data.teacher", self.teacher.is_some()),
+                    ("data.signal", self.signal.is_some()),
+                    ("data.x", self.x.is_some()),
+                    ("data.y", self.y.is_some()),
+                    ("data.csv", self.csv.is_some()),
+                ] {
+                    unused(key, set, net)?;
+                }
+                self.dataset.get_or_insert_default();
+                self.label_noise.get_or_insert_default();
+                self.augment.get_or_insert(true);
+                let p = *self.noise_prob.get_or_insert(0.0);
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(invalid(
+                        "data.noise_prob",
+                        format!("must be in [0, 1], got {p}"),
+                    ));
+                }
+                for (key, n) in [
+                    ("data.train_size", self.train_size),
+                    ("data.test_size", self.test_size),
+                ] {
+                    if n == Some(0) {
+                        return Err(invalid(key, "must be ≥ 1"));
+                    }
+                }
+            }
             Net::TwoLayer => {
                 for (key, set) in [
                     ("data.teacher", self.teacher.is_some()),
@@ -377,7 +526,22 @@ fn non_negative(key: &str, v: f64) -> Result<(), Invalid> {
 }
 
 impl TrainTable {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    pub fn validate(&self, net: Net) -> Result<(), Invalid> {
+        if net == Net::ImageClassifier {
+            if self.loss != LossReduction::Mean {
+                return Err(invalid(
+                    "train.loss",
+                    "image_classifier trains on the cross-entropy; leave `loss` out",
+                ));
+            }
+        } else {
+            unused("train.eval_every", self.eval_every.is_some(), net)?;
+            unused(
+                "train.checkpoint_every",
+                self.checkpoint_every.is_some(),
+                net,
+            )?;
+        }
         positive("train.lr", self.lr)?;
         if self.batch_size < 1 {
             return Err(invalid("train.batch_size", "batch size must be ≥ 1"));
@@ -402,7 +566,16 @@ impl TrainTable {
 }
 
 impl MeasureTable {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
+        if net == Net::ImageClassifier {
+            let samples = *self.rank_samples.get_or_insert(1000);
+            if samples < 2 {
+                return Err(invalid("measure.rank_samples", "must be ≥ 2"));
+            }
+            at_most("measure.rank_samples", samples, MAX_POINTS)?;
+        } else {
+            unused("measure.rank_samples", self.rank_samples.is_some(), net)?;
+        }
         positive("measure.rank_rtol", self.rank_rtol)?;
         non_negative("measure.sparsity_atol", self.sparsity_atol)?;
         if !(self.window > 0.0 && self.window <= 1.0) {

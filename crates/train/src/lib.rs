@@ -2,18 +2,26 @@
 //! seeded initialisation, optimizers, the training loop, and one runner per
 //! kind that hands back plain arrays (weights, losses) for analysis.
 
+/// Model, optimizer and progress saved every k steps, for `run --resume`.
+pub mod checkpoint;
+/// The `image_classifier` kind: ResNet-18 with label noise.
+pub mod classifier;
 /// `[model]`, `[data]`, `[train]`, `[measure]` tables and their validation.
 pub mod config;
 /// Teacher streams, fixed datasets, 1-D neuron data (generated, inline, CSV).
 pub mod data;
 /// CPU (flex) or wgpu device, with a probe instead of burn's panic.
 pub mod device;
+/// CIFAR-10 and Fashion-MNIST: loading, normalisation, augmentation, shuffling, label noise.
+pub mod images;
 /// PyTorch-style initial weights from a seeded stream.
 pub mod init;
 /// The `neuron` kind: u·σ(w·x) trained on a 1-D dataset.
 pub mod neuron;
 /// Seeded random streams.
 pub mod rng;
+/// Generated image sets, and CIFAR-10's binary format, for tests and demos.
+pub mod synthetic_images;
 /// The loop: forward, loss, backward, optimizer step, divergence, trace.
 pub mod trainer;
 /// The `two_layer` kind: d → h → d on the teacher stream.

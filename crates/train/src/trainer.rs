@@ -17,6 +17,10 @@ pub enum TrainError {
     Device(#[from] crate::device::DeviceError),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Images(#[from] crate::images::ImageDataError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
 }
 
 /// What a run did, as plain numbers.

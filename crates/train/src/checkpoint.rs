@@ -1,0 +1,132 @@
+//! Checkpoints of a training cell: `<cell>/checkpoint/` holds the model
+//! (`model.bpk`, BatchNorm statistics included), the optimizer state
+//! (`optim.bpk`) and the progress so far (`state.json`: next step, losses,
+//! evaluations). Random streams are per step (`rng_at`), so there is no
+//! generator state to keep.
+//!
+//! A checkpoint is written whole into `checkpoint.tmp/` and then renamed into
+//! place, so a kill at any moment leaves the last complete one.
+
+use crate::classifier::Eval;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The directory of a cell's checkpoint.
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// Where and whether to checkpoint one cell.
+#[derive(Clone, Debug)]
+pub struct Checkpointing {
+    /// The cell's directory; the checkpoint goes to `dir/checkpoint/`.
+    pub dir: PathBuf,
+    /// Continue from the checkpoint there, if one matches `fingerprint`.
+    pub resume: bool,
+    /// The cell's config text: a checkpoint of another config is not resumed.
+    pub fingerprint: String,
+}
+
+/// How far a run got: everything but the tensors.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct Progress {
+    /// The config the run was started with.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Steps taken (the next step to run).
+    pub step: usize,
+    pub losses: Vec<f32>,
+    pub correct: Vec<u32>,
+    pub evals: Vec<Eval>,
+    pub diverged_at: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint {path}: {message}")]
+pub struct CheckpointError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+fn error(path: &Path, message: impl ToString) -> CheckpointError {
+    CheckpointError {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Save `model`, `optim` and `progress` as the cell's checkpoint.
+pub fn save<M: Module>(
+    ck: &Checkpointing,
+    model: &M,
+    optim: &ModuleOptimizer,
+    progress: &Progress,
+) -> Result<(), CheckpointError> {
+    let tmp = ck.dir.join("checkpoint.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| error(&tmp, e))?;
+    // BatchNorm's running statistics are synchronised by `valid()`; the
+    // record would otherwise read them one update stale.
+    let _ = model.valid();
+    model
+        .clone()
+        .save_file(tmp.join("model.bpk"))
+        .map_err(|e| error(&tmp.join("model.bpk"), format!("{e:?}")))?;
+    optim
+        .save(tmp.join("optim.bpk"))
+        .map_err(|e| error(&tmp.join("optim.bpk"), format!("{e:?}")))?;
+    let state = Progress {
+        fingerprint: ck.fingerprint.clone(),
+        ..progress.clone()
+    };
+    let json = serde_json::to_vec(&state).map_err(|e| error(&tmp, e))?;
+    std::fs::write(tmp.join("state.json"), json).map_err(|e| error(&tmp, e))?;
+    let dest = ck.dir.join(CHECKPOINT);
+    let old = ck.dir.join("checkpoint.old");
+    if dest.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(&dest, &old).map_err(|e| error(&dest, e))?;
+    }
+    std::fs::rename(&tmp, &dest).map_err(|e| error(&dest, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    tracing::debug!(dir = %dest.display(), step = progress.step, "checkpoint saved");
+    Ok(())
+}
+
+/// The checkpoint to resume from, if `ck.resume` is set and one of this
+/// config is there: its progress, and `model` and `optim` with its state.
+pub fn restore<M: Module>(
+    ck: &Checkpointing,
+    model: M,
+    optim: ModuleOptimizer,
+) -> Result<Option<(Progress, M, ModuleOptimizer)>, CheckpointError> {
+    let dir = [CHECKPOINT, "checkpoint.old"]
+        .map(|d| ck.dir.join(d))
+        .into_iter()
+        .find(|d| d.join("state.json").is_file());
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    if !ck.resume {
+        tracing::info!(dir = %dir.display(), "checkpoint found; starting over (run --resume to continue it)");
+        return Ok(None);
+    }
+    let state = dir.join("state.json");
+    let text = std::fs::read(&state).map_err(|e| error(&state, e))?;
+    let progress: Progress = serde_json::from_slice(&text).map_err(|e| error(&state, e))?;
+    if progress.fingerprint != ck.fingerprint {
+        tracing::warn!(dir = %dir.display(), "checkpoint of a different config; starting over");
+        return Ok(None);
+    }
+    if progress.losses.len() != progress.step || progress.correct.len() != progress.step {
+        return Err(error(&state, "losses and steps disagree"));
+    }
+    let model = model
+        .try_load_file(dir.join("model.bpk"))
+        .map_err(|e| error(&dir.join("model.bpk"), format!("{e:?}")))?;
+    let optim = optim
+        .load(dir.join("optim.bpk"))
+        .map_err(|e| error(&dir.join("optim.bpk"), format!("{e:?}")))?;
+    tracing::info!(dir = %dir.display(), step = progress.step, "resuming from checkpoint");
+    Ok(Some((progress, model, optim)))
+}

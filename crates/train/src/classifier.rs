@@ -1,0 +1,377 @@
+//! The `image_classifier` kind (Appendix B.4; Fig. 1c, 9–12): ResNet-18 on
+//! CIFAR-10 or Fashion-MNIST with dynamic or static label noise, plain SGD or
+//! Adam at a constant λ, cross-entropy loss. Hands back the losses, the test
+//! accuracy, the penultimate features of test images and every conv weight.
+//!
+//! Every random draw of step t comes from a stream of its own (the epoch's
+//! shuffle, the step's crops, flips and label noise: `rng_at`), so a run
+//! resumed from a checkpoint at step t is bit-for-bit the uninterrupted run.
+
+use crate::checkpoint::{self, Checkpointing, Progress};
+use crate::config::{DataTable, Dataset, LabelNoise, MeasureTable, ModelTable, TrainTable};
+use crate::device::{Backend, device};
+use crate::images::{self, Augment, ImageData, ImageDataError, ImageSet, Normalization, Sampler};
+use crate::rng::{Stream, rng, rng_at};
+use crate::trainer::{Outcome, TrainError, optimizer};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use models::resnet::ParamSpec;
+use models::{ResNet18, ResNet18Config};
+use rand::RngExt;
+use rand_distr::{Distribution, Normal};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Test images per forward pass when evaluating.
+const EVAL_BATCH: usize = 250;
+
+/// Test accuracy and loss at one step (after `step` updates).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct Eval {
+    pub step: usize,
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+}
+
+pub struct ClassifierRun {
+    /// Minibatch cross-entropy per step, and where it diverged.
+    pub outcome: Outcome,
+    /// Correctly classified images of each step's minibatch (against the
+    /// labels it trained on, noise included).
+    pub correct: Vec<u32>,
+    pub batch_size: usize,
+    /// Evaluations every `eval_every` steps, and always one at the end.
+    pub evals: Vec<Eval>,
+    /// Penultimate features of `rank_samples` test images drawn at random
+    /// from the seed (Appendix B.4), `samples × feature_dim` row-major, in
+    /// eval mode.
+    pub features: Vec<f32>,
+    pub samples: usize,
+    pub feature_dim: usize,
+    /// Conv and head weights by torchvision name (PyTorch layout).
+    pub layers: Vec<(String, Vec<f32>)>,
+    /// Training labels that static noise changed (0 for dynamic noise).
+    pub labels_changed: usize,
+    /// The step a checkpoint resumed from, if one did.
+    pub resumed_at: Option<usize>,
+    /// Training images per second of wall time in this process.
+    pub images_per_second: f64,
+}
+
+/// A dataset in memory with its per-channel normalisation.
+pub struct Loaded {
+    pub data: ImageData,
+    pub norm: Normalization,
+}
+
+/// Where a dataset lives unless `data.dir` says otherwise.
+pub fn default_dir(dataset: Dataset) -> PathBuf {
+    match dataset {
+        Dataset::Cifar10 => PathBuf::from("data/cifar-10-batches-bin"),
+        Dataset::FashionMnist => PathBuf::from(images::FASHION_MNIST_DIR),
+    }
+}
+
+/// Load a dataset once per process: the cells of a grid share it.
+pub fn load(dataset: Dataset, dir: &std::path::Path) -> Result<Arc<Loaded>, ImageDataError> {
+    static CACHE: Mutex<Option<HashMap<(Dataset, PathBuf), Arc<Loaded>>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    let key = (dataset, dir.to_path_buf());
+    if let Some(loaded) = cache.get(&key) {
+        return Ok(loaded.clone());
+    }
+    let data = match dataset {
+        Dataset::Cifar10 => images::load_cifar10(dir)?,
+        Dataset::FashionMnist => images::load_fashion_mnist(dir)?,
+    };
+    let norm = Normalization::of(&data.train);
+    let loaded = Arc::new(Loaded { data, norm });
+    cache.insert(key, loaded.clone());
+    Ok(loaded)
+}
+
+/// The net's config for a dataset's images.
+pub fn model_config(model: &ModelTable, set: &ImageSet) -> ResNet18Config {
+    ResNet18Config {
+        in_channels: set.channels,
+        num_classes: set.classes,
+        width: model.width.expect("validated"),
+    }
+}
+
+/// torchvision's initialisation, drawn on the host from the seed: convs
+/// Kaiming-normal in `fan_out` mode for ReLU, N(0, 2/(out·k²)); the head
+/// U(±1/√in) for weight and bias, as `nn.Linear`.
+pub fn initial_model(config: &ResNet18Config, seed: u64, device: &Device) -> ResNet18 {
+    let mut r = rng(seed, Stream::Init);
+    let features = config.features();
+    config.init_with(device, |spec: &ParamSpec| match spec.name.as_str() {
+        "fc.weight" | "fc.bias" => {
+            let bound = 1.0 / (features as f64).sqrt();
+            (0..spec.len())
+                .map(|_| r.random_range(-bound..bound) as f32)
+                .collect()
+        }
+        _ => {
+            let fan_out = spec.shape[0] * spec.shape[2] * spec.shape[3];
+            let normal = Normal::new(0.0, (2.0 / fan_out as f64).sqrt()).expect("positive σ");
+            (0..spec.len())
+                .map(|_| normal.sample(&mut r) as f32)
+                .collect()
+        }
+    })
+}
+
+/// Train one cell. With `checkpoint`, progress is saved every
+/// `checkpoint_every` steps and, when `resume` is set, picked up again.
+pub fn run(
+    model: &ModelTable,
+    data: &DataTable,
+    cfg: &TrainTable,
+    measure: &MeasureTable,
+    seed: u64,
+    backend: Backend,
+    checkpoint: Option<&Checkpointing>,
+) -> Result<ClassifierRun, TrainError> {
+    let device = device(backend)?;
+    let dataset = data.dataset.expect("validated");
+    let dir = data
+        .dir
+        .as_ref()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_dir(dataset));
+    let loaded = load(dataset, &dir)?;
+    let (train_set, test_set) = (&loaded.data.train, &loaded.data.test);
+    let n_train = data
+        .train_size
+        .map_or(train_set.len(), |n| n.min(train_set.len()));
+    let n_test = data
+        .test_size
+        .map_or(test_set.len(), |n| n.min(test_set.len()));
+    let noise_prob = data.noise_prob.expect("validated");
+    let mut labels = train_set.labels[..n_train].to_vec();
+    let labels_changed = match data.label_noise.expect("validated") {
+        LabelNoise::Static => {
+            images::static_noise(&mut labels, train_set.classes, noise_prob, seed)
+        }
+        LabelNoise::Dynamic => 0,
+    };
+    let dynamic = data.label_noise == Some(LabelNoise::Dynamic) && noise_prob > 0.0;
+    let augment = data.augment.expect("validated").then_some(Augment {
+        padding: 4,
+        flip: true,
+    });
+
+    let config = model_config(model, train_set);
+    let mut net = initial_model(&config, seed, &device);
+    let mut optim = optimizer(cfg);
+    let mut progress = Progress::default();
+    let mut resumed_at = None;
+    if let Some(ck) = checkpoint {
+        if let Some((restored, saved_net, saved_optim)) =
+            checkpoint::restore(ck, net.clone(), optimizer(cfg))?
+        {
+            resumed_at = Some(restored.step);
+            (progress, net, optim) = (restored, saved_net, saved_optim);
+        }
+    }
+
+    let batch = cfg.batch_size;
+    let mut sampler = Sampler::new(n_train, batch, seed);
+    let every = |k: Option<usize>, step: usize| k.is_some_and(|k| k > 0 && step % k == 0);
+    let started = Instant::now();
+    let first = progress.step;
+    for step in first..cfg.steps {
+        let idx = sampler.indices(step);
+        let mut aug_rng = rng_at(seed, Stream::Augment, step as u64);
+        let x = images::batch(
+            train_set,
+            &idx,
+            &loaded.norm,
+            augment.map(|a| (a, &mut aug_rng)),
+        );
+        let mut y: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
+        if dynamic {
+            let mut noise = rng_at(seed, Stream::DynamicNoise, step as u64);
+            images::dynamic_noise(&mut y, train_set.classes, noise_prob, &mut noise);
+        }
+        let x = image_tensor(x, batch, train_set, &device);
+        let logits = net.forward(x);
+        let (loss, correct) = cross_entropy(logits, &y, train_set.classes, &device);
+        let value: f32 = loss.clone().into_scalar();
+        progress.losses.push(value);
+        progress.correct.push(correct);
+        progress.step = step + 1;
+        if !value.is_finite() || value as f64 > cfg.diverge_above {
+            progress.diverged_at = Some(step);
+            break;
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(cfg.lr, net, grads);
+        if every(cfg.eval_every, step + 1) && step + 1 < cfg.steps {
+            let (test_accuracy, test_loss) =
+                evaluate(&net, test_set, n_test, &loaded.norm, &device);
+            progress.evals.push(Eval {
+                step: step + 1,
+                test_accuracy,
+                test_loss,
+            });
+        }
+        if let Some(ck) = checkpoint {
+            if every(cfg.checkpoint_every, step + 1) && step + 1 < cfg.steps {
+                checkpoint::save(ck, &net, &optim, &progress)?;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let images_per_second = (progress.step - first) as f64 * batch as f64 / seconds.max(1e-9);
+
+    let (test_accuracy, test_loss) = evaluate(&net, test_set, n_test, &loaded.norm, &device);
+    progress.evals.push(Eval {
+        step: progress.step,
+        test_accuracy,
+        test_loss,
+    });
+    let samples = measure.rank_samples.expect("validated").min(test_set.len());
+    let chosen = choose(test_set.len(), samples, seed);
+    let features = penultimate(&net, test_set, &chosen, &loaded.norm, &device);
+    Ok(ClassifierRun {
+        outcome: Outcome {
+            losses: progress.losses,
+            diverged_at: progress.diverged_at,
+        },
+        correct: progress.correct,
+        batch_size: batch,
+        evals: progress.evals,
+        features,
+        samples,
+        feature_dim: config.features(),
+        layers: net.layers(),
+        labels_changed,
+        resumed_at,
+        images_per_second,
+    })
+}
+
+/// Normalised pixels as an `[N, C, H, W]` tensor.
+fn image_tensor(x: Vec<f32>, n: usize, set: &ImageSet, device: &Device) -> Tensor<4> {
+    Tensor::from_data(
+        TensorData::new(x, [n, set.channels, set.height, set.width]),
+        device,
+    )
+}
+
+/// Mean cross-entropy of `logits` against `labels`, and how many rows the
+/// logits classify right.
+fn cross_entropy(
+    logits: Tensor<2>,
+    labels: &[u8],
+    classes: usize,
+    device: &Device,
+) -> (Tensor<1>, u32) {
+    let n = labels.len();
+    let host: Vec<f32> = logits
+        .clone()
+        .detach()
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32 logits");
+    let correct = labels
+        .iter()
+        .enumerate()
+        .filter(|(i, y)| argmax(&host[i * classes..(i + 1) * classes]) == **y as usize)
+        .count() as u32;
+    let mut onehot = vec![0.0f32; n * classes];
+    for (i, y) in labels.iter().enumerate() {
+        onehot[i * classes + *y as usize] = 1.0;
+    }
+    let onehot = Tensor::from_data(TensorData::new(onehot, [n, classes]), device);
+    let loss = log_softmax(logits, 1)
+        .mul(onehot)
+        .sum()
+        .div_scalar(-(n as f64));
+    (loss, correct)
+}
+
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Accuracy and mean cross-entropy on the first `n` images of `set`, in
+/// eval mode (BatchNorm's running statistics, no augmentation).
+pub fn evaluate(
+    net: &ResNet18,
+    set: &ImageSet,
+    n: usize,
+    norm: &Normalization,
+    device: &Device,
+) -> (f64, f64) {
+    let valid = net.valid();
+    let plain = device.clone().without_autodiff();
+    let (mut correct, mut loss) = (0usize, 0.0f64);
+    let classes = set.classes;
+    for start in (0..n).step_by(EVAL_BATCH) {
+        let idx: Vec<usize> = (start..(start + EVAL_BATCH).min(n)).collect();
+        let x = image_tensor(images::batch(set, &idx, norm, None), idx.len(), set, &plain);
+        let logits: Vec<f32> = valid
+            .forward(x)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 logits");
+        for (row, &i) in logits.chunks(classes).zip(&idx) {
+            let label = set.labels[i] as usize;
+            correct += usize::from(argmax(row) == label);
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) as f64;
+            let sum: f64 = row.iter().map(|v| (*v as f64 - max).exp()).sum();
+            loss += max + sum.ln() - row[label] as f64;
+        }
+    }
+    (correct as f64 / n as f64, loss / n as f64)
+}
+
+/// `k` of the indices 0..n, drawn without replacement from the seed.
+fn choose(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    let mut r = rng(seed, Stream::RankSamples);
+    let mut all: Vec<usize> = (0..n).collect();
+    for i in 0..k.min(n) {
+        let j = r.random_range(i..n);
+        all.swap(i, j);
+    }
+    all.truncate(k.min(n));
+    all
+}
+
+/// Penultimate features of images `chosen` of `set` (eval mode).
+fn penultimate(
+    net: &ResNet18,
+    set: &ImageSet,
+    chosen: &[usize],
+    norm: &Normalization,
+    device: &Device,
+) -> Vec<f32> {
+    let valid = net.valid();
+    let plain = device.clone().without_autodiff();
+    let mut out = Vec::new();
+    for idx in chosen.chunks(EVAL_BATCH) {
+        let x = image_tensor(images::batch(set, idx, norm, None), idx.len(), set, &plain);
+        out.extend(
+            valid
+                .features(x)
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32 features"),
+        );
+    }
+    out
+}
