@@ -15,8 +15,10 @@ use analysis::teacher::Teacher;
 use models::Activation;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use train::config::{LossReduction, MeasureTable};
+use train::config::{LossReduction, MeasureTable, TrainTable};
+use train::packed::PackedCell;
 use train::trainer::Outcome;
+use train::two_layer::TwoLayerRun;
 
 /// A finished cell's results.
 pub struct CellOutput {
@@ -135,19 +137,7 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
     let outcome = match config.kind {
         Kind::TwoLayer => {
             let run = train::two_layer::run(model, data, train, config.seed, config.backend)?;
-            if run.outcome.diverged_at.is_none() {
-                let w2 = rank(&run.w2, run.dim, run.hidden, measure.rank_rtol);
-                let w1 = rank(&run.w1, run.hidden, run.dim, measure.rank_rtol);
-                push("rank_w2", Metric::Integer(w2.rank as i64));
-                push("rank_w1", Metric::Integer(w1.rank as i64));
-                push("effective_rank_w2", Metric::Number(w2.effective_rank));
-                let sparsity = sparsity_report(
-                    [("w1", &run.w1[..]), ("w2", &run.w2[..])],
-                    measure.sparsity_atol,
-                );
-                push("sparsity", Metric::Number(sparsity.overall));
-                push("final_loss", Metric::Number(run.test_loss));
-            }
+            push_two_layer(&mut push, &run, measure);
             run.outcome
         }
         Kind::Neuron => {
@@ -216,19 +206,91 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
         }
         _ => unreachable!("run_training is called for training kinds"),
     };
-    push_loss_rate(&mut push, &outcome, measure);
+    Ok(training_output(metrics, outcome, train, measure))
+}
+
+/// Train `two_layer` cells that share a pack key as one packed model
+/// (`train::packed`): one output per config, in order.
+pub fn run_two_layer_pack(configs: &[&Config]) -> Vec<CellOutput> {
+    let cells: Vec<PackedCell> = configs.iter().map(|c| packed_cell(c)).collect();
+    train::packed::run_packed(&cells)
+        .into_iter()
+        .zip(configs)
+        .map(|(run, config)| {
+            let (train, measure) = (
+                config.train.as_ref().expect("validated"),
+                config.measure.as_ref().expect("validated"),
+            );
+            let mut metrics: Metrics = Vec::new();
+            push_two_layer(
+                &mut |name: &str, value: Metric| metrics.push((name.to_string(), value)),
+                &run,
+                measure,
+            );
+            training_output(metrics, run.outcome, train, measure)
+        })
+        .collect()
+}
+
+/// The pack a cell can join (cells with equal keys train together), or None
+/// where it trains alone: kinds other than two_layer, wgpu, Adam.
+pub fn pack_key(config: &Config) -> Option<String> {
+    (config.kind == Kind::TwoLayer && config.backend == crate::config::Backend::Cpu)
+        .then(|| train::packed::pack_key(&packed_cell(config)))
+        .flatten()
+}
+
+fn packed_cell(config: &Config) -> PackedCell<'_> {
+    PackedCell {
+        model: config.model.as_ref().expect("validated"),
+        data: config.data.as_ref().expect("validated"),
+        train: config.train.as_ref().expect("validated"),
+        seed: config.seed,
+    }
+}
+
+/// Ranks, sparsity and test loss of a trained two_layer net.
+fn push_two_layer(push: &mut impl FnMut(&str, Metric), run: &TwoLayerRun, measure: &MeasureTable) {
+    if run.outcome.diverged_at.is_some() {
+        return;
+    }
+    let w2 = rank(&run.w2, run.dim, run.hidden, measure.rank_rtol);
+    let w1 = rank(&run.w1, run.hidden, run.dim, measure.rank_rtol);
+    push("rank_w2", Metric::Integer(w2.rank as i64));
+    push("rank_w1", Metric::Integer(w1.rank as i64));
+    push("effective_rank_w2", Metric::Number(w2.effective_rank));
+    let sparsity = sparsity_report(
+        [("w1", &run.w1[..]), ("w2", &run.w2[..])],
+        measure.sparsity_atol,
+    );
+    push("sparsity", Metric::Number(sparsity.overall));
+    push("final_loss", Metric::Number(run.test_loss));
+}
+
+/// m_L, status and the loss trace of a training cell.
+fn training_output(
+    mut metrics: Metrics,
+    outcome: Outcome,
+    train: &TrainTable,
+    measure: &MeasureTable,
+) -> CellOutput {
+    push_loss_rate(
+        &mut |name: &str, value: Metric| metrics.push((name.to_string(), value)),
+        &outcome,
+        measure,
+    );
     let status = if outcome.diverged_at.is_some() {
         Status::Diverged
     } else {
         Status::Ok
     };
     let trace = loss_trace(&outcome, train.trace_points);
-    Ok(CellOutput {
+    CellOutput {
         status,
         metrics,
         trace: Some(trace),
         diverged_at: outcome.diverged_at.map(|s| s as u64),
-    })
+    }
 }
 
 /// A run ended "at" a stationary point when it is closer than this (in (w, u)).

@@ -92,6 +92,11 @@ enum Command {
         /// and the cell starts over.
         #[arg(long)]
         resume: bool,
+        /// Train each two_layer cell on its own through burn's autodiff,
+        /// instead of packing cells that share shapes and plain SGD into one
+        /// stacked model with a fused step (same numbers to float rounding).
+        #[arg(long)]
+        no_pack: bool,
     },
     /// Write an sbatch script that runs CONFIG's grid as a Slurm job array,
     /// each task a slice of cells; --submit submits it.
@@ -206,7 +211,16 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             no_plot,
             cells,
             resume,
-        } => run(args, out, jobs, backend, no_plot, cells, resume),
+            no_pack,
+        } => run(
+            args,
+            out,
+            jobs,
+            backend,
+            no_plot,
+            cells,
+            RunFlags { resume, no_pack },
+        ),
         Command::Slurm {
             args,
             out,
@@ -333,6 +347,12 @@ fn load_grid(
     Ok((experiment, cells, out))
 }
 
+/// `run`'s on/off switches.
+struct RunFlags {
+    resume: bool,
+    no_pack: bool,
+}
+
 fn run(
     args: Vec<String>,
     out: Option<PathBuf>,
@@ -340,7 +360,7 @@ fn run(
     backend: Option<String>,
     no_plot: bool,
     slice: Option<slice::CellSlice>,
-    resume: bool,
+    flags: RunFlags,
 ) -> Result<ExitCode> {
     let (experiment, cells, out) = load_grid(args, out, backend)?;
     let cores = std::thread::available_parallelism()
@@ -353,10 +373,15 @@ fn run(
             64 * cores
         );
     }
+    let options = runner::RunOptions {
+        jobs,
+        resume: flags.resume,
+        pack: !flags.no_pack,
+    };
     if let Some(slice) = slice {
-        return run_slice(&experiment, &cells, &out, jobs, slice, resume);
+        return run_slice(&experiment, &cells, &out, options, slice);
     }
-    let counts = runner::run_cells(&experiment, &cells, &out, jobs, resume)?;
+    let counts = runner::run_cells(&experiment, &cells, &out, options)?;
     let (summary, _) = collect::collect(&out)?;
     println!("{} cells: {counts}", cells.len());
     println!("summary: {}", summary.display());
@@ -393,12 +418,11 @@ fn run_slice(
     experiment: &Experiment,
     cells: &[experiment::Cell],
     out: &Path,
-    jobs: usize,
+    options: runner::RunOptions,
     slice: slice::CellSlice,
-    resume: bool,
 ) -> Result<ExitCode> {
     let range = slice.range(cells.len())?;
-    let counts = runner::run_cells(experiment, &cells[range.clone()], out, jobs, resume)?;
+    let counts = runner::run_cells(experiment, &cells[range.clone()], out, options)?;
     println!(
         "cells {}..{} of {}: {counts}",
         range.start,

@@ -33,15 +33,29 @@ impl std::fmt::Display for RunCounts {
     }
 }
 
-/// Run every incomplete cell of `cells` into `out` with `jobs` threads,
-/// continuing cells from their checkpoints when `resume`.
+/// How `run_cells` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Threads.
+    pub jobs: usize,
+    /// Continue cells from their checkpoints.
+    pub resume: bool,
+    /// Train compatible two_layer cells as packed models (`train::packed`).
+    pub pack: bool,
+}
+
+/// two_layer cells per pack at most: a pack's cells are written when the
+/// whole pack is done, so this bounds the work a kill can lose.
+pub const MAX_PACK: usize = 64;
+
+/// Run every incomplete cell of `cells` into `out`.
 pub fn run_cells(
     experiment: &Experiment,
     cells: &[Cell],
     out: &Path,
-    jobs: usize,
-    resume: bool,
+    options: RunOptions,
 ) -> Result<RunCounts> {
+    let RunOptions { jobs, resume, pack } = options;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output directory {}", out.display()))?;
     let (todo, skipped) = pending(cells, out)?;
@@ -66,15 +80,24 @@ pub fn run_cells(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()?;
-    let statuses: Vec<Status> = pool.install(|| {
-        todo.par_iter()
-            .map(|(cell, config)| {
-                let status = execute(cell, config, out, resume);
-                bar.inc(1);
-                status
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
+    let jobs_todo = group(&todo, pack);
+    let statuses: Vec<Status> = pool
+        .install(|| {
+            jobs_todo
+                .par_iter()
+                .map(|job| {
+                    let statuses = match job.as_slice() {
+                        [(cell, config)] => execute(cell, config, out, resume).map(|s| vec![s]),
+                        pack => execute_pack(pack, out),
+                    };
+                    bar.inc(job.len() as u64);
+                    statuses
+                })
+                .collect::<Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
     bar.finish_and_clear();
     for status in statuses {
         match status {
@@ -135,11 +158,38 @@ pub fn pending<'a>(cells: &'a [Cell], out: &Path) -> Result<(Vec<(&'a Cell, Stri
     Ok((todo, complete))
 }
 
-/// Run one cell and write its files; `metrics.json` goes last.
-fn execute(cell: &Cell, config: &str, out: &Path, resume: bool) -> Result<Status> {
+/// The cells to run as jobs: one cell each, except two_layer cells that
+/// share a pack key, which go together, up to [`MAX_PACK`] at a time.
+fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Vec<(&'a Cell, String)>> {
+    let mut jobs: Vec<Vec<(&Cell, String)>> = Vec::new();
+    let mut packs: Vec<(String, Vec<(&Cell, String)>)> = Vec::new();
+    for (cell, config) in todo {
+        match kinds::pack_key(&cell.config).filter(|_| pack) {
+            Some(key) => match packs
+                .iter_mut()
+                .find(|(k, p)| *k == key && p.len() < MAX_PACK)
+            {
+                Some((_, p)) => p.push((*cell, config.clone())),
+                None => packs.push((key, vec![(*cell, config.clone())])),
+            },
+            None => jobs.push(vec![(*cell, config.clone())]),
+        }
+    }
+    jobs.extend(packs.into_iter().map(|(_, p)| p));
+    jobs
+}
+
+/// Write a cell's config before it runs; its directory.
+fn prepare(cell: &Cell, config: &str, out: &Path) -> Result<std::path::PathBuf> {
     let dir = cell_dir(out, &cell.id);
     remove_stale_temporaries(&dir);
     write_atomic(&dir.join(CONFIG), config.as_bytes())?;
+    Ok(dir)
+}
+
+/// Run one cell and write its files; `metrics.json` goes last.
+fn execute(cell: &Cell, config: &str, out: &Path, resume: bool) -> Result<Status> {
+    let dir = prepare(cell, config, out)?;
     let started = Instant::now();
     let context = kinds::CellContext {
         dir: &dir,
@@ -149,17 +199,62 @@ fn execute(cell: &Cell, config: &str, out: &Path, resume: bool) -> Result<Status
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         kinds::run(&cell.config, &context)
     }));
-    let (output, error) = match outcome {
-        Ok(Ok(output)) => (output, None),
-        Ok(Err(e)) => (failed(), Some(format!("{e:#}"))),
+    let result = match outcome {
+        Ok(result) => result.map_err(|e| format!("{e:#}")),
+        Err(panic) => Err(panic_message(panic)),
+    };
+    finish(cell, &dir, result, started.elapsed().as_secs_f64())
+}
+
+/// Run a pack of two_layer cells as one packed model and write each cell's
+/// files; each cell's `seconds` is its share of the pack's time.
+fn execute_pack(pack: &[(&Cell, String)], out: &Path) -> Result<Vec<Status>> {
+    let dirs = pack
+        .iter()
+        .map(|(cell, config)| prepare(cell, config, out))
+        .collect::<Result<Vec<_>>>()?;
+    let started = Instant::now();
+    let configs: Vec<&crate::config::Config> = pack.iter().map(|(c, _)| &c.config).collect();
+    let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kinds::run_two_layer_pack(&configs)
+    }));
+    let seconds = started.elapsed().as_secs_f64() / pack.len() as f64;
+    match outputs {
+        Ok(outputs) => pack
+            .iter()
+            .zip(dirs)
+            .zip(outputs)
+            .map(|(((cell, _), dir), output)| finish(cell, &dir, Ok(output), seconds))
+            .collect(),
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            (failed(), Some(format!("panic: {message}")))
+            let message = panic_message(panic);
+            pack.iter()
+                .zip(dirs)
+                .map(|((cell, _), dir)| finish(cell, &dir, Err(message.clone()), seconds))
+                .collect()
         }
+    }
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("panic: {message}")
+}
+
+/// Write a finished cell's trace and record (`metrics.json` last).
+fn finish(
+    cell: &Cell,
+    dir: &Path,
+    result: std::result::Result<CellOutput, String>,
+    seconds: f64,
+) -> Result<Status> {
+    let (output, error) = match result {
+        Ok(output) => (output, None),
+        Err(e) => (failed(), Some(e)),
     };
     if let Some(e) = &error {
         tracing::warn!(cell = %cell.id, error = %e, "cell failed");
@@ -181,7 +276,7 @@ fn execute(cell: &Cell, config: &str, out: &Path, resume: bool) -> Result<Status
         error,
         diverged_at: output.diverged_at,
         metrics: metrics_to_json(&output.metrics),
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         finished_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{TempDir, line_of, probstab};
+use std::path::Path;
 
 /// Run `probstab run ARGS --out out` in `t` and check the shape of a config
 /// error; returns stderr.
@@ -334,4 +335,34 @@ fn plot_files_stay_inside_plots_and_plot_keys_are_checked_before_running() {
         !t.join("o").exists(),
         "nothing runs before the plots are checked"
     );
+}
+
+/// Every config the repository ships loads and expands into its cells (the
+/// sbatch export resolves the whole grid without running it).
+#[test]
+fn every_shipped_config_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let t = TempDir::new("shipped");
+    let mut checked = 0;
+    for dir in [root.clone(), root.join("quick")] {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let out = t.join(format!("out{checked}"));
+            probstab(
+                t.path(),
+                &[
+                    "slurm",
+                    path.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            )
+            .ok();
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked} configs");
 }

@@ -152,3 +152,41 @@ fn neuron_data_from_csv_and_bad_keys_are_named() {
     );
     assert!(run.stderr.contains("1 cell(s) failed"));
 }
+
+/// The runner packs two_layer cells that share shapes and plain SGD into one
+/// stacked model; `--no-pack` trains each through burn's autodiff. Both give
+/// the same metrics for the same seeds (to float rounding), divergence
+/// included.
+#[test]
+fn packed_and_unpacked_two_layer_grids_agree() {
+    let t = TempDir::new("packed");
+    let grid = TWO_LAYER.replace(
+        "\"train.lr\" = [0.05, 40.0]",
+        "\"train.lr\" = [0.02, 0.05, 40.0]\n\"data.mu\" = [0.2, 0.8]",
+    );
+    t.write("net.toml", &grid);
+    probstab(t.path(), &["run", "net.toml", "--out", "packed", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &["run", "net.toml", "--out", "burn", "--no-plot", "--no-pack"],
+    )
+    .ok();
+    let packed = Csv::read(t.join("packed/summary.csv"));
+    let burn = Csv::read(t.join("burn/summary.csv"));
+    assert_eq!(packed.rows.len(), 6);
+    for column in ["status", "rank_w2", "rank_w1"] {
+        assert_eq!(packed.values(column), burn.values(column), "{column}");
+    }
+    for column in ["final_loss", "m_l", "effective_rank_w2"] {
+        for (p, b) in packed.values(column).iter().zip(burn.values(column)) {
+            if p.is_empty() && b.is_empty() {
+                continue;
+            }
+            let (p, b): (f64, f64) = (p.parse().unwrap(), b.parse().unwrap());
+            assert!(
+                (p - b).abs() <= 1e-4 * p.abs().max(b.abs()),
+                "{column}: packed {p}, burn {b}"
+            );
+        }
+    }
+}

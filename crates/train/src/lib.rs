@@ -18,6 +18,8 @@ pub mod images;
 pub mod init;
 /// The `neuron` kind: u·σ(w·x) trained on a 1-D dataset.
 pub mod neuron;
+/// Packed two_layer cells: a stacked model with a fused SGD step.
+pub mod packed;
 /// Seeded random streams.
 pub mod rng;
 /// Generated image sets, and CIFAR-10's binary format, for tests and demos.

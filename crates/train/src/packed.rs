@@ -1,0 +1,264 @@
+//! Packed `two_layer` cells (DESIGN.md §9): K cells that share d, h, σ,
+//! bias, batch size, steps, loss and plain SGD train as one stacked model,
+//! parameters `[K, …]` in one buffer, with per-cell λ, μ, σ_ε and seed.
+//!
+//! A step of a cell is one fused pass, forward and hand-derived backward with
+//! the SGD update folded in; no autodiff graph, no per-operation dispatch.
+//! The cells of a pack are spread over the cores. Each cell draws the same
+//! data and initial weights as the unpacked (burn) path and follows the same
+//! loss and divergence rules, so the two agree to float rounding
+//! (`tests/packed.rs` checks it against burn's autodiff).
+
+use crate::config::{DataTable, LossReduction, ModelTable, OptimizerKind, TrainTable};
+use crate::data::{Source, Teacher};
+use crate::init::{linear_bias, linear_weight};
+use crate::rng::{Stream, rng};
+use crate::trainer::Outcome;
+use crate::two_layer::{TEST_POINTS, TwoLayerRun};
+use models::Activation;
+use rayon::prelude::*;
+
+/// One cell of a pack: its validated tables and seed.
+#[derive(Clone, Copy)]
+pub struct PackedCell<'a> {
+    pub model: &'a ModelTable,
+    pub data: &'a DataTable,
+    pub train: &'a TrainTable,
+    pub seed: u64,
+}
+
+/// What cells must share to be packed together, or None when a cell cannot
+/// be packed (Adam trains on burn's path).
+pub fn pack_key(cell: &PackedCell) -> Option<String> {
+    let (m, t) = (cell.model, cell.train);
+    (t.optimizer == OptimizerKind::Sgd).then(|| {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}",
+            m.dim, m.hidden, m.activation, m.bias, t.batch_size, t.steps, t.loss, cell.data.n
+        )
+    })
+}
+
+/// Train every cell of `cells` (which share a [`pack_key`]).
+pub fn run_packed(cells: &[PackedCell]) -> Vec<TwoLayerRun> {
+    let Some(first) = cells.first() else {
+        return Vec::new();
+    };
+    let (d, h) = (
+        first.model.dim.expect("validated"),
+        first.model.hidden.expect("validated"),
+    );
+    // The stacked parameters, PyTorch layout (out × in), cell-major: the
+    // initial weights of the unpacked path, drawn in its order.
+    let k = cells.len();
+    let (mut w1, mut w2) = (Vec::with_capacity(k * h * d), Vec::with_capacity(k * d * h));
+    let (mut b1, mut b2) = (Vec::with_capacity(k * h), Vec::with_capacity(k * d));
+    for cell in cells {
+        let mut r = rng(cell.seed, Stream::Init);
+        w1.extend(linear_weight(&mut r, h, d));
+        w2.extend(linear_weight(&mut r, d, h));
+        let (b1_k, b2_k) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
+        let bias = cell.model.bias.expect("validated");
+        b1.extend(b1_k.into_iter().map(|b| if bias { b } else { 0.0 }));
+        b2.extend(b2_k.into_iter().map(|b| if bias { b } else { 0.0 }));
+    }
+    w1.par_chunks_mut(h * d)
+        .zip(w2.par_chunks_mut(d * h))
+        .zip(b1.par_chunks_mut(h))
+        .zip(b2.par_chunks_mut(d))
+        .zip(cells.par_iter())
+        .map(|((((w1, w2), b1), b2), cell)| {
+            let mut net = Net {
+                d,
+                h,
+                w1,
+                w2,
+                b1,
+                b2,
+                sigma: cell.model.activation,
+                bias: cell.model.bias.expect("validated"),
+                loss: cell.train.loss,
+            };
+            train_cell(&mut net, cell)
+        })
+        .collect()
+}
+
+/// One cell's parameters inside the stack.
+struct Net<'a> {
+    d: usize,
+    h: usize,
+    w1: &'a mut [f32],
+    w2: &'a mut [f32],
+    b1: &'a mut [f32],
+    b2: &'a mut [f32],
+    sigma: Activation,
+    bias: bool,
+    loss: LossReduction,
+}
+
+fn train_cell(net: &mut Net, cell: &PackedCell) -> TwoLayerRun {
+    let (t, data) = (cell.train, cell.data);
+    let teacher = Teacher {
+        dim: net.d,
+        mu: data.mu.expect("validated"),
+        noise_std: data.noise_std.expect("validated"),
+    };
+    let mut source = Source::teacher(teacher, data.n.expect("validated"), cell.seed);
+    let mut outcome = Outcome {
+        losses: Vec::with_capacity(t.steps.min(1 << 20)),
+        diverged_at: None,
+    };
+    let mut scratch = Scratch::new(net.d, net.h, t.batch_size);
+    for step in 0..t.steps {
+        let batch = source.next_batch(t.batch_size);
+        let value = net.forward(&batch.x, &batch.y, batch.rows, &mut scratch);
+        outcome.losses.push(value);
+        if !value.is_finite() || value as f64 > t.diverge_above {
+            outcome.diverged_at = Some(step);
+            break;
+        }
+        net.sgd_step(&batch.x, batch.rows, t.lr as f32, &mut scratch);
+    }
+    let test = teacher.draw(&mut rng(cell.seed, Stream::TestData), TEST_POINTS);
+    let mut big = Scratch::new(net.d, net.h, TEST_POINTS);
+    let test_loss = net.forward(&test.x, &test.y, TEST_POINTS, &mut big) as f64;
+    TwoLayerRun {
+        w1: net.w1.to_vec(),
+        w2: net.w2.to_vec(),
+        dim: net.d,
+        hidden: net.h,
+        outcome,
+        test_loss,
+    }
+}
+
+/// Activations and errors of one batch.
+struct Scratch {
+    z: Vec<f32>,
+    a: Vec<f32>,
+    e: Vec<f32>,
+    delta: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(d: usize, h: usize, rows: usize) -> Self {
+        Self {
+            z: vec![0.0; rows * h],
+            a: vec![0.0; rows * h],
+            e: vec![0.0; rows * d],
+            delta: vec![0.0; rows * h],
+        }
+    }
+}
+
+impl Net<'_> {
+    /// The loss of the batch; leaves z, σ(z) and ∂L/∂out in `s`.
+    fn forward(&self, x: &[f32], y: &[f32], rows: usize, s: &mut Scratch) -> f32 {
+        let (d, h) = (self.d, self.h);
+        let scale = match self.loss {
+            LossReduction::Mean => 1.0 / (rows * d) as f64,
+            LossReduction::HalfSum => 0.5 / rows as f64,
+        };
+        let mut total = 0.0f64;
+        for r in 0..rows {
+            let xr = &x[r * d..(r + 1) * d];
+            let (z, a) = (&mut s.z[r * h..(r + 1) * h], &mut s.a[r * h..(r + 1) * h]);
+            for j in 0..h {
+                z[j] = self.b1[j] + dot(&self.w1[j * d..(j + 1) * d], xr);
+                a[j] = sigma(self.sigma, z[j]);
+            }
+            let e = &mut s.e[r * d..(r + 1) * d];
+            for i in 0..d {
+                let diff = self.b2[i] + dot(&self.w2[i * h..(i + 1) * h], a) - y[r * d + i];
+                total += (diff as f64) * (diff as f64);
+                // ∂L/∂out: 2·diff·scale for the mean, diff/rows for ½·sum.
+                e[i] = (2.0 * scale * diff as f64) as f32;
+            }
+        }
+        (total * scale) as f32
+    }
+
+    /// The SGD update from the batch whose forward pass is in `s`: δ with
+    /// the old W₂, then W₂ −= λ eᵀa, W₁ −= λ δᵀx (and the biases).
+    fn sgd_step(&mut self, x: &[f32], rows: usize, lr: f32, s: &mut Scratch) {
+        let (d, h) = (self.d, self.h);
+        for r in 0..rows {
+            let delta = &mut s.delta[r * h..(r + 1) * h];
+            delta.fill(0.0);
+            for i in 0..d {
+                axpy(s.e[r * d + i], &self.w2[i * h..(i + 1) * h], delta);
+            }
+            for j in 0..h {
+                delta[j] *= sigma_prime(self.sigma, s.z[r * h + j], s.a[r * h + j]);
+            }
+        }
+        for r in 0..rows {
+            let a = &s.a[r * h..(r + 1) * h];
+            for i in 0..d {
+                let g = -lr * s.e[r * d + i];
+                axpy(g, a, &mut self.w2[i * h..(i + 1) * h]);
+                if self.bias {
+                    self.b2[i] += g;
+                }
+            }
+            let xr = &x[r * d..(r + 1) * d];
+            for j in 0..h {
+                let g = -lr * s.delta[r * h + j];
+                axpy(g, xr, &mut self.w1[j * d..(j + 1) * d]);
+                if self.bias {
+                    self.b1[j] += g;
+                }
+            }
+        }
+    }
+}
+
+fn sigma(s: Activation, z: f32) -> f32 {
+    match s {
+        Activation::Linear => z,
+        Activation::Tanh => z.tanh(),
+        Activation::Relu => z.max(0.0),
+        Activation::Swish => z / (1.0 + (-z).exp()),
+    }
+}
+
+/// σ'(z), given a = σ(z).
+fn sigma_prime(s: Activation, z: f32, a: f32) -> f32 {
+    match s {
+        Activation::Linear => 1.0,
+        Activation::Tanh => 1.0 - a * a,
+        Activation::Relu => {
+            if z > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Swish => {
+            let sig = 1.0 / (1.0 + (-z).exp());
+            sig * (1.0 + z * (1.0 - sig))
+        }
+    }
+}
+
+/// Σ aᵢbᵢ with eight partial sums, so that it vectorises.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// y += α x.
+fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}

@@ -1,0 +1,172 @@
+//! Packed two_layer cells (a fused, hand-derived SGD step over a stacked
+//! model) against burn's autodiff path, cell by cell: same losses, weights,
+//! divergence step and test loss to float rounding, for every activation,
+//! bias, loss, batch size and data source.
+
+use train::Backend;
+use train::config::{DataTable, ModelTable, Net, TrainTable};
+use train::packed::{PackedCell, pack_key, run_packed};
+use train::two_layer::{TwoLayerRun, run};
+
+struct Tables {
+    model: ModelTable,
+    data: DataTable,
+    train: TrainTable,
+}
+
+fn tables(model: &str, data: &str, train: &str) -> Tables {
+    let mut t = Tables {
+        model: toml::from_str(model).unwrap(),
+        data: toml::from_str(data).unwrap(),
+        train: toml::from_str(train).unwrap(),
+    };
+    t.model.validate(Net::TwoLayer).unwrap();
+    t.data.validate(Net::TwoLayer).unwrap();
+    t.train.validate(Net::TwoLayer).unwrap();
+    t
+}
+
+/// Relative agreement of two float sequences, scaled by the larger size.
+fn close(a: &[f32], b: &[f32], rtol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = a
+        .iter()
+        .chain(b)
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(1e-6);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= rtol * scale,
+            "{what}[{i}]: burn {x}, packed {y} (scale {scale})"
+        );
+    }
+}
+
+fn compare(burn: &TwoLayerRun, packed: &TwoLayerRun, rtol: f32, what: &str) {
+    assert_eq!(
+        burn.outcome.diverged_at, packed.outcome.diverged_at,
+        "{what}"
+    );
+    close(
+        &burn.outcome.losses,
+        &packed.outcome.losses,
+        rtol,
+        &format!("{what} losses"),
+    );
+    close(&burn.w1, &packed.w1, rtol, &format!("{what} w1"));
+    close(&burn.w2, &packed.w2, rtol, &format!("{what} w2"));
+    let (a, b) = (burn.test_loss, packed.test_loss);
+    assert!(
+        (a - b).abs() <= rtol as f64 * a.abs().max(b.abs()),
+        "{what} test loss {a} vs {b}"
+    );
+}
+
+#[test]
+fn packed_cells_match_burn_autodiff_cell_by_cell() {
+    let cases = [
+        (
+            "activation = \"tanh\"\ndim = 12\nhidden = 9",
+            "mu = 0.3",
+            "lr = 0.05\nsteps = 150",
+        ),
+        (
+            "activation = \"linear\"\ndim = 8\nhidden = 8\nbias = true",
+            "mu = 0.7\nnoise_std = 1.0",
+            "lr = 0.1\nsteps = 150\nbatch_size = 4\nloss = \"half_sum\"",
+        ),
+        (
+            "activation = \"relu\"\ndim = 10\nhidden = 16\nbias = true",
+            "mu = 0.5\nn = 20",
+            "lr = 0.05\nsteps = 150\nbatch_size = 3",
+        ),
+        (
+            "activation = \"swish\"\ndim = 9\nhidden = 5",
+            "mu = 0.2",
+            "lr = 0.2\nsteps = 150\nbatch_size = 2",
+        ),
+    ];
+    for (model, data, train) in cases {
+        let t = tables(model, data, train);
+        let seeds = [1u64, 2, 3];
+        let cells: Vec<PackedCell> = seeds
+            .iter()
+            .map(|&seed| PackedCell {
+                model: &t.model,
+                data: &t.data,
+                train: &t.train,
+                seed,
+            })
+            .collect();
+        assert!(pack_key(&cells[0]).is_some());
+        let packed = run_packed(&cells);
+        for (seed, p) in seeds.iter().zip(&packed) {
+            let burn = run(&t.model, &t.data, &t.train, *seed, Backend::Cpu).unwrap();
+            compare(
+                &burn,
+                p,
+                2e-4,
+                &format!("{model} / {data} / {train} / seed {seed}"),
+            );
+        }
+        // Cells of one pack differ by their seed: not a copy of one another.
+        assert_ne!(packed[0].w2, packed[1].w2);
+    }
+}
+
+#[test]
+fn a_diverging_cell_stops_alone_at_burns_step() {
+    let calm = tables(
+        "dim = 6\nhidden = 6\nactivation = \"linear\"",
+        "mu = 0.5",
+        "lr = 0.05\nsteps = 60",
+    );
+    let wild = tables(
+        "dim = 6\nhidden = 6\nactivation = \"linear\"",
+        "mu = 0.5",
+        "lr = 40.0\nsteps = 60",
+    );
+    let cells = [
+        PackedCell {
+            model: &calm.model,
+            data: &calm.data,
+            train: &calm.train,
+            seed: 5,
+        },
+        PackedCell {
+            model: &wild.model,
+            data: &wild.data,
+            train: &wild.train,
+            seed: 5,
+        },
+    ];
+    assert_eq!(pack_key(&cells[0]), pack_key(&cells[1]), "λ is per cell");
+    let packed = run_packed(&cells);
+    assert_eq!(packed[0].outcome.diverged_at, None);
+    assert_eq!(packed[0].outcome.losses.len(), 60);
+    let burn = run(&wild.model, &wild.data, &wild.train, 5, Backend::Cpu).unwrap();
+    let at = burn.outcome.diverged_at.expect("λ = 40 diverges");
+    assert_eq!(packed[1].outcome.diverged_at, Some(at));
+    close(
+        &burn.outcome.losses[..at],
+        &packed[1].outcome.losses[..at],
+        1e-3,
+        "losses before divergence",
+    );
+}
+
+#[test]
+fn adam_is_not_packed() {
+    let t = tables(
+        "dim = 4\nhidden = 4",
+        "mu = 0.5",
+        "lr = 0.01\noptimizer = \"adam\"",
+    );
+    let cell = PackedCell {
+        model: &t.model,
+        data: &t.data,
+        train: &t.train,
+        seed: 0,
+    };
+    assert_eq!(pack_key(&cell), None);
+}

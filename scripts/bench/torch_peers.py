@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""PyTorch peers for probstab's speed benchmarks (the benchmark suite, issue 6).
+
+Each subcommand times one workload on the CPU, in float32, and prints ONE JSON
+line on stdout; progress and the per-repeat times go to stderr. run.sh puts
+these lines next to the ones from `cargo bench --bench speed` and prints the
+ratios. Run it with the venv that setup-torch.sh makes:
+
+    py=$(scripts/bench/setup-torch.sh)
+    $py scripts/bench/torch_peers.py two_layer_step --batch 32
+    $py scripts/bench/torch_peers.py ensemble --cells 64
+    $py scripts/bench/torch_peers.py loop --cells 64
+    $py scripts/bench/torch_peers.py resnet18 --batch 32
+
+How each figure is timed (time.perf_counter, after warm-up, median of repeats):
+
+    two_layer_step  one repeat = --steps SGD steps of one d → h → d tanh net:
+                    zero_grad, forward, MSE (mean), backward, step, loss.item()
+                    us_per_step = median repeat time / steps
+    ensemble        one repeat = --steps steps of K nets stacked as W1 [K,h,d],
+                    W2 [K,d,h] and trained together with torch.bmm; loss = Σ_k
+                    of each cell's mean MSE; per-cell lr [K,1,1]; manual SGD
+                    under no_grad; per-cell losses kept every step
+                    cell_steps_per_s = K · steps / median repeat time
+    loop            one repeat = the same K cells trained one after another,
+                    each as in two_layer_step (model and optimizer built inside
+                    the timed region), --steps steps each
+                    cell_steps_per_s = K · steps / median repeat time
+    resnet18        one repeat = ONE training step (forward, cross-entropy,
+                    backward, SGD step, loss.item()) of a CIFAR ResNet-18 on a
+                    random [B,3,32,32] batch; --steps repeats
+                    images_per_s = B / median step time
+
+Data are x ~ N(0, I), y = μx + (1 − μ)·σ·ε with μ = 0.5, σ = 2 (the paper's
+teacher, as in the `two_layer` kind), drawn before timing for every step.
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MU = 0.5  # μ, teacher signal weight
+NOISE_STD = 2.0  # σ, label-noise std
+LR = 0.01  # λ of two_layer_step and resnet18
+LR_RANGE = (0.001, 0.02)  # per-cell λ of ensemble and loop, linspace over the K cells
+CLASSES = 10  # resnet18 head
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def emit(record, args):
+    record.update(impl="torch", threads=args.threads, torch=torch.__version__)
+    print(json.dumps(record), flush=True)
+
+
+def timed(run, warmup, repeats, label):
+    """Call run() `warmup` times untimed, then `repeats` times timed; return
+    the median seconds of one timed call."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    med = statistics.median(times)
+    log(f"{label}: median {med:.4f} s over {repeats} repeats (min {min(times):.4f}, max {max(times):.4f})")
+    return med
+
+
+def teacher_data(shape, generator):
+    """x ~ N(0, I), y = μx + (1 − μ)·σ·ε, both of `shape`."""
+    x = torch.randn(shape, generator=generator)
+    eps = torch.randn(shape, generator=generator)
+    return x, MU * x + (1.0 - MU) * NOISE_STD * eps
+
+
+def two_layer(dim, hidden):
+    return nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.Tanh(), nn.Linear(hidden, dim, bias=False))
+
+
+def train_two_layer(net, opt, x, y):
+    """The per-step loop a harness that records every loss runs."""
+    loss_fn = nn.MSELoss()
+    for i in range(x.shape[0]):
+        opt.zero_grad()
+        loss = loss_fn(net(x[i]), y[i])
+        loss.backward()
+        opt.step()
+        loss.item()
+
+
+def cell_lrs(cells):
+    return torch.linspace(*LR_RANGE, cells)
+
+
+# ---------------------------------------------------------------- (a) one net
+
+
+def bench_two_layer_step(args):
+    g = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    net = two_layer(args.dim, args.hidden)
+    opt = torch.optim.SGD(net.parameters(), lr=LR)
+    x, y = teacher_data((args.steps, args.batch, args.dim), g)
+    med = timed(
+        lambda: train_two_layer(net, opt, x, y),
+        args.warmup,
+        args.repeats,
+        f"two_layer_step batch {args.batch}, {args.steps} steps",
+    )
+    emit({"bench": "two_layer_step", "batch": args.batch, "us_per_step": med / args.steps * 1e6}, args)
+
+
+# ------------------------------------------------------ (b) K cells at once
+
+
+def linear_init(cells, out_features, in_features, generator):
+    """nn.Linear's default weights, U(−1/√fan_in, 1/√fan_in), for K cells."""
+    bound = 1.0 / math.sqrt(in_features)
+    return (torch.rand((cells, out_features, in_features), generator=generator) * 2 - 1) * bound
+
+
+def bench_ensemble(args):
+    k, d, h = args.cells, args.dim, args.hidden
+    g = torch.Generator().manual_seed(args.seed)
+    w1 = linear_init(k, h, d, g).requires_grad_()  # [K, h, d], PyTorch layout out × in
+    w2 = linear_init(k, d, h, g).requires_grad_()  # [K, d, h]
+    lr = cell_lrs(k).view(k, 1, 1)
+    x, y = teacher_data((args.steps, k, args.batch, d), g)
+    losses = []
+
+    def run():
+        losses.clear()
+        for i in range(args.steps):
+            hid = torch.tanh(torch.bmm(x[i], w1.transpose(1, 2)))  # [K, B, h]
+            out = torch.bmm(hid, w2.transpose(1, 2))  # [K, B, d]
+            cell_loss = ((out - y[i]) ** 2).mean(dim=(1, 2))  # [K], each cell's MSE (mean)
+            cell_loss.sum().backward()
+            with torch.no_grad():
+                for w in (w1, w2):
+                    w -= lr * w.grad
+                    w.grad.zero_()
+            losses.append(cell_loss.detach())
+
+    med = timed(run, args.warmup, args.repeats, f"ensemble K={k} batch {args.batch}, {args.steps} steps")
+    assert torch.isfinite(torch.stack(losses)).all(), "an ensemble cell diverged"
+    cell_steps = k * args.steps
+    emit(
+        {
+            "bench": "ensemble",
+            "cells": k,
+            "batch": args.batch,
+            "us_per_cell_step": med / cell_steps * 1e6,
+            "cell_steps_per_s": cell_steps / med,
+        },
+        args,
+    )
+
+
+def bench_loop(args):
+    k = args.cells
+    g = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    lrs = cell_lrs(k).tolist()
+    x, y = teacher_data((k, args.steps, args.batch, args.dim), g)
+
+    def run():
+        for c in range(k):
+            net = two_layer(args.dim, args.hidden)
+            opt = torch.optim.SGD(net.parameters(), lr=lrs[c])
+            train_two_layer(net, opt, x[c], y[c])
+
+    med = timed(run, args.warmup, args.repeats, f"loop K={k} batch {args.batch}, {args.steps} steps per cell")
+    cell_steps = k * args.steps
+    emit(
+        {
+            "bench": "loop",
+            "cells": k,
+            "batch": args.batch,
+            "us_per_cell_step": med / cell_steps * 1e6,
+            "cell_steps_per_s": cell_steps / med,
+        },
+        args,
+    )
+
+
+# --------------------------------------------------------- (c) ResNet-18
+
+
+def channels(width, stage):
+    """round(64·2ˢ·width), at least 1, rounding halves up as Rust's f64::round
+    does (crates/models/src/resnet.rs)."""
+    return max(1, math.floor(64 * 2**stage * width + 0.5))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.downsample = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        skip = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + skip)
+
+
+class ResNet18(nn.Module):
+    """CIFAR ResNet-18: 3×3 stride-1 stem, no max-pool, BasicBlocks [2, 2, 2, 2]
+    of 64/128/256/512 channels (× width), BatchNorm, global average pool,
+    linear head. Module names are torchvision's, as on the Rust side."""
+
+    def __init__(self, width=1.0, in_channels=3, num_classes=CLASSES):
+        super().__init__()
+        c0 = channels(width, 0)
+        self.conv1 = nn.Conv2d(in_channels, c0, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c0)
+        c_in = c0
+        for stage in range(4):
+            c = channels(width, stage)
+            stride = 1 if stage == 0 else 2
+            setattr(self, f"layer{stage + 1}", nn.Sequential(BasicBlock(c_in, c, stride), BasicBlock(c, c, 1)))
+            c_in = c
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c_in, num_classes)
+        for m in self.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def bench_resnet18(args):
+    g = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    model = ResNet18(args.width)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    images = torch.randn((args.batch, 3, 32, 32), generator=g)
+    labels = torch.randint(0, CLASSES, (args.batch,), generator=g)
+    log(f"resnet18 width {args.width}: {sum(p.numel() for p in model.parameters()):,} parameters")
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    med = timed(step, args.warmup, args.steps, f"resnet18 batch {args.batch}, one step")
+    emit({"bench": "resnet18", "batch": args.batch, "width": args.width, "images_per_s": args.batch / med}, args)
+
+
+# ------------------------------------------------------------------- CLI
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="bench", required=True)
+
+    def command(name, fn, help, steps, warmup, repeats):
+        s = sub.add_parser(name, help=help)
+        s.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--steps", type=int, default=steps, help=f"steps per timed repeat, per cell (default {steps})")
+        s.add_argument("--warmup", type=int, default=warmup, help=f"untimed repeats first (default {warmup})")
+        if repeats is not None:
+            s.add_argument("--repeats", type=int, default=repeats, help=f"timed repeats, median reported (default {repeats})")
+        s.set_defaults(fn=fn)
+        return s
+
+    def net_args(s, batch):
+        s.add_argument("--dim", type=int, default=200, help="d, input and output width")
+        s.add_argument("--hidden", type=int, default=200, help="h, hidden width")
+        s.add_argument("--batch", type=int, default=batch, help="S, minibatch size")
+
+    s = command("two_layer_step", bench_two_layer_step, "(a) µs per SGD step of one d→h→d tanh net", 2000, 1, 5)
+    net_args(s, 1)
+    for name, fn, help, steps in [
+        ("ensemble", bench_ensemble, "(b) K nets trained together with torch.bmm", 500),
+        ("loop", bench_loop, "(b) K nets trained one after another", 300),
+    ]:
+        s = command(name, fn, help, steps, 1, 3)
+        net_args(s, 1)
+        s.add_argument("--cells", type=int, default=64, help="K, cells (default 64)")
+    # resnet18: each of the --steps steps is one timed repeat.
+    s = command("resnet18", bench_resnet18, "(c) CIFAR ResNet-18 training images/s", 20, 3, None)
+    s.add_argument("--batch", type=int, default=32)
+    s.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: 64…512)")
+
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_default_dtype(torch.float32)
+    log(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, float32")
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
