@@ -165,7 +165,11 @@ fn packed_and_unpacked_two_layer_grids_agree() {
         "\"train.lr\" = [0.02, 0.05, 40.0]\n\"data.mu\" = [0.2, 0.8]",
     );
     t.write("net.toml", &grid);
-    probstab(t.path(), &["run", "net.toml", "--out", "packed", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &["run", "net.toml", "--out", "packed", "--no-plot"],
+    )
+    .ok();
     probstab(
         t.path(),
         &["run", "net.toml", "--out", "burn", "--no-plot", "--no-pack"],

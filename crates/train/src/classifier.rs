@@ -268,7 +268,7 @@ fn image_tensor(x: Vec<f32>, n: usize, set: &ImageSet, device: &Device) -> Tenso
 
 /// Mean cross-entropy of `logits` against `labels`, and how many rows the
 /// logits classify right.
-fn cross_entropy(
+pub fn cross_entropy(
     logits: Tensor<2>,
     labels: &[u8],
     classes: usize,

@@ -179,29 +179,29 @@ impl Net<'_> {
         (total * scale) as f32
     }
 
-    /// The SGD update from the batch whose forward pass is in `s`: δ with
-    /// the old W₂, then W₂ −= λ eᵀa, W₁ −= λ δᵀx (and the biases).
+    /// The SGD update from the batch whose forward pass is in `s`: δ from
+    /// the old W₂ (each row of W₂ is read for δ, then updated, in one pass),
+    /// W₂ −= λ eᵀa, W₁ −= λ δᵀx, and the biases.
     fn sgd_step(&mut self, x: &[f32], rows: usize, lr: f32, s: &mut Scratch) {
         let (d, h) = (self.d, self.h);
-        for r in 0..rows {
-            let delta = &mut s.delta[r * h..(r + 1) * h];
-            delta.fill(0.0);
-            for i in 0..d {
-                axpy(s.e[r * d + i], &self.w2[i * h..(i + 1) * h], delta);
+        s.delta[..rows * h].fill(0.0);
+        for i in 0..d {
+            let row = &mut self.w2[i * h..(i + 1) * h];
+            for r in 0..rows {
+                axpy(s.e[r * d + i], row, &mut s.delta[r * h..(r + 1) * h]);
             }
-            for j in 0..h {
-                delta[j] *= sigma_prime(self.sigma, s.z[r * h + j], s.a[r * h + j]);
-            }
-        }
-        for r in 0..rows {
-            let a = &s.a[r * h..(r + 1) * h];
-            for i in 0..d {
+            for r in 0..rows {
                 let g = -lr * s.e[r * d + i];
-                axpy(g, a, &mut self.w2[i * h..(i + 1) * h]);
+                axpy(g, &s.a[r * h..(r + 1) * h], row);
                 if self.bias {
                     self.b2[i] += g;
                 }
             }
+        }
+        for (j, delta) in s.delta[..rows * h].iter_mut().enumerate() {
+            *delta *= sigma_prime(self.sigma, s.z[j], s.a[j]);
+        }
+        for r in 0..rows {
             let xr = &x[r * d..(r + 1) * d];
             for j in 0..h {
                 let g = -lr * s.delta[r * h + j];

@@ -1,0 +1,203 @@
+//! probstab's side of `scripts/bench/run.sh`: each benchmark prints one JSON
+//! line. Timings are medians of repeats after a warm-up; the PyTorch peers
+//! run in the same script on the same machine, and the script prints ratios.
+//!
+//!   cargo bench --workspace --bench speed -- two_layer_step 1
+//!   cargo bench --workspace --bench speed -- packed 64
+//!   cargo bench --workspace --bench speed -- resnet18 32
+//!   cargo bench --workspace --bench speed -- saddle_phase_diagram
+//!
+//! Add `quick` for fewer steps.
+
+use analysis::saddle::{Chi, saddle_theory};
+use analysis::teacher::Teacher as ChiTeacher;
+use burn::tensor::{Tensor, TensorData};
+use models::{Activation, TwoLayer, TwoLayerConfig};
+use rayon::prelude::*;
+use std::time::Instant;
+use train::Backend;
+use train::config::{DataTable, ModelTable, Net, TrainTable};
+use train::data::{Source, Teacher};
+use train::packed::{PackedCell, run_packed};
+use train::trainer::{optimizer, tensors, train_step};
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let quick = args.iter().any(|a| a == "quick");
+    let number = |i: usize, default: usize| {
+        args.get(i)
+            .and_then(|a| a.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    match args.first().map(String::as_str) {
+        Some("two_layer_step") => two_layer_step(number(1, 1), quick),
+        Some("packed") => packed(number(1, 64), quick),
+        Some("resnet18") => resnet18(number(1, 32), quick),
+        Some("saddle_phase_diagram") => saddle_phase_diagram(if quick { 100 } else { 400 }),
+        other => {
+            eprintln!(
+                "unknown benchmark {other:?}: two_layer_step B | packed K | resnet18 B | saddle_phase_diagram [quick]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn train_table(text: &str) -> TrainTable {
+    let t: TrainTable = toml::from_str(text).expect("bench train table");
+    t.validate(Net::TwoLayer).expect("valid");
+    t
+}
+
+/// (a) One SGD step of a 200 → 200 → 200 tanh net through burn (flex).
+fn two_layer_step(batch: usize, quick: bool) {
+    let device = train::device(Backend::Cpu).expect("cpu");
+    let cfg = train_table(&format!("lr = 0.01\nbatch_size = {batch}"));
+    let config = TwoLayerConfig {
+        dim: 200,
+        hidden: 200,
+        activation: Activation::Tanh,
+        bias: false,
+    };
+    let mut model = train::two_layer::initial_model(&config, 0, &device);
+    let mut optim = optimizer(&cfg);
+    let teacher = Teacher {
+        dim: 200,
+        mu: 0.5,
+        noise_std: 2.0,
+    };
+    let mut source = Source::teacher(teacher, 0, 0);
+    let steps = if quick { 200 } else { 2000 };
+    let batches: Vec<_> = (0..steps).map(|_| source.next_batch(batch)).collect();
+    let mut times = Vec::new();
+    for repeat in 0..6 {
+        let started = Instant::now();
+        for b in &batches {
+            let (x, y) = tensors(b.clone(), &device);
+            let (next, _) =
+                train_step(model, &TwoLayer::forward, &mut optim, x, y, &cfg, |_| false);
+            model = next;
+        }
+        if repeat > 0 {
+            times.push(started.elapsed().as_secs_f64() / steps as f64);
+        }
+    }
+    println!(
+        "{{\"bench\":\"two_layer_step\",\"impl\":\"burn\",\"batch\":{batch},\"us_per_step\":{:.2}}}",
+        median(times) * 1e6
+    );
+}
+
+/// (b) K packed 200 → 200 → 200 tanh cells, batch 1, per-cell λ and seed.
+fn packed(cells: usize, quick: bool) {
+    let steps = if quick { 200 } else { 1000 };
+    let mut model: ModelTable =
+        toml::from_str("activation = \"tanh\"\ndim = 200\nhidden = 200").unwrap();
+    model.validate(Net::TwoLayer).unwrap();
+    let mut data: DataTable = toml::from_str("mu = 0.5").unwrap();
+    data.validate(Net::TwoLayer).unwrap();
+    let trains: Vec<TrainTable> = (0..cells)
+        .map(|k| {
+            train_table(&format!(
+                "lr = {}\nsteps = {steps}",
+                0.01 + 0.001 * k as f64
+            ))
+        })
+        .collect();
+    let pack: Vec<PackedCell> = trains
+        .iter()
+        .enumerate()
+        .map(|(k, train)| PackedCell {
+            model: &model,
+            data: &data,
+            train,
+            seed: k as u64,
+        })
+        .collect();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let runs = run_packed(&pack);
+        times.push(started.elapsed().as_secs_f64());
+        assert_eq!(runs.len(), cells);
+    }
+    let t = median(times);
+    let rate = (cells * steps) as f64 / t;
+    println!(
+        "{{\"bench\":\"packed\",\"cells\":{cells},\"batch\":1,\"cell_steps_per_s\":{rate:.1},\"us_per_cell_step\":{:.2}}}",
+        1e6 / rate
+    );
+}
+
+/// (c) A CIFAR-shaped ResNet-18 training step (full width) on flex.
+fn resnet18(batch: usize, quick: bool) {
+    let device = train::device(Backend::Cpu).expect("cpu");
+    let config = models::ResNet18Config {
+        in_channels: 3,
+        num_classes: 10,
+        width: 1.0,
+    };
+    let mut net = train::classifier::initial_model(&config, 0, &device);
+    let cfg = train_table(&format!("lr = 0.01\nbatch_size = {batch}"));
+    let mut optim = optimizer(&cfg);
+    let steps = if quick { 2 } else { 5 };
+    let x: Vec<f32> = (0..batch * 3 * 32 * 32)
+        .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
+        .collect();
+    let labels: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
+    let mut step = |net: models::ResNet18| {
+        let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, 3, 32, 32]), &device);
+        let (loss, _) = train::classifier::cross_entropy(net.forward(input), &labels, 10, &device);
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &net);
+        optim.step(cfg.lr, net, grads)
+    };
+    for _ in 0..2 {
+        net = step(net);
+    }
+    let started = Instant::now();
+    for _ in 0..steps {
+        net = step(net);
+    }
+    let images_per_s = (steps * batch) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{{\"bench\":\"resnet18\",\"impl\":\"burn\",\"batch\":{batch},\"images_per_s\":{images_per_s:.2}}}"
+    );
+}
+
+/// (d) The λ–μ saddle phase diagram at N = ∞, S = 1 on a side × side grid
+/// (Fig. 3 left), all cores; max_abs_err is the largest error estimate of
+/// the quadrature of m±.
+fn saddle_phase_diagram(side: usize) {
+    let started = Instant::now();
+    let points: Vec<(f64, f64)> = (0..side * side)
+        .map(|i| {
+            let (a, b) = (i / side, i % side);
+            (
+                0.02 + 3.98 * a as f64 / (side - 1) as f64,
+                b as f64 / (side - 1) as f64,
+            )
+        })
+        .collect();
+    let errs: Vec<f64> = points
+        .par_iter()
+        .map(|&(lr, mu)| {
+            let chi = Chi::teacher(ChiTeacher { mu, noise_std: 2.0 }, 0, 0);
+            let t = saddle_theory(&chi, lr, 1, 0);
+            t.m_minus.err.max(t.m_plus.err)
+        })
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let max_err = errs.iter().fold(0.0f64, |m, e| m.max(*e));
+    println!(
+        "{{\"bench\":\"saddle_phase_diagram\",\"points\":{},\"seconds\":{seconds:.3},\"max_abs_err\":{max_err:.3e}}}",
+        side * side
+    );
+}
