@@ -15,7 +15,7 @@
 # table (scripts/bench/summarise.py FILE prints it again).
 #
 #   --quick      fewer steps everywhere (a smoke test, not figures to quote);
-#                the Rust side sees PROBSTAB_BENCH_QUICK=1
+#                the Rust side gets a trailing `quick` argument
 #   --only X     one section
 #   --threads N  threads for both sides: torch.set_num_threads(N) and
 #                RAYON_NUM_THREADS=N for burn (default: nproc)
@@ -47,7 +47,6 @@ case $only in "" | a | b | c | d) ;; *) echo "error: --only takes a, b, c or d, 
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
 export RAYON_NUM_THREADS=$threads
-if [ "$quick" = 1 ]; then export PROBSTAB_BENCH_QUICK=1; else unset PROBSTAB_BENCH_QUICK; fi
 mkdir -p "$(dirname "$out")"
 : >"$out"
 
@@ -114,13 +113,15 @@ if ! cargo bench --workspace --no-run; then
 fi
 
 echo "== (iii) probstab" >&2
+rust_quick=""
+[ "$quick" = 1 ] && rust_quick=quick
 rust_bench() { # NAME [ARG] FIELDS...
     local name=$1 arg=${2:-} fields=("${@:3}")
     if [ "$rust" = 0 ]; then
         failed probstab "$name" "benches did not build" "${fields[@]}"
         return 0
     fi
-    bench probstab "$name" "${fields[@]}" -- cargo bench --workspace --bench speed -- "$name" ${arg:+"$arg"}
+    bench probstab "$name" "${fields[@]}" -- cargo bench --workspace --bench speed -- "$name" ${arg:+"$arg"} ${rust_quick:+"$rust_quick"}
 }
 if want a; then
     rust_bench two_layer_step 1 batch=1

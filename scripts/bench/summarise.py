@@ -81,7 +81,7 @@ def section_a(f):
         t = f.find(f"(a) torch batch {batch}", bench="two_layer_step", side="torch", batch=batch)
         r = ratio(t, b, "us_per_step")
         print(
-            f"    {batch:>5}  {num(b, 'us_per_step', '10.1f')}  {num(t, 'us_per_step', '10.1f')}  {fmt_ratio(r):>10}"
+            f"    {batch:>5}  {num(b, 'us_per_step', '.1f'):>10}  {num(t, 'us_per_step', '.1f'):>10}  {fmt_ratio(r):>10}"
             f"   {load_of(b)}; {load_of(t)}"
         )
     print("    torch/burn > 1 means probstab is faster.")
@@ -92,14 +92,14 @@ def section_b(f):
     p = f.find("(b) packed", bench="packed", side="probstab", cells=K)
     e = f.find("(b) torch ensemble", bench="ensemble", side="torch", cells=K)
     lp = f.find("(b) torch loop", bench="loop", side="torch", cells=K)
-    print(f"    probstab packed     {num(p, 'cell_steps_per_s', '12.0f')}   {load_of(p)}")
+    print(f"    probstab packed     {num(p, 'cell_steps_per_s', '.0f'):>12}   {load_of(p)}")
     re, rl = ratio(p, e, "cell_steps_per_s"), ratio(p, lp, "cell_steps_per_s")
     print(
-        f"    torch ensemble (bmm){num(e, 'cell_steps_per_s', '12.0f')}   {load_of(e)}"
+        f"    torch ensemble (bmm){num(e, 'cell_steps_per_s', '.0f'):>12}   {load_of(e)}"
         f"   packed/ensemble {fmt_ratio(re)} (target ≥ {TARGET_B_ENSEMBLE:g}×) {verdict(re, TARGET_B_ENSEMBLE)}"
     )
     print(
-        f"    torch per-cell loop {num(lp, 'cell_steps_per_s', '12.0f')}   {load_of(lp)}"
+        f"    torch per-cell loop {num(lp, 'cell_steps_per_s', '.0f'):>12}   {load_of(lp)}"
         f"   packed/loop     {fmt_ratio(rl)} (target ≥ {TARGET_B_LOOP:g}×) {verdict(rl, TARGET_B_LOOP)}"
     )
 
@@ -109,8 +109,8 @@ def section_c(f):
     b = f.find("(c) burn", bench="resnet18", side="probstab", batch=RESNET_BATCH)
     t = f.find("(c) torch", bench="resnet18", side="torch", batch=RESNET_BATCH)
     r = ratio(b, t, "images_per_s")
-    print(f"    burn   {num(b, 'images_per_s', '8.1f')}   {load_of(b)}")
-    print(f"    torch  {num(t, 'images_per_s', '8.1f')}   {load_of(t)}")
+    print(f"    burn   {num(b, 'images_per_s', '.1f'):>8}   {load_of(b)}")
+    print(f"    torch  {num(t, 'images_per_s', '.1f'):>8}   {load_of(t)}")
     print(
         f"    burn/torch {fmt_ratio(r)} (target ≥ {TARGET_C:g}, goal {GOAL_C:g}) {verdict(r, TARGET_C)}"
     )
@@ -145,6 +145,10 @@ def main():
     for key in ("date", "commit", "cpu", "nproc", "threads", "torch", "quick"):
         if key in machine:
             print(f"    {key:8} {machine[key]}")
+    if machine.get("quick") == "1":
+        print("    (--quick: a smoke test, not figures to quote)")
+    if machine.get("torch") == "not installed":
+        print("    (no PyTorch venv: probstab's figures only)")
     for name in [args.only] if args.only else sorted(SECTIONS):
         print()
         SECTIONS[name](f)

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 MU = 0.5  # μ, teacher signal weight
 NOISE_STD = 2.0  # σ, label-noise std
 LR = 0.01  # λ of two_layer_step and resnet18
-LR_RANGE = (0.001, 0.02)  # per-cell λ of ensemble and loop, linspace over the K cells
+CELL_LR = (0.01, 0.001)  # per-cell λ_k = 0.01 + 0.001·k of ensemble and loop, as in benches/speed.rs
 CLASSES = 10  # resnet18 head
 
 
@@ -57,14 +57,18 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+SPREAD = {}  # of the last timed(): repeats and min/median/max seconds of one repeat
+
+
 def emit(record, args):
-    record.update(impl="torch", threads=args.threads, torch=torch.__version__)
+    record.update(impl="torch", threads=args.threads, torch=torch.__version__, **SPREAD)
     print(json.dumps(record), flush=True)
 
 
 def timed(run, warmup, repeats, label):
     """Call run() `warmup` times untimed, then `repeats` times timed; return
-    the median seconds of one timed call."""
+    the median seconds of one timed call. The spread goes into the record
+    (`emit`): on a busy machine the minimum is the better guess at idle speed."""
     for _ in range(warmup):
         run()
     times = []
@@ -73,6 +77,7 @@ def timed(run, warmup, repeats, label):
         run()
         times.append(time.perf_counter() - start)
     med = statistics.median(times)
+    SPREAD.update(repeats=repeats, min_s=min(times), median_s=med, max_s=max(times))
     log(f"{label}: median {med:.4f} s over {repeats} repeats (min {min(times):.4f}, max {max(times):.4f})")
     return med
 
@@ -100,7 +105,8 @@ def train_two_layer(net, opt, x, y):
 
 
 def cell_lrs(cells):
-    return torch.linspace(*LR_RANGE, cells)
+    first, step = CELL_LR
+    return first + step * torch.arange(cells, dtype=torch.float32)
 
 
 # ---------------------------------------------------------------- (a) one net

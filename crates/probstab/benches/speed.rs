@@ -98,7 +98,9 @@ fn two_layer_step(batch: usize, quick: bool) {
 
 /// (b) K packed 200 → 200 → 200 tanh cells, batch 1, per-cell λ and seed.
 fn packed(cells: usize, quick: bool) {
-    let steps = if quick { 200 } else { 1000 };
+    // Long enough that training, not the per-cell setup and test loss
+    // (1000 fresh points), dominates, as in real cells (10⁴–10⁵ steps).
+    let steps = if quick { 200 } else { 3000 };
     let mut model: ModelTable =
         toml::from_str("activation = \"tanh\"\ndim = 200\nhidden = 200").unwrap();
     model.validate(Net::TwoLayer).unwrap();
