@@ -5,9 +5,15 @@
 #    for the paper's 200-wide net at batch 1 and 32,
 #  - whether memory stays flat over many wgpu steps (peak RSS, and GPU memory
 #    from nvidia-smi where present),
-#  - the same step in PyTorch on the same GPU when `python3 -c "import torch"` works.
-# ResNet-18 figures come with the image_classifier kind (issue 4).
+#  - ResNet-18 (CIFAR stem, full width) training images/s on wgpu at batch
+#    32 and 128, against the CPU at 32 (benches/speed.rs),
+#  - a grid of 64 two_layer cells: cell-steps/s on wgpu (one cell at a time)
+#    against the CPU (packed),
+#  - the same in PyTorch on the same GPU when torch imports (the venv of
+#    scripts/bench/setup-torch.sh, or python3).
 #   scripts/gpu-check.sh [STEPS]        (default 2000)
+# On a software adapter (lavapipe) the ResNet-18 steps take minutes each:
+# PROBSTAB_GPU_CHECK_NO_RESNET=1 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-2000}
@@ -63,9 +69,45 @@ for n in $((steps / 10)) "$steps"; do
     echo
 done
 
-if python3 -c "import torch" 2>/dev/null; then
+python=python3
+venv_python=${PROBSTAB_TORCH_VENV:-$HOME/.cache/probstab/torch-venv}/bin/python
+[ -x "$venv_python" ] && python=$venv_python
+
+if [ -z "${PROBSTAB_GPU_CHECK_NO_RESNET:-}" ]; then
+    echo "== ResNet-18 (CIFAR stem, full width), SGD training step incl. loss read-back: images/s"
+    cargo bench --workspace --bench speed --no-run --quiet
+    for batch in 32 128; do
+        cargo bench --workspace --bench speed --quiet -- resnet18 "$batch" wgpu
+    done
+    cargo bench --workspace --bench speed --quiet -- resnet18 32
+    if "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+        for batch in 32 128; do
+            "$python" scripts/bench/torch_peers.py resnet18 --batch "$batch" --device cuda --steps 20
+        done
+    else
+        echo "(no PyTorch with CUDA here: no GPU peer for ResNet-18)"
+    fi
+fi
+
+echo "== a grid of 64 two_layer cells (200→200→200 tanh, batch 1, $steps steps): cell-steps/s"
+grid() { # BACKEND -> milliseconds
+    sed -e "s/^backend = .*/backend = \"$1\"/" -e "s/^batch_size = .*/batch_size = 1/" "$work/cell.toml" >"$work/grid.toml"
+    printf '[grid]\n"train.lr" = { linspace = [0.005, 0.02, 64] }\n' >>"$work/grid.toml"
+    rm -rf "$work/grid"
+    local start end
+    start=$(date +%s%N)
+    "$bin" run "$work/grid.toml" --out "$work/grid" --no-plot >/dev/null
+    end=$(date +%s%N)
+    echo $(( (end - start) / 1000000 ))
+}
+cpu_ms=$(grid cpu)
+gpu_ms=$(grid wgpu)
+printf 'cpu (packed) %9.0f cell-steps/s   wgpu %9.0f cell-steps/s\n' \
+    "$(echo "64 * $steps * 1000 / $cpu_ms" | bc -l)" "$(echo "64 * $steps * 1000 / $gpu_ms" | bc -l)"
+
+if "$python" -c "import torch" 2>/dev/null; then
     echo "== PyTorch peer on the same machine"
-    python3 - "$steps" <<'PY'
+    "$python" - "$steps" <<'PY'
 import sys, time, torch
 steps = int(sys.argv[1])
 dev = "cuda" if torch.cuda.is_available() else "cpu"

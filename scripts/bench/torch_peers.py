@@ -258,11 +258,11 @@ class ResNet18(nn.Module):
 def bench_resnet18(args):
     g = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
-    model = ResNet18(args.width)
+    model = ResNet18(args.width).to(args.device)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    images = torch.randn((args.batch, 3, 32, 32), generator=g)
-    labels = torch.randint(0, CLASSES, (args.batch,), generator=g)
+    images = torch.randn((args.batch, 3, 32, 32), generator=g).to(args.device)
+    labels = torch.randint(0, CLASSES, (args.batch,), generator=g).to(args.device)
     log(f"resnet18 width {args.width}: {sum(p.numel() for p in model.parameters()):,} parameters")
 
     def step():
@@ -273,7 +273,7 @@ def bench_resnet18(args):
         loss.item()
 
     med = timed(step, args.warmup, args.steps, f"resnet18 batch {args.batch}, one step")
-    emit({"bench": "resnet18", "batch": args.batch, "width": args.width, "images_per_s": args.batch / med}, args)
+    emit({"bench": "resnet18", "device": args.device, "batch": args.batch, "width": args.width, "images_per_s": args.batch / med}, args)
 
 
 # ------------------------------------------------------------------- CLI
@@ -312,6 +312,7 @@ def main():
     s = command("resnet18", bench_resnet18, "(c) CIFAR ResNet-18 training images/s", 20, 3, None)
     s.add_argument("--batch", type=int, default=32)
     s.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: 64…512)")
+    s.add_argument("--device", default="cpu", help="cpu, or cuda for scripts/gpu-check.sh (loss.item() each step syncs)")
 
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -4,7 +4,7 @@
 //!
 //!   cargo bench --workspace --bench speed -- two_layer_step 1
 //!   cargo bench --workspace --bench speed -- packed 64
-//!   cargo bench --workspace --bench speed -- resnet18 32
+//!   cargo bench --workspace --bench speed -- resnet18 32 [wgpu]
 //!   cargo bench --workspace --bench speed -- saddle_phase_diagram
 //!
 //! Add `quick` for fewer steps.
@@ -35,7 +35,15 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("two_layer_step") => two_layer_step(number(1, 1), quick),
         Some("packed") => packed(number(1, 64), quick),
-        Some("resnet18") => resnet18(number(1, 32), quick),
+        Some("resnet18") => resnet18(
+            number(1, 32),
+            if args.iter().any(|a| a == "wgpu") {
+                Backend::Wgpu
+            } else {
+                Backend::Cpu
+            },
+            quick,
+        ),
         Some("saddle_phase_diagram") => saddle_phase_diagram(if quick { 100 } else { 400 }),
         other => {
             eprintln!(
@@ -139,9 +147,17 @@ fn packed(cells: usize, quick: bool) {
     );
 }
 
-/// (c) A CIFAR-shaped ResNet-18 training step (full width) on flex.
-fn resnet18(batch: usize, quick: bool) {
-    let device = train::device(Backend::Cpu).expect("cpu");
+/// (c) A CIFAR-shaped ResNet-18 training step (full width) on flex, or on
+/// wgpu for scripts/gpu-check.sh. Every step reads its loss back, as a cell
+/// does (and as the PyTorch peer's `loss.item()`), which also waits for a GPU.
+fn resnet18(batch: usize, backend: Backend, quick: bool) {
+    let device = match train::device(backend) {
+        Ok(device) => device,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     let config = models::ResNet18Config {
         in_channels: 3,
         num_classes: 10,
@@ -158,6 +174,7 @@ fn resnet18(batch: usize, quick: bool) {
     let mut step = |net: models::ResNet18| {
         let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, 3, 32, 32]), &device);
         let (loss, _) = train::classifier::cross_entropy(net.forward(input), &labels, 10, &device);
+        let _: f32 = loss.clone().into_scalar();
         let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &net);
         optim.step(cfg.lr, net, grads)
     };
