@@ -59,6 +59,41 @@ struct Cli {
     command: Command,
 }
 
+/// `probstab run`'s arguments.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The experiment TOML, then KEY=VALUE overrides.
+    #[arg(value_name = "CONFIG [KEY=VALUE ...]")]
+    args: Vec<String>,
+    /// Output directory. Default: results/<name>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Cells run in parallel. Default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Device for training kinds (same as backend=...): cpu or wgpu.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Do not render the experiment's [[plot]] figures after the run.
+    #[arg(long)]
+    no_plot: bool,
+    /// Run only cells i..j of the grid: 0-based, j excluded (i..=j includes
+    /// it), in the grid's order (the last axis varies fastest). A sliced run
+    /// writes no summary.csv and no plots: `probstab collect DIR` merges.
+    #[arg(long, value_name = "i..j")]
+    cells: Option<slice::CellSlice>,
+    /// Continue unfinished cells from their checkpoints (image_classifier
+    /// with train.checkpoint_every). Without it a checkpoint is ignored
+    /// and the cell starts over.
+    #[arg(long)]
+    resume: bool,
+    /// Train each two_layer cell on its own through burn's autodiff,
+    /// instead of packing cells that share shapes and plain SGD into one
+    /// stacked model with a fused step (same numbers to float rounding).
+    #[arg(long)]
+    no_pack: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Expand CONFIG's grid and run every cell that is not complete yet.
@@ -66,38 +101,7 @@ enum Command {
     /// Without CONFIG, runs the embedded default (Fig. 3, λ–μ phase diagram).
     /// KEY=VALUE overrides use the config's dotted keys (saddle.lr=0.5,
     /// grid.saddle.mu=[0.1,0.2]); overriding a swept key pins it.
-    Run {
-        /// The experiment TOML, then KEY=VALUE overrides.
-        #[arg(value_name = "CONFIG [KEY=VALUE ...]")]
-        args: Vec<String>,
-        /// Output directory. Default: results/<name>.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Cells run in parallel. Default: the number of cores.
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Device for training kinds (same as backend=...): cpu or wgpu.
-        #[arg(long)]
-        backend: Option<String>,
-        /// Do not render the experiment's [[plot]] figures after the run.
-        #[arg(long)]
-        no_plot: bool,
-        /// Run only cells i..j of the grid: 0-based, j excluded (i..=j includes
-        /// it), in the grid's order (the last axis varies fastest). A sliced run
-        /// writes no summary.csv and no plots: `probstab collect DIR` merges.
-        #[arg(long, value_name = "i..j")]
-        cells: Option<slice::CellSlice>,
-        /// Continue unfinished cells from their checkpoints (image_classifier
-        /// with train.checkpoint_every). Without it a checkpoint is ignored
-        /// and the cell starts over.
-        #[arg(long)]
-        resume: bool,
-        /// Train each two_layer cell on its own through burn's autodiff,
-        /// instead of packing cells that share shapes and plain SGD into one
-        /// stacked model with a fused step (same numbers to float rounding).
-        #[arg(long)]
-        no_pack: bool,
-    },
+    Run(RunArgs),
     /// Write an sbatch script that runs CONFIG's grid as a Slurm job array,
     /// each task a slice of cells; --submit submits it.
     ///
@@ -203,24 +207,7 @@ fn init_logging(verbose: u8) {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run {
-            args,
-            out,
-            jobs,
-            backend,
-            no_plot,
-            cells,
-            resume,
-            no_pack,
-        } => run(
-            args,
-            out,
-            jobs,
-            backend,
-            no_plot,
-            cells,
-            RunFlags { resume, no_pack },
-        ),
+        Command::Run(args) => run(args),
         Command::Slurm {
             args,
             out,
@@ -347,21 +334,17 @@ fn load_grid(
     Ok((experiment, cells, out))
 }
 
-/// `run`'s on/off switches.
-struct RunFlags {
-    resume: bool,
-    no_pack: bool,
-}
-
-fn run(
-    args: Vec<String>,
-    out: Option<PathBuf>,
-    jobs: Option<usize>,
-    backend: Option<String>,
-    no_plot: bool,
-    slice: Option<slice::CellSlice>,
-    flags: RunFlags,
-) -> Result<ExitCode> {
+fn run(run_args: RunArgs) -> Result<ExitCode> {
+    let RunArgs {
+        args,
+        out,
+        jobs,
+        backend,
+        no_plot,
+        cells: slice,
+        resume,
+        no_pack,
+    } = run_args;
     let (experiment, cells, out) = load_grid(args, out, backend)?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -375,8 +358,8 @@ fn run(
     }
     let options = runner::RunOptions {
         jobs,
-        resume: flags.resume,
-        pack: !flags.no_pack,
+        resume,
+        pack: !no_pack,
     };
     if let Some(slice) = slice {
         return run_slice(&experiment, &cells, &out, options, slice);

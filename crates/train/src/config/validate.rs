@@ -30,22 +30,25 @@ pub fn at_most(key: &str, v: usize, max: usize) -> Result<(), Invalid> {
 impl ModelTable {
     /// Check and fill the kind's defaults.
     pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
-        if net != Net::ImageClassifier {
-            unused("model.arch", self.arch.is_some(), net)?;
-            unused("model.width", self.width.is_some(), net)?;
-        }
+        reject_unused(
+            &[
+                ("model.arch", self.arch.is_some(), &[IMAGE]),
+                ("model.width", self.width.is_some(), &[IMAGE]),
+                ("model.dim", self.dim.is_some(), &[TWO_LAYER]),
+                ("model.hidden", self.hidden.is_some(), &[TWO_LAYER]),
+                ("model.bias", self.bias.is_some(), &[TWO_LAYER]),
+                ("model.w0", self.w0.is_some(), &[NEURON]),
+                ("model.u0", self.u0.is_some(), &[NEURON]),
+                (
+                    "model.activation",
+                    self.activation != Activation::default(),
+                    &[TWO_LAYER, NEURON],
+                ),
+            ],
+            net,
+        )?;
         match net {
             Net::ImageClassifier => {
-                for (key, set) in [
-                    ("model.dim", self.dim.is_some()),
-                    ("model.hidden", self.hidden.is_some()),
-                    ("model.bias", self.bias.is_some()),
-                    ("model.w0", self.w0.is_some()),
-                    ("model.u0", self.u0.is_some()),
-                    ("model.activation", self.activation != Activation::default()),
-                ] {
-                    unused(key, set, net)?;
-                }
                 self.arch.get_or_insert_default();
                 let width = *self.width.get_or_insert(1.0);
                 if !(width > 0.0 && width <= 1.0) {
@@ -56,8 +59,6 @@ impl ModelTable {
                 }
             }
             Net::TwoLayer => {
-                unused("model.w0", self.w0.is_some(), net)?;
-                unused("model.u0", self.u0.is_some(), net)?;
                 for (key, v) in [
                     ("model.dim", self.dim.get_or_insert(200)),
                     ("model.hidden", self.hidden.get_or_insert(200)),
@@ -76,9 +77,6 @@ impl ModelTable {
                 self.bias.get_or_insert(false);
             }
             Net::Neuron => {
-                unused("model.dim", self.dim.is_some(), net)?;
-                unused("model.hidden", self.hidden.is_some(), net)?;
-                unused("model.bias", self.bias.is_some(), net)?;
                 if self.activation == Activation::Relu {
                     return Err(invalid(
                         "model.activation",
@@ -100,33 +98,32 @@ impl ModelTable {
 
 impl DataTable {
     pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
-        if net != Net::ImageClassifier {
-            for (key, set) in [
-                ("data.dataset", self.dataset.is_some()),
-                ("data.dir", self.dir.is_some()),
-                ("data.label_noise", self.label_noise.is_some()),
-                ("data.noise_prob", self.noise_prob.is_some()),
-                ("data.augment", self.augment.is_some()),
-                ("data.train_size", self.train_size.is_some()),
-                ("data.test_size", self.test_size.is_some()),
-            ] {
-                unused(key, set, net)?;
-            }
-        }
+        reject_unused(
+            &[
+                ("data.mu", self.mu.is_some(), &[TWO_LAYER]),
+                (
+                    "data.noise_std",
+                    self.noise_std.is_some(),
+                    &[TWO_LAYER, NEURON],
+                ),
+                ("data.n", self.n.is_some(), &[TWO_LAYER, NEURON]),
+                ("data.teacher", self.teacher.is_some(), &[NEURON]),
+                ("data.signal", self.signal.is_some(), &[NEURON]),
+                ("data.x", self.x.is_some(), &[NEURON]),
+                ("data.y", self.y.is_some(), &[NEURON]),
+                ("data.csv", self.csv.is_some(), &[NEURON]),
+                ("data.dataset", self.dataset.is_some(), &[IMAGE]),
+                ("data.dir", self.dir.is_some(), &[IMAGE]),
+                ("data.label_noise", self.label_noise.is_some(), &[IMAGE]),
+                ("data.noise_prob", self.noise_prob.is_some(), &[IMAGE]),
+                ("data.augment", self.augment.is_some(), &[IMAGE]),
+                ("data.train_size", self.train_size.is_some(), &[IMAGE]),
+                ("data.test_size", self.test_size.is_some(), &[IMAGE]),
+            ],
+            net,
+        )?;
         match net {
             Net::ImageClassifier => {
-                for (key, set) in [
-                    ("data.mu", self.mu.is_some()),
-                    ("data.noise_std", self.noise_std.is_some()),
-                    ("data.n", self.n.is_some()),
-                    ("data.teacher", self.teacher.is_some()),
-                    ("data.signal", self.signal.is_some()),
-                    ("data.x", self.x.is_some()),
-                    ("data.y", self.y.is_some()),
-                    ("data.csv", self.csv.is_some()),
-                ] {
-                    unused(key, set, net)?;
-                }
                 self.dataset.get_or_insert_default();
                 self.label_noise.get_or_insert_default();
                 self.augment.get_or_insert(true);
@@ -147,15 +144,6 @@ impl DataTable {
                 }
             }
             Net::TwoLayer => {
-                for (key, set) in [
-                    ("data.teacher", self.teacher.is_some()),
-                    ("data.signal", self.signal.is_some()),
-                    ("data.x", self.x.is_some()),
-                    ("data.y", self.y.is_some()),
-                    ("data.csv", self.csv.is_some()),
-                ] {
-                    unused(key, set, net)?;
-                }
                 let mu = self.mu.ok_or_else(|| {
                     invalid(
                         "data.mu",
@@ -169,7 +157,6 @@ impl DataTable {
                 at_most("data.n", *self.n.get_or_insert(0), MAX_POINTS)?;
             }
             Net::Neuron => {
-                unused("data.mu", self.mu.is_some(), net)?;
                 let inline = self.x.is_some() || self.y.is_some();
                 let generated = self.n.is_some()
                     || self.teacher.is_some()
@@ -228,20 +215,22 @@ impl DataTable {
 
 impl TrainTable {
     pub fn validate(&self, net: Net) -> Result<(), Invalid> {
-        if net == Net::ImageClassifier {
-            if self.loss != LossReduction::Mean {
-                return Err(invalid(
-                    "train.loss",
-                    "image_classifier trains on the cross-entropy; leave `loss` out",
-                ));
-            }
-        } else {
-            unused("train.eval_every", self.eval_every.is_some(), net)?;
-            unused(
-                "train.checkpoint_every",
-                self.checkpoint_every.is_some(),
-                net,
-            )?;
+        reject_unused(
+            &[
+                ("train.eval_every", self.eval_every.is_some(), &[IMAGE]),
+                (
+                    "train.checkpoint_every",
+                    self.checkpoint_every.is_some(),
+                    &[IMAGE],
+                ),
+            ],
+            net,
+        )?;
+        if net == Net::ImageClassifier && self.loss != LossReduction::Mean {
+            return Err(invalid(
+                "train.loss",
+                "image_classifier trains on the cross-entropy; leave `loss` out",
+            ));
         }
         positive("train.lr", self.lr)?;
         if self.batch_size < 1 {
@@ -274,8 +263,8 @@ impl MeasureTable {
                 return Err(invalid("measure.rank_samples", "must be ≥ 2"));
             }
             at_most("measure.rank_samples", samples, MAX_POINTS)?;
-        } else {
-            unused("measure.rank_samples", self.rank_samples.is_some(), net)?;
+        } else if self.rank_samples.is_some() {
+            return Err(not_used("measure.rank_samples", net));
         }
         positive("measure.rank_rtol", self.rank_rtol)?;
         non_negative("measure.sparsity_atol", self.sparsity_atol)?;
@@ -316,15 +305,27 @@ fn non_negative(key: &str, v: f64) -> Result<(), Invalid> {
     }
 }
 
-fn unused(key: &str, set: bool, net: Net) -> Result<(), Invalid> {
+const TWO_LAYER: Net = Net::TwoLayer;
+const NEURON: Net = Net::Neuron;
+const IMAGE: Net = Net::ImageClassifier;
+
+/// Each optional key with whether it is set and the kinds that use it: a set
+/// key that `net` does not use is an error.
+fn reject_unused(keys: &[(&str, bool, &[Net])], net: Net) -> Result<(), Invalid> {
+    match keys
+        .iter()
+        .find(|(_, set, users)| *set && !users.contains(&net))
+    {
+        Some((key, _, _)) => Err(not_used(key, net)),
+        None => Ok(()),
+    }
+}
+
+fn not_used(key: &str, net: Net) -> Invalid {
     let kind = match net {
         Net::TwoLayer => "two_layer",
         Net::Neuron => "neuron",
         Net::ImageClassifier => "image_classifier",
     };
-    if set {
-        Err(invalid(key, format!("not used by kind `{kind}`")))
-    } else {
-        Ok(())
-    }
+    invalid(key, format!("not used by kind `{kind}`"))
 }
