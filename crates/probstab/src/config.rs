@@ -299,6 +299,17 @@ impl Config {
                 .get_or_insert_with(MeasureTable::default)
                 .validate(net)
                 .map_err(from_train)?;
+            let width = self.model.as_ref().and_then(|m| m.width);
+            if let Some(width) = width.filter(|_| self.backend == Backend::Wgpu) {
+                if models::resnet::channels(width, 0) < 2 {
+                    return Err(invalid(
+                        "model.width",
+                        format!(
+                            "{width} leaves the stem and layer1 one channel wide, where burn 0.22.1's wgpu backend computes wrong gradients (a kernel-fusion bug, see crates/train/tests/wgpu_layers.rs): use width ≥ 1/32 on wgpu, or the CPU"
+                        ),
+                    ));
+                }
+            }
         } else if self.backend != Backend::Cpu {
             return Err(invalid(
                 "backend",

@@ -33,13 +33,15 @@ batch_size = 2
 /// wrong gradient, another initialisation) moves them by far more.
 const RTOL: f64 = 1e-4;
 
-/// A ResNet-18 of 1/64 width (1…8 channels) on generated CIFAR-format
-/// files: the conv, BatchNorm and pooling path (issue 5 item 2).
+/// A ResNet-18 of 1/32 width (2…16 channels) on generated CIFAR-format
+/// files: the conv, BatchNorm and pooling path (issue 5 item 2). At 1/64 the
+/// stem is one channel wide, which burn 0.22.1's wgpu fusion gets wrong
+/// (crates/train/tests/wgpu_layers.rs); such configs are refused on wgpu.
 const IMAGE_CELL: &str = r#"name = "backend_image"
 kind = "image_classifier"
 
 [model]
-width = 0.015625
+width = 0.03125
 
 [data]
 dataset = "cifar10"
@@ -81,15 +83,11 @@ fn wgpu_and_cpu_give_the_same_two_layer_metrics() {
 
 /// Convolutions and BatchNorm sum in a different order on each backend and
 /// the differences grow through 20 layers and 4 steps: 1e-3 relative. A
-/// wrong kernel or a different initialisation moves these by far more.
+/// wrong kernel or a different initialisation moves these by far more (the
+/// one-channel fusion bug moved the loss by 1% after one step).
 const IMAGE_RTOL: f64 = 1e-3;
 
-/// Ignored: on lavapipe the first update already differs from the CPU's by
-/// ~1% (step-0 losses agree to 1e-6) and the eval-mode features have rank 1,
-/// and a run takes ~3 minutes; see the note on issue 5. Run it with
-/// `cargo test --release --test backends -- --ignored`.
 #[test]
-#[ignore = "wgpu image path disagrees with the CPU after one step (issue 5 note)"]
 fn wgpu_and_cpu_give_the_same_image_classifier_metrics() {
     let t = TempDir::new("backends_image");
     train::synthetic_images::write_cifar10(
@@ -107,9 +105,16 @@ fn wgpu_and_cpu_give_the_same_image_classifier_metrics() {
     assert_close(
         &cpu_csv,
         &gpu_csv,
-        &["test_loss", "m_l", "effective_rank", "sparsity"],
+        &["test_loss", "m_l", "effective_rank"],
         IMAGE_RTOL,
     );
+    // Sparsity counts weights with |w| ≤ 1e-3: a weight a rounding error
+    // from that line may fall either side. 5e-4 is about 5 of ~11,000.
+    let (a, b): (f64, f64) = (
+        cpu_csv.get(0, "sparsity").parse().unwrap(),
+        gpu_csv.get(0, "sparsity").parse().unwrap(),
+    );
+    assert!((a - b).abs() <= 5e-4, "sparsity: cpu {a}, wgpu {b}");
 }
 
 fn assert_close(cpu: &Csv, gpu: &Csv, columns: &[&str], rtol: f64) {

@@ -233,3 +233,19 @@ fn killed_cell_resumes_from_its_checkpoint_to_the_same_numbers() {
         "a complete cell drops its checkpoint"
     );
 }
+
+#[test]
+fn one_channel_resnet_on_wgpu_is_refused_before_running() {
+    let t = with_cifar("cifar-wgpu-width");
+    t.write(
+        "w.toml",
+        &config("w", "steps = 2", "").replace("width = 0.03125", "width = 0.015625"),
+    );
+    let run = probstab(t.path(), &["run", "w.toml", "--backend", "wgpu"]).failed();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("model.width") && run.stderr.contains("1/32"),
+        "{}",
+        run.stderr
+    );
+}
