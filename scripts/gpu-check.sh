@@ -62,12 +62,34 @@ for batch in 1 32; do
 done
 
 echo "== memory over wgpu steps (a leak grows with the step count)"
+declare -a rss gpu_mem
 for n in $((steps / 10)) "$steps"; do
-    /usr/bin/time -f "%M" -o "$work/rss" "$bin" run "$work/cell.toml" train.steps="$n" --out "$work/mem$n" --no-plot >/dev/null
-    printf '%6d steps: peak RSS %d MiB' "$n" $(( $(cat "$work/rss") / 1024 ))
-    command -v nvidia-smi >/dev/null && printf ', GPU memory now %s' "$(nvidia-smi --query-gpu=memory.used --format=csv,noheader)"
+    /usr/bin/time -f "%M" -o "$work/rss" "$bin" run "$work/cell.toml" train.steps="$n" --out "$work/mem$n" --no-plot >/dev/null &
+    pid=$!
+    peak_gpu=0
+    while kill -0 "$pid" 2>/dev/null; do
+        if command -v nvidia-smi >/dev/null; then
+            used=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
+            [ "${used:-0}" -gt "$peak_gpu" ] && peak_gpu=$used
+        fi
+        sleep 0.2
+    done
+    wait "$pid"
+    rss+=($(( $(cat "$work/rss") / 1024 )))
+    gpu_mem+=("$peak_gpu")
+    printf '%6d steps: peak RSS %d MiB' "$n" "${rss[-1]}"
+    command -v nvidia-smi >/dev/null && printf ', peak GPU memory %d MiB' "$peak_gpu"
     echo
 done
+# Flat means: ten times the steps take at most 10% + 64 MiB more, on the host
+# (lavapipe's "GPU" memory is host memory) and on the GPU.
+flat() { [ "$2" -le $(( $1 + $1 / 10 + 64 )) ]; }
+if flat "${rss[0]}" "${rss[1]}" && flat "${gpu_mem[0]}" "${gpu_mem[1]}"; then
+    echo "memory: flat"
+else
+    echo "memory: GROWS with the step count (host ${rss[*]} MiB, GPU ${gpu_mem[*]} MiB)"
+    memory_grew=1
+fi
 
 python=python3
 venv_python=${PROBSTAB_TORCH_VENV:-$HOME/.cache/probstab/torch-venv}/bin/python
@@ -127,3 +149,5 @@ PY
 else
     echo "== PyTorch peer: not installed (python3 -m venv /tmp/v && /tmp/v/bin/pip install torch; PATH=/tmp/v/bin:\$PATH $0)"
 fi
+
+[ -z "${memory_grew:-}" ] || { echo "FAIL: memory grew over steps" >&2; exit 1; }
