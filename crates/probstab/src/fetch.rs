@@ -38,14 +38,7 @@ const CIFAR10: Source = Source {
     md5: "c32a1d4ab5d03f1406bd41f8a26f4a84",
     archive: "cifar-10-binary.tar.gz",
     unpacks_to: "cifar-10-batches-bin",
-    required: &[
-        "data_batch_1.bin",
-        "data_batch_2.bin",
-        "data_batch_3.bin",
-        "data_batch_4.bin",
-        "data_batch_5.bin",
-        "test_batch.bin",
-    ],
+    required: &train::images::CIFAR10_FILES,
 };
 
 /// Connection setup, and any one read of the response, give up after this.

@@ -17,14 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const BATCHES: &str = "cifar-10-batches-bin";
-const BINS: [&str; 6] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-    "test_batch.bin",
-];
+const BINS: [&str; 6] = train::images::CIFAR10_FILES;
 const PART: &str = ".cifar-10-binary.tar.gz.part";
 
 /// The files of a miniature CIFAR-10 release: each batch is 4 records of

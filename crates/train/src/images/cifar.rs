@@ -9,17 +9,29 @@ use std::path::Path;
 const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
 const CIFAR_HINT: &str = "run `probstab data fetch cifar10` to download CIFAR-10";
 
+/// The files of CIFAR-10's binary release: five training batches, then the
+/// test batch.
+pub const CIFAR10_FILES: [&str; 6] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+];
+
 /// CIFAR-10 binary release: `dir/data_batch_1.bin` … `data_batch_5.bin` and
-/// `dir/test_batch.bin`. Each record is 1 label byte (0..=9) + 3072 pixel
+/// `dir/test_batch.bin` ([`CIFAR10_FILES`]). Each record is 1 label byte (0..=9) + 3072 pixel
 /// bytes (1024 R, 1024 G, 1024 B, row-major 32×32). Real files have 10000
 /// records each; any positive count is accepted.
 pub fn load_cifar10(dir: &Path) -> Result<ImageData, ImageDataError> {
+    let [batches @ .., test_file] = CIFAR10_FILES;
     let mut train = cifar_set();
-    for k in 1..=5 {
-        read_cifar_batch(&dir.join(format!("data_batch_{k}.bin")), &mut train)?;
+    for file in batches {
+        read_cifar_batch(&dir.join(file), &mut train)?;
     }
     let mut test = cifar_set();
-    read_cifar_batch(&dir.join("test_batch.bin"), &mut test)?;
+    read_cifar_batch(&dir.join(test_file), &mut test)?;
     Ok(ImageData { train, test })
 }
 
