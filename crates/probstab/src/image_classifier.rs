@@ -60,6 +60,8 @@ pub fn run(config: &Config, cell: &CellContext) -> anyhow::Result<CellOutput> {
         Metric::Number(features.as_ref().map_or(f64::NAN, |r| r.effective_rank)),
     );
     push("rank_samples", Metric::Integer(run.samples as i64));
+    push("train_images", Metric::Integer(run.train_images as i64));
+    push("test_images", Metric::Integer(run.test_images as i64));
     push("feature_dim", Metric::Integer(run.feature_dim as i64));
     let convs: Vec<(&str, &[f32])> = run
         .layers

@@ -86,9 +86,11 @@ pub fn run_cells(
             jobs_todo
                 .par_iter()
                 .map(|job| {
-                    let statuses = match job.as_slice() {
-                        [(cell, config)] => execute(cell, config, out, resume).map(|s| vec![s]),
-                        pack => execute_pack(pack, out),
+                    let statuses = match job {
+                        Job::Single(cell, config) => {
+                            execute(cell, config, out, resume).map(|s| vec![s])
+                        }
+                        Job::Pack(pack) => execute_pack(pack, out),
                     };
                     bar.inc(job.len() as u64);
                     statuses
@@ -158,10 +160,27 @@ pub fn pending<'a>(cells: &'a [Cell], out: &Path) -> Result<(Vec<(&'a Cell, Stri
     Ok((todo, complete))
 }
 
+/// A unit of work: one cell, or two_layer cells trained as one packed model
+/// (a pack of one included, so that a cell's numbers never depend on which
+/// cells share its run or slice).
+enum Job<'a> {
+    Single(&'a Cell, String),
+    Pack(Vec<(&'a Cell, String)>),
+}
+
+impl Job<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Job::Single(..) => 1,
+            Job::Pack(cells) => cells.len(),
+        }
+    }
+}
+
 /// The cells to run as jobs: one cell each, except two_layer cells that
 /// share a pack key, which go together, up to [`MAX_PACK`] at a time.
-fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Vec<(&'a Cell, String)>> {
-    let mut jobs: Vec<Vec<(&Cell, String)>> = Vec::new();
+fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Job<'a>> {
+    let mut jobs = Vec::new();
     let mut packs: Vec<(String, Vec<(&Cell, String)>)> = Vec::new();
     for (cell, config) in todo {
         match kinds::pack_key(&cell.config).filter(|_| pack) {
@@ -172,10 +191,10 @@ fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Vec<(&'a Cell, Stri
                 Some((_, p)) => p.push((*cell, config.clone())),
                 None => packs.push((key, vec![(*cell, config.clone())])),
             },
-            None => jobs.push(vec![(*cell, config.clone())]),
+            None => jobs.push(Job::Single(cell, config.clone())),
         }
     }
-    jobs.extend(packs.into_iter().map(|(_, p)| p));
+    jobs.extend(packs.into_iter().map(|(_, p)| Job::Pack(p)));
     jobs
 }
 
@@ -289,7 +308,7 @@ fn finish(
     // The cell is complete: its checkpoint has served (a failed cell keeps
     // it, for --resume after the cause is fixed).
     if record.status != Status::Failed {
-        let _ = std::fs::remove_dir_all(dir.join(train::checkpoint::CHECKPOINT));
+        train::checkpoint::remove(dir);
     }
     Ok(record.status)
 }

@@ -249,3 +249,21 @@ fn one_channel_resnet_on_wgpu_is_refused_before_running() {
         run.stderr
     );
 }
+
+/// `data fetch --dir D` unpacks to D/cifar-10-batches-bin; `data.dir = D`
+/// finds it there too.
+#[test]
+fn data_dir_may_name_the_fetch_directory() {
+    let t = TempDir::new("cifar-nested");
+    write_cifar10(
+        &t.join("cifar/cifar-10-batches-bin"),
+        &synthetic(3, 32, 20, 10, 2),
+    )
+    .unwrap();
+    t.write("n.toml", &config("n", "steps = 2", ""));
+    probstab(t.path(), &["run", "n.toml", "--out", "out", "--no-plot"]).ok();
+    let summary = Csv::read(t.join("out/summary.csv"));
+    assert_eq!(summary.get(0, "status"), "ok");
+    assert_eq!(summary.get(0, "train_images"), "20");
+    assert_eq!(summary.get(0, "test_images"), "10");
+}

@@ -194,3 +194,44 @@ fn packed_and_unpacked_two_layer_grids_agree() {
         }
     }
 }
+
+/// A cell's numbers do not depend on which cells share its pack: a slice of
+/// one cell gives what the whole grid gave it.
+#[test]
+fn a_cell_alone_gives_what_its_pack_gave_it() {
+    let t = TempDir::new("pack_of_one");
+    let grid = TWO_LAYER.replace(
+        "\"train.lr\" = [0.05, 40.0]",
+        "\"train.lr\" = [0.02, 0.05, 0.08]",
+    );
+    t.write("net.toml", &grid);
+    probstab(t.path(), &["run", "net.toml", "--out", "all", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &[
+            "run",
+            "net.toml",
+            "--out",
+            "one",
+            "--no-plot",
+            "--cells",
+            "1..2",
+        ],
+    )
+    .ok();
+    let all = Csv::read(t.join("all/summary.csv"));
+    let cells = t.join("one/cells");
+    let id = std::fs::read_dir(&cells)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .file_name();
+    let one = common::read(cells.join(&id).join("metrics.json"));
+    let whole = common::read(t.join("all/cells").join(&id).join("metrics.json"));
+    let metrics = |text: &str| {
+        text[text.find("\"metrics\"").unwrap()..text.find("\"seconds\"").unwrap()].to_string()
+    };
+    assert_eq!(metrics(&one), metrics(&whole));
+    assert_eq!(all.rows.len(), 3);
+}

@@ -4,8 +4,10 @@
 //! evaluations). Random streams are per step (`rng_at`), so there is no
 //! generator state to keep.
 //!
-//! A checkpoint is written whole into `checkpoint.tmp/` and then renamed into
-//! place, so a kill at any moment leaves the last complete one.
+//! A checkpoint is written whole into `checkpoint.tmp.<pid>/` and then
+//! renamed into place, so a kill at any moment leaves the last complete one.
+//! Checkpoints only save time: one that cannot be written or read is
+//! reported and the run goes on (or starts over).
 
 use crate::classifier::Eval;
 use burn::module::Module;
@@ -62,7 +64,10 @@ pub fn save<M: Module>(
     optim: &ModuleOptimizer,
     progress: &Progress,
 ) -> Result<(), CheckpointError> {
-    let tmp = ck.dir.join("checkpoint.tmp");
+    // Per process: two runs into one directory must not write one file.
+    let tmp = ck
+        .dir
+        .join(format!("checkpoint.tmp.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| error(&tmp, e))?;
     // BatchNorm's running statistics are synchronised by `valid()`; the
@@ -71,10 +76,10 @@ pub fn save<M: Module>(
     model
         .clone()
         .save_file(tmp.join("model.bpk"))
-        .map_err(|e| error(&tmp.join("model.bpk"), format!("{e:?}")))?;
+        .map_err(|e| error(&tmp.join("model.bpk"), e))?;
     optim
         .save(tmp.join("optim.bpk"))
-        .map_err(|e| error(&tmp.join("optim.bpk"), format!("{e:?}")))?;
+        .map_err(|e| error(&tmp.join("optim.bpk"), e))?;
     let state = Progress {
         fingerprint: ck.fingerprint.clone(),
         ..progress.clone()
@@ -95,27 +100,47 @@ pub fn save<M: Module>(
 
 /// The checkpoint to resume from, if `ck.resume` is set and one of this
 /// config is there: its progress, and `model` and `optim` with its state.
+/// A checkpoint that cannot be read (a full disk, a file edited by hand) is
+/// reported and the run starts over: it is never a reason to fail the cell.
 pub fn restore<M: Module>(
     ck: &Checkpointing,
     model: M,
     optim: ModuleOptimizer,
-) -> Result<Option<(Progress, M, ModuleOptimizer)>, CheckpointError> {
+) -> Option<(Progress, M, ModuleOptimizer)> {
     let dir = [CHECKPOINT, "checkpoint.old"]
         .map(|d| ck.dir.join(d))
         .into_iter()
-        .find(|d| d.join("state.json").is_file());
-    let Some(dir) = dir else {
-        return Ok(None);
-    };
+        .find(|d| d.join("state.json").is_file())?;
     if !ck.resume {
         tracing::info!(dir = %dir.display(), "checkpoint found; starting over (run --resume to continue it)");
-        return Ok(None);
+        return None;
     }
+    match load(&dir, ck, model, optim) {
+        Ok(Some(restored)) => {
+            tracing::info!(dir = %dir.display(), step = restored.0.step, "resuming from checkpoint");
+            Some(restored)
+        }
+        Ok(None) => {
+            tracing::warn!(dir = %dir.display(), "checkpoint of a different config; starting over");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("{e}; starting over");
+            None
+        }
+    }
+}
+
+fn load<M: Module>(
+    dir: &Path,
+    ck: &Checkpointing,
+    model: M,
+    optim: ModuleOptimizer,
+) -> Result<Option<(Progress, M, ModuleOptimizer)>, CheckpointError> {
     let state = dir.join("state.json");
     let text = std::fs::read(&state).map_err(|e| error(&state, e))?;
     let progress: Progress = serde_json::from_slice(&text).map_err(|e| error(&state, e))?;
     if progress.fingerprint != ck.fingerprint {
-        tracing::warn!(dir = %dir.display(), "checkpoint of a different config; starting over");
         return Ok(None);
     }
     if progress.losses.len() != progress.step || progress.correct.len() != progress.step {
@@ -123,10 +148,22 @@ pub fn restore<M: Module>(
     }
     let model = model
         .try_load_file(dir.join("model.bpk"))
-        .map_err(|e| error(&dir.join("model.bpk"), format!("{e:?}")))?;
+        .map_err(|e| error(&dir.join("model.bpk"), e))?;
     let optim = optim
         .load(dir.join("optim.bpk"))
-        .map_err(|e| error(&dir.join("optim.bpk"), format!("{e:?}")))?;
-    tracing::info!(dir = %dir.display(), step = progress.step, "resuming from checkpoint");
+        .map_err(|e| error(&dir.join("optim.bpk"), e))?;
     Ok(Some((progress, model, optim)))
+}
+
+/// Remove a cell's checkpoint and any partly written one (the cell is done).
+pub fn remove(cell_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(cell_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == CHECKPOINT || name == "checkpoint.old" || name.starts_with("checkpoint.tmp.") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -60,6 +60,10 @@ pub struct ClassifierRun {
     pub resumed_at: Option<usize>,
     /// Training images per second of wall time in this process.
     pub images_per_second: f64,
+    /// Training and test images used (`train_size`, `test_size` capped by
+    /// the dataset).
+    pub train_images: usize,
+    pub test_images: usize,
 }
 
 /// A dataset in memory with its per-channel normalisation.
@@ -174,7 +178,7 @@ pub fn run(
     let mut resumed_at = None;
     if let Some(ck) = checkpoint {
         if let Some((restored, saved_net, saved_optim)) =
-            checkpoint::restore(ck, net.clone(), optimizer(cfg))?
+            checkpoint::restore(ck, net.clone(), optimizer(cfg))
         {
             resumed_at = Some(restored.step);
             (progress, net, optim) = (restored, saved_net, saved_optim);
@@ -224,7 +228,9 @@ pub fn run(
         }
         if let Some(ck) = checkpoint {
             if every(cfg.checkpoint_every, step + 1) && step + 1 < cfg.steps {
-                checkpoint::save(ck, &net, &optim, &progress)?;
+                if let Err(e) = checkpoint::save(ck, &net, &optim, &progress) {
+                    tracing::warn!("{e}; training goes on without this checkpoint");
+                }
             }
         }
     }
@@ -255,6 +261,8 @@ pub fn run(
         labels_changed,
         resumed_at,
         images_per_second,
+        train_images: n_train,
+        test_images: n_test,
     })
 }
 

@@ -19,8 +19,6 @@ pub enum TrainError {
     Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Images(#[from] crate::images::ImageDataError),
-    #[error(transparent)]
-    Checkpoint(#[from] crate::checkpoint::CheckpointError),
 }
 
 /// What a run did, as plain numbers.

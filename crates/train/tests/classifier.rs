@@ -110,6 +110,15 @@ fn resume_from_a_checkpoint_is_bit_exact() {
         assert_eq!(other.resumed_at, None);
         assert_same(&whole, &other);
 
+        // A checkpoint that cannot be read is reported and the run starts
+        // over: same numbers, nothing resumed, no failure.
+        let model = cell.join(CHECKPOINT).join("model.bpk");
+        let bytes = std::fs::read(&model).unwrap();
+        std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+        let corrupt = go(&t, 3, Some(&ck(true, "config")));
+        assert_eq!(corrupt.resumed_at, None);
+        assert_same(&whole, &corrupt);
+
         // A fresh optimizer state would not give the same numbers: the
         // checkpoint carries it (and the model), not just the step.
         let seed4 = go(&t, 4, None);

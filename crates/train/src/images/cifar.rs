@@ -21,11 +21,20 @@ pub const CIFAR10_FILES: [&str; 6] = [
 ];
 
 /// CIFAR-10 binary release: `dir/data_batch_1.bin` … `data_batch_5.bin` and
-/// `dir/test_batch.bin` ([`CIFAR10_FILES`]). Each record is 1 label byte (0..=9) + 3072 pixel
+/// `dir/test_batch.bin` ([`CIFAR10_FILES`]), or the same in
+/// `dir/cifar-10-batches-bin/`. Each record is 1 label byte (0..=9) + 3072 pixel
 /// bytes (1024 R, 1024 G, 1024 B, row-major 32×32). Real files have 10000
 /// records each; any positive count is accepted.
 pub fn load_cifar10(dir: &Path) -> Result<ImageData, ImageDataError> {
     let [batches @ .., test_file] = CIFAR10_FILES;
+    // `probstab data fetch cifar10 --dir D` unpacks to D/cifar-10-batches-bin:
+    // D itself is accepted too.
+    let nested = dir.join("cifar-10-batches-bin");
+    let dir = if !dir.join(batches[0]).exists() && nested.join(batches[0]).exists() {
+        nested.as_path()
+    } else {
+        dir
+    };
     let mut train = cifar_set();
     for file in batches {
         read_cifar_batch(&dir.join(file), &mut train)?;

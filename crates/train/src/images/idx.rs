@@ -18,10 +18,18 @@ const IDX_HINT: &str = "expected an IDX file, plain or `.gz`";
 /// labels 1-dimensional (0x00000801), their counts equal and positive, labels
 /// at most 9. channels = 1, classes = 10.
 pub fn load_fashion_mnist(dir: &Path) -> Result<ImageData, ImageDataError> {
-    Ok(ImageData {
-        train: fashion_set(dir, "train")?,
-        test: fashion_set(dir, "t10k")?,
-    })
+    let train = fashion_set(dir, "train")?;
+    let test = fashion_set(dir, "t10k")?;
+    if (test.height, test.width) != (train.height, train.width) {
+        return Err(format_error(
+            &plain_or_gz(dir, "t10k-images-idx3-ubyte"),
+            format!(
+                "test images are {}×{}, the training images {}×{}",
+                test.height, test.width, train.height, train.width
+            ),
+        ));
+    }
+    Ok(ImageData { train, test })
 }
 
 /// `dir/name` if it exists, else `dir/name.gz` if that exists, else `dir/name`.
