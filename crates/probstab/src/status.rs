@@ -25,6 +25,8 @@ pub struct GridStatus {
     /// (grid index, id) of cells without `metrics.json`: never started,
     /// running, or killed.
     pub missing: Vec<(usize, String)>,
+    /// Missing cells that hold a checkpoint (`run --resume` continues them).
+    pub checkpointed: usize,
     /// Cell directories that are not in the grid (left by another grid).
     pub stray: Vec<String>,
 }
@@ -49,6 +51,13 @@ impl GridStatus {
         let _ = writeln!(s, "  diverged  {}", self.diverged);
         let _ = writeln!(s, "  failed    {}", self.failed.len());
         let _ = writeln!(s, "  missing   {}", self.missing.len());
+        if self.checkpointed > 0 {
+            let _ = writeln!(
+                s,
+                "  of which {} have a checkpoint (run --resume to continue them)",
+                self.checkpointed
+            );
+        }
         if !self.failed.is_empty() {
             let indices: Vec<usize> = self.failed.iter().map(|(i, _, _)| *i).collect();
             let _ = writeln!(
@@ -121,7 +130,11 @@ pub fn status(dir: &Path) -> Result<GridStatus> {
                         .push((index, cell.id.clone(), record.error.unwrap_or_default()))
                 }
             },
-            None => status.missing.push((index, cell.id.clone())),
+            None => {
+                status.checkpointed +=
+                    usize::from(train::checkpoint::exists(&cell_dir(dir, &cell.id)));
+                status.missing.push((index, cell.id.clone()))
+            }
         }
     }
     let ids: HashSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
@@ -156,11 +169,16 @@ mod tests {
             diverged: 1,
             failed: vec![(4, "a=5".into(), "boom\nsecond line".into())],
             missing: (5..30).map(|i| (i, format!("a={}", i + 1))).collect(),
+            checkpointed: 2,
             stray: vec![],
         };
         let text = status.report(Path::new("r"), false);
         assert!(text.starts_with("r: 4 of 30 cells complete\n"), "{text}");
         assert!(text.contains("  missing   25\n"), "{text}");
+        assert!(
+            text.contains("  of which 2 have a checkpoint (run --resume to continue them)\n"),
+            "{text}"
+        );
         assert!(
             text.contains("failed cells (--cells 4..5; a rerun retries them):\n  a=5: boom\n"),
             "{text}"

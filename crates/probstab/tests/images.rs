@@ -217,6 +217,14 @@ fn killed_cell_resumes_from_its_checkpoint_to_the_same_numbers() {
     child.wait().unwrap();
     let cell = checkpoint.parent().unwrap().parent().unwrap().to_path_buf();
     assert!(!cell.join("metrics.json").exists(), "killed before the end");
+    let status = probstab(t.path(), &["status", "cut"]);
+    assert!(
+        status
+            .stdout
+            .contains("of which 1 have a checkpoint (run --resume"),
+        "{}",
+        status.stdout
+    );
 
     probstab(t.path(), &["run", "kill.toml", "--out", "cut", "--resume"]).ok();
     let resumed = Json::read(cell.join("metrics.json"));

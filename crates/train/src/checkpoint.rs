@@ -167,3 +167,10 @@ pub fn remove(cell_dir: &Path) {
         }
     }
 }
+
+/// Whether a cell's directory holds a checkpoint to resume.
+pub fn exists(cell_dir: &Path) -> bool {
+    [CHECKPOINT, "checkpoint.old"]
+        .iter()
+        .any(|d| cell_dir.join(d).join("state.json").is_file())
+}
