@@ -39,7 +39,15 @@ pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
         })
         .collect();
     if rows.is_empty() {
-        bail!("no cell matches `where` {:?}", spec.filter);
+        let filter: Vec<String> = spec
+            .filter
+            .iter()
+            .map(|(k, v)| format!("{k}={}", crate::grid::format_value(v)))
+            .collect();
+        bail!(
+            "no cell matches --where {} (summary.csv lists the values each axis took)",
+            filter.join(" --where ")
+        );
     }
     let name = out
         .file_name()
@@ -313,7 +321,11 @@ fn axis_values(summary: &Summary, rows: &[&Record], axis: &str) -> Result<Vec<f6
     let mut values = Vec::new();
     for r in rows {
         let text = summary.value(r, axis);
-        let v: f64 = text.parse().with_context(|| format!("axis `{axis}` has the non-numeric value `{text}`; fix it with --where {axis}={text}"))?;
+        let v: f64 = text.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "axis `{axis}` has the non-numeric value `{text}`, so it cannot be a plot axis: pin it with --where {axis}={text}"
+            )
+        })?;
         values.push(v);
     }
     values.sort_by(f64::total_cmp);

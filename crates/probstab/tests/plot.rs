@@ -321,3 +321,46 @@ fn trace_plot_of_an_unknown_column_names_it() {
         failed.stderr
     );
 }
+
+/// A text axis cannot be a plot axis, and a `--where` that matches nothing
+/// says which filter it was: both in plain words, not parser or Debug output.
+#[test]
+fn text_axes_and_empty_filters_are_explained() {
+    let t = TempDir::new("plot_text_axis");
+    t.write(
+        "net.toml",
+        r#"name = "text_axis"
+kind = "two_layer"
+[model]
+dim = 2
+hidden = 2
+[data]
+mu = 0.5
+[train]
+lr = 0.05
+steps = 10
+[grid]
+"model.activation" = ["linear", "tanh"]
+"train.lr" = [0.01, 0.02]
+"#,
+    );
+    probstab(t.path(), &["run", "net.toml", "--out", "out", "--no-plot"]).ok();
+    let run = probstab(
+        t.path(),
+        &["plot", "out", "--metric", "m_l", "--x", "model.activation"],
+    )
+    .failed();
+    assert!(run.stderr.contains("cannot be a plot axis"), "{}", run.stderr);
+    assert!(!run.stderr.contains("invalid float"), "{}", run.stderr);
+    let run = probstab(
+        t.path(),
+        &["plot", "out", "--metric", "m_l", "--where", "train.lr=0.5"],
+    )
+    .failed();
+    assert!(
+        run.stderr.contains("no cell matches --where train.lr=0.5"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Float("), "{}", run.stderr);
+}
