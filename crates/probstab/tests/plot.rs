@@ -350,7 +350,11 @@ steps = 10
         &["plot", "out", "--metric", "m_l", "--x", "model.activation"],
     )
     .failed();
-    assert!(run.stderr.contains("cannot be a plot axis"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot be a plot axis"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("invalid float"), "{}", run.stderr);
     let run = probstab(
         t.path(),
