@@ -29,21 +29,22 @@ pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
             );
         }
     }
+    let wanted: Vec<(&String, String)> = spec
+        .filter
+        .iter()
+        .map(|(k, v)| (k, crate::grid::format_value(v)))
+        .collect();
     let rows: Vec<&Record> = summary
         .records
         .iter()
         .filter(|r| {
-            spec.filter.iter().all(|(k, v)| {
-                compare_values(&summary.value(r, k), &crate::grid::format_value(v)).is_eq()
-            })
+            wanted
+                .iter()
+                .all(|(k, v)| compare_values(&summary.value(r, k), v).is_eq())
         })
         .collect();
     if rows.is_empty() {
-        let filter: Vec<String> = spec
-            .filter
-            .iter()
-            .map(|(k, v)| format!("{k}={}", crate::grid::format_value(v)))
-            .collect();
+        let filter: Vec<String> = wanted.iter().map(|(k, v)| format!("{k}={v}")).collect();
         bail!(
             "no cell matches --where {} (summary.csv lists the values each axis took)",
             filter.join(" --where ")

@@ -107,10 +107,7 @@ pub fn restore<M: Module>(
     model: M,
     optim: ModuleOptimizer,
 ) -> Option<(Progress, M, ModuleOptimizer)> {
-    let dir = [CHECKPOINT, "checkpoint.old"]
-        .map(|d| ck.dir.join(d))
-        .into_iter()
-        .find(|d| d.join("state.json").is_file())?;
+    let dir = saved(&ck.dir)?;
     if !ck.resume {
         tracing::info!(dir = %dir.display(), "checkpoint found; starting over (run --resume to continue it)");
         return None;
@@ -170,7 +167,14 @@ pub fn remove(cell_dir: &Path) {
 
 /// Whether a cell's directory holds a checkpoint to resume.
 pub fn exists(cell_dir: &Path) -> bool {
+    saved(cell_dir).is_some()
+}
+
+/// The cell's complete checkpoint: `checkpoint/`, or `checkpoint.old/` when
+/// a kill came between the two renames of [`save`].
+fn saved(cell_dir: &Path) -> Option<PathBuf> {
     [CHECKPOINT, "checkpoint.old"]
-        .iter()
-        .any(|d| cell_dir.join(d).join("state.json").is_file())
+        .map(|d| cell_dir.join(d))
+        .into_iter()
+        .find(|d| d.join("state.json").is_file())
 }
