@@ -5,6 +5,8 @@
 
 /// σ ∈ {linear, tanh, relu, swish}, shared by both models.
 pub mod activation;
+/// The CPU convolution: im2col and three large GEMMs, with its own backward.
+pub mod gemm_conv;
 /// f(x) = u·σ(w·x) with scalar w, u (Fig. 1a, 5).
 pub mod neuron;
 /// ResNet-18, CIFAR stem, with a width multiplier (Fig. 1c, 9–12).

@@ -14,6 +14,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::gemm_conv::conv2d;
+
 /// A parameter the caller fills: its torchvision name and PyTorch shape
 /// (conv `[out, in, k, k]`, fc weight `[out, in]`, fc bias `[out]`), and the
 /// fan-out that Kaiming initialisation in `mode="fan_out"` uses.
@@ -210,10 +212,10 @@ fn conv(device: &Device, spec: &ParamSpec, values: Vec<f32>, stride: usize) -> C
 
 impl BasicBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = relu(self.bn1.forward(conv2d(&self.conv1, x.clone())));
+        let out = self.bn2.forward(conv2d(&self.conv2, out));
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x)),
+            Some(d) => d.bn.forward(conv2d(&d.conv, x)),
             None => x,
         };
         relu(out + identity)
@@ -223,7 +225,7 @@ impl BasicBlock {
 impl ResNet18 {
     /// Penultimate features `[N, features]` of images `[N, C, H, W]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let mut x = relu(self.bn1.forward(conv2d(&self.conv1, x)));
         for block in self
             .layer1
             .iter()
