@@ -27,6 +27,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait GemmConv: Backend {
@@ -83,22 +84,40 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let forward = |x: &FlexTensor, w: &FlexTensor| {
-            Flex::gemm_conv2d(x.clone(), w.clone(), stride, padding)
-        };
         match ConvBackward
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
                 let w_state = prep.checkpoint(&weight);
-                let y = forward(x.primitive(), weight.primitive());
-                prep.finish((x_state, w_state, stride, padding), y)
+                let geometry = Geometry::new(x.primitive(), weight.primitive(), stride, padding);
+                let (xc, wc) = (
+                    x.primitive().to_contiguous(),
+                    weight.primitive().to_contiguous(),
+                );
+                let (y, cols) = geometry.forward_keeping_cols(f32s(&xc), f32s(&wc));
+                let y = tensor(y, [geometry.b, geometry.o, geometry.ho, geometry.wo]);
+                let cols = Cols(Arc::new(Mutex::new(Some(cols))));
+                prep.finish((w_state, geometry, cols), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive(), weight.primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::gemm_conv2d(
+                x.primitive().clone(),
+                weight.primitive().clone(),
+                stride,
+                padding,
+            )),
         }
+    }
+}
+
+/// The forward pass's column matrix, which the weight gradient reuses.
+#[derive(Clone)]
+struct Cols(Arc<Mutex<Option<Vec<f32>>>>);
+
+impl std::fmt::Debug for Cols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cols")
     }
 }
 
@@ -106,7 +125,7 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
 struct ConvBackward;
 
 impl Backward<Flex, 2> for ConvBackward {
-    type State = (NodeId, NodeId, usize, usize);
+    type State = (NodeId, Geometry, Cols);
 
     fn backward(
         self,
@@ -116,19 +135,18 @@ impl Backward<Flex, 2> for ConvBackward {
     ) {
         let [node_x, node_w] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (x_state, w_state, stride, padding) = ops.state;
-        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
+        let (w_state, g, cols) = ops.state;
         let w: FlexTensor = checkpointer.retrieve_node_output(w_state);
-        let geometry = Geometry::new(&x, &w, stride, padding);
-        let (x, w) = (x.to_contiguous(), w.to_contiguous());
-        let (dx, dw) = geometry.backward(
-            f32s(&x),
+        let w = w.to_contiguous();
+        let cols = cols.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let cols = cols.expect("a convolution's backward pass runs once");
+        let (dx, dw) = g.backward(
             f32s(&w),
             f32s(&dy),
+            cols,
             node_x.is_some(),
             node_w.is_some(),
         );
-        let g = geometry;
         if let (Some(node), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(node.id, tensor(dx, [g.b, g.c, g.h, g.w]));
         }
@@ -295,6 +313,13 @@ impl Geometry {
 
     /// y `[B, O, Ho, Wo]`.
     pub fn forward(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let (y, cols) = self.forward_keeping_cols(x, w);
+        give_back([cols]);
+        y
+    }
+
+    /// y and the column matrix of x, for [`Self::backward`].
+    fn forward_keeping_cols(&self, x: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let (n, o, kr, p) = (self.cols(), self.o, self.rows(), self.pixels());
         let mut cols = scratch(kr * n);
         self.im2col_into(x, &mut cols);
@@ -310,16 +335,17 @@ impl Geometry {
             let (b, oc) = (i / o, i % o);
             dst.copy_from_slice(&yt[oc * n + b * p..][..p]);
         });
-        give_back([cols, yt]);
-        y
+        give_back([yt]);
+        (y, cols)
     }
 
-    /// (dx, dw) for dy `[B, O, Ho, Wo]`; each only when asked for.
+    /// (dx, dw) for dy `[B, O, Ho, Wo]`; each only when asked for. `cols`
+    /// is the column matrix the forward pass kept.
     pub fn backward(
         &self,
-        x: &[f32],
         w: &[f32],
         dy: &[f32],
+        cols: Vec<f32>,
         want_dx: bool,
         want_dw: bool,
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
@@ -331,9 +357,10 @@ impl Geometry {
                 row[b * p..][..p].copy_from_slice(&dy[(b * o + oc) * p..][..p]);
             }
         });
-        let dw = want_dw.then(|| {
-            let mut cols = scratch(kr * n);
-            self.im2col_into(x, &mut cols);
+        let dw = if !want_dw {
+            give_back([cols]);
+            None
+        } else {
             // dwᵀ [C·k², O] = cols · dytᵀ: the layout the gemm crate is
             // fastest at for this shape; then transposed to [O, C·k²].
             let mut dwt = scratch(kr * o);
@@ -349,8 +376,8 @@ impl Geometry {
                 }
             });
             give_back([cols, dwt]);
-            dw
-        });
+            Some(dw)
+        };
         let dx = want_dx.then(|| {
             let mut dcols = scratch(kr * n);
             gemm(
@@ -389,7 +416,7 @@ fn scratch(len: usize) -> Vec<f32> {
 }
 
 /// Returns buffers to [`SCRATCH`].
-fn give_back<const N: usize>(bufs: [Vec<f32>; N]) {
+fn give_back(bufs: impl IntoIterator<Item = Vec<f32>>) {
     SCRATCH.with_borrow_mut(|pool| pool.extend(bufs));
 }
 

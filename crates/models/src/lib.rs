@@ -5,6 +5,8 @@
 
 /// σ ∈ {linear, tanh, relu, swish}, shared by both models.
 pub mod activation;
+/// Training-mode batch norm on the CPU, fused into two passes each way.
+pub mod batch_norm;
 /// The CPU convolution: im2col and three large GEMMs, with its own backward.
 pub mod gemm_conv;
 /// f(x) = u·σ(w·x) with scalar w, u (Fig. 1a, 5).

@@ -14,6 +14,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::batch_norm::batch_norm;
 use crate::gemm_conv::conv2d;
 
 /// A parameter the caller fills: its torchvision name and PyTorch shape
@@ -212,10 +213,10 @@ fn conv(device: &Device, spec: &ParamSpec, values: Vec<f32>, stride: usize) -> C
 
 impl BasicBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(conv2d(&self.conv1, x.clone())));
-        let out = self.bn2.forward(conv2d(&self.conv2, out));
+        let out = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x.clone())));
+        let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(conv2d(&d.conv, x)),
+            Some(d) => batch_norm(&d.bn, conv2d(&d.conv, x)),
             None => x,
         };
         relu(out + identity)
@@ -225,7 +226,7 @@ impl BasicBlock {
 impl ResNet18 {
     /// Penultimate features `[N, features]` of images `[N, C, H, W]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.bn1.forward(conv2d(&self.conv1, x)));
+        let mut x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
         for block in self
             .layer1
             .iter()
