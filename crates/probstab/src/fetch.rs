@@ -28,6 +28,8 @@ struct Source {
     unpacks_to: &'static str,
     /// Files that must be in `unpacks_to` for the data set to count as there.
     required: &'static [&'static str],
+    /// Each required file is a whole number of records of this many bytes.
+    record_bytes: u64,
 }
 
 /// CIFAR-10, binary version (Krizhevsky 2009): 5 training batches and one
@@ -39,6 +41,7 @@ const CIFAR10: Source = Source {
     archive: "cifar-10-binary.tar.gz",
     unpacks_to: "cifar-10-batches-bin",
     required: &train::images::CIFAR10_FILES,
+    record_bytes: train::images::CIFAR_RECORD as u64,
 };
 
 /// Connection setup, and any one read of the response, give up after this.
@@ -111,7 +114,7 @@ pub fn run(command: DataCommand) -> Result<ExitCode> {
 
 fn fetch(source: &Source, dir: &Path, url: &str, md5: &str, force: bool) -> Result<()> {
     let target = dir.join(source.unpacks_to);
-    let missing = missing_files(&target, source.required);
+    let missing = missing_files(&target, source);
     if missing.is_empty() && !force {
         println!(
             "{} is already in {} (--force downloads it again); use it with data.dir = {:?}",
@@ -125,7 +128,7 @@ fn fetch(source: &Source, dir: &Path, url: &str, md5: &str, force: bool) -> Resu
         tracing::warn!(
             dir = %target.display(),
             missing = ?missing,
-            "incomplete data set; downloading it again"
+            "incomplete data set (files missing or cut short); downloading it again"
         );
     }
     fs::create_dir_all(dir)
@@ -274,10 +277,10 @@ fn unpack(archive: &Path, staging: &Path, source: &Source, url: &str) -> Result<
     }
 
     let unpacked = staging.join(source.unpacks_to);
-    let missing = missing_files(&unpacked, source.required);
+    let missing = missing_files(&unpacked, source);
     if !missing.is_empty() {
         bail!(
-            "the archive from {url} is not {}: {}/ lacks {}",
+            "the archive from {url} is not {}: in {}/, missing or cut short: {}",
             source.name,
             source.unpacks_to,
             missing.join(", ")
@@ -308,11 +311,18 @@ fn replace_dir(new: &Path, target: &Path) -> Result<()> {
 }
 
 /// The `files` that are not regular files in `dir`.
-fn missing_files<'a>(dir: &Path, files: &[&'a str]) -> Vec<&'a str> {
-    files
+/// The required files of `source` that are not in `dir` as a whole number
+/// (at least one) of records: missing, or cut short by an interrupted copy.
+fn missing_files(dir: &Path, source: &Source) -> Vec<&'static str> {
+    let whole = |f: &str| {
+        fs::metadata(dir.join(f))
+            .is_ok_and(|m| m.is_file() && m.len() > 0 && m.len() % source.record_bytes == 0)
+    };
+    source
+        .required
         .iter()
         .copied()
-        .filter(|f| !dir.join(f).is_file())
+        .filter(|f| !whole(f))
         .collect()
 }
 

@@ -145,7 +145,7 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
                 model,
                 data,
                 train,
-                measure.test_points,
+                measure.test_points.expect("validated"),
                 config.seed,
                 config.backend,
                 std::path::Path::new("."),

@@ -220,6 +220,28 @@ fn good_archive_unpacks_byte_identical_and_a_second_run_does_not_download() {
 }
 
 #[test]
+fn a_batch_cut_short_counts_as_missing_and_is_downloaded_again() {
+    let files = release_files();
+    let good = archive(&files, &[]);
+    let server = Server::start(vec![("/c.tar.gz", Reply::Ok(good.clone()))]);
+    let t = TempDir::new("fetch-cut-short");
+    let md5 = md5_hex(&good);
+    fetch(&t, &server.url("/c.tar.gz"), &["--md5", &md5]).ok();
+    let batch = t.join("data").join(BATCHES).join("data_batch_3.bin");
+    let whole = std::fs::read(&batch).expect("read the batch");
+    std::fs::write(&batch, &whole[..whole.len() - 100]).expect("cut the batch short");
+
+    let again = fetch(&t, &server.url("/c.tar.gz"), &["--md5", &md5]).ok();
+    assert_eq!(
+        server.requests(),
+        2,
+        "a batch cut short is downloaded again"
+    );
+    assert!(!again.stdout.contains("already"), "{}", again.stdout);
+    assert!(std::fs::read(&batch).expect("read the batch") == whole);
+}
+
+#[test]
 fn force_downloads_again_and_replaces_the_data() {
     let files = release_files();
     let good = archive(&files, &[]);

@@ -42,6 +42,38 @@ fn with_cifar(label: &str) -> TempDir {
 }
 
 #[test]
+fn rank_samples_come_from_the_test_size_images_and_test_points_is_refused() {
+    let t = with_cifar("cifar-test-size");
+    let text = config("small", "steps = 2", "").replace("noise_prob = 0.2", "test_size = 10");
+    t.write("small.toml", &text);
+    probstab(
+        t.path(),
+        &["run", "small.toml", "--out", "out", "--no-plot"],
+    )
+    .ok();
+    let summary = Csv::read(t.join("out/summary.csv"));
+    assert_eq!(summary.get(0, "test_images"), "10");
+    assert_eq!(
+        summary.get(0, "rank_samples"),
+        "10",
+        "24 asked, 10 test images used"
+    );
+
+    // A neuron key is refused by name rather than ignored.
+    t.write(
+        "bad.toml",
+        &text.replace("rank_samples = 24", "test_points = 100"),
+    );
+    let run = probstab(t.path(), &["run", "bad.toml", "--out", "bad"]).failed();
+    assert!(
+        run.stderr.contains("measure.test_points")
+            && run.stderr.contains("not used by kind `image_classifier`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn cifar_format_grid_runs_with_every_metric_and_heatmap() {
     let t = with_cifar("cifar-grid");
     let grid = r#"

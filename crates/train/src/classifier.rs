@@ -46,8 +46,8 @@ pub struct ClassifierRun {
     pub batch_size: usize,
     /// Evaluations every `eval_every` steps, and always one at the end.
     pub evals: Vec<Eval>,
-    /// Penultimate features of `rank_samples` test images drawn at random
-    /// from the seed (Appendix B.4), `samples × feature_dim` row-major, in
+    /// Penultimate features of `rank_samples` of the `test_size` test images,
+    /// drawn at random from the seed (Appendix B.4), `samples × feature_dim` row-major, in
     /// eval mode.
     pub features: Vec<f32>,
     pub samples: usize,
@@ -243,8 +243,9 @@ pub fn run(
         test_accuracy,
         test_loss,
     });
-    let samples = measure.rank_samples.expect("validated").min(test_set.len());
-    let chosen = choose(test_set.len(), samples, seed);
+    // From the same test_size images the accuracy is measured on.
+    let samples = measure.rank_samples.expect("validated").min(n_test);
+    let chosen = choose(n_test, samples, seed);
     let features = penultimate(&net, test_set, &chosen, &loaded.norm, &device);
     Ok(ClassifierRun {
         outcome: Outcome {

@@ -218,8 +218,8 @@ pub struct MeasureTable {
     #[serde(default = "default_window")]
     pub window: f64,
     /// neuron: fresh points for the test loss. Default 10000.
-    #[serde(default = "default_test_points")]
-    pub test_points: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_points: Option<usize>,
     /// image_classifier: test images whose penultimate features give `rank`.
     /// Default 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,7 +232,7 @@ impl Default for MeasureTable {
             rank_rtol: default_rank_rtol(),
             sparsity_atol: default_sparsity_atol(),
             window: default_window(),
-            test_points: default_test_points(),
+            test_points: None,
             rank_samples: None,
         }
     }
@@ -267,7 +267,4 @@ fn default_sparsity_atol() -> f64 {
 }
 fn default_window() -> f64 {
     0.2
-}
-fn default_test_points() -> usize {
-    10_000
 }

@@ -14,6 +14,8 @@ pub struct Invalid {
 /// Upper bounds that keep a cell inside one machine's memory and time: a
 /// typo of a few zeros is an error, not an abort.
 pub const MAX_POINTS: usize = 10_000_000;
+/// `measure.test_points` of a neuron when the config does not say.
+const DEFAULT_TEST_POINTS: usize = 10_000;
 pub const MAX_WEIGHTS: usize = 100_000_000;
 pub const MAX_STEPS: usize = 1_000_000_000;
 pub const MAX_BATCH: usize = 1_000_000;
@@ -274,10 +276,15 @@ impl MeasureTable {
                 format!("must be in (0, 1], got {}", self.window),
             ));
         }
-        if self.test_points < 1 {
-            return Err(invalid("measure.test_points", "must be ≥ 1"));
+        if net == Net::Neuron {
+            let points = *self.test_points.get_or_insert(DEFAULT_TEST_POINTS);
+            if points < 1 {
+                return Err(invalid("measure.test_points", "must be ≥ 1"));
+            }
+            at_most("measure.test_points", points, MAX_POINTS)?;
+        } else if self.test_points.is_some() {
+            return Err(not_used("measure.test_points", net));
         }
-        at_most("measure.test_points", self.test_points, MAX_POINTS)?;
         Ok(())
     }
 }

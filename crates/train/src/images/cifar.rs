@@ -6,7 +6,8 @@ use super::{ImageData, ImageDataError, ImageSet};
 use std::path::Path;
 
 /// One CIFAR-10 record: a label byte and 3 planes of 32×32 pixels.
-const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
+/// Bytes per CIFAR-10 record: a label and 32×32 pixels in three channels.
+pub const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
 const CIFAR_HINT: &str = "run `probstab data fetch cifar10` to download CIFAR-10";
 
 /// The files of CIFAR-10's binary release: five training batches, then the

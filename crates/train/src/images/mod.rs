@@ -24,7 +24,7 @@ mod testing;
 /// Normalisation, random crop and flip: bytes to input-tensor data.
 mod transform;
 
-pub use cifar::{CIFAR10_FILES, load_cifar10};
+pub use cifar::{CIFAR_RECORD, CIFAR10_FILES, load_cifar10};
 pub use idx::{FASHION_MNIST_DIR, load_fashion_mnist, read_idx};
 pub use label_noise::{dynamic_noise, static_noise};
 pub use sampler::{Sampler, permutation};
