@@ -164,6 +164,23 @@ impl Experiment {
                 )
             })?;
         }
+        // Two plots writing one file would leave only the second.
+        let mut stems = std::collections::BTreeMap::new();
+        for (i, spec) in plots.iter().enumerate() {
+            let Some(stem) = spec.stem() else { continue };
+            if let Some(first) = stems.insert(stem.clone(), i) {
+                return Err(key_error(
+                    &file,
+                    &source,
+                    &applied,
+                    &[],
+                    &format!("plot[{i}].file"),
+                    format!(
+                        "plot[{i}] would write plots/{stem}.png over plot[{first}]'s; give one of them its own `file`"
+                    ),
+                ));
+            }
+        }
         Ok(Self {
             file,
             source,

@@ -131,10 +131,7 @@ fn grid_plot(
         }
     }
     let xs = axis_values(summary, rows, &x)?;
-    let stem = spec
-        .file
-        .clone()
-        .unwrap_or_else(|| default_stem(metric, spec));
+    let stem = spec.stem().unwrap_or_else(|| default_stem(metric, spec));
     let title = spec
         .title
         .clone()
@@ -436,7 +433,7 @@ fn where_text(spec: &PlotSpec) -> String {
         .join(", ")
 }
 
-fn default_stem(metric: &str, spec: &PlotSpec) -> String {
+pub(crate) fn default_stem(metric: &str, spec: &PlotSpec) -> String {
     let mut stem = metric.to_string();
     for (k, v) in &spec.filter {
         stem.push_str(&format!("__{k}={}", crate::grid::format_value(v)));

@@ -97,6 +97,17 @@ impl PlotSpec {
         Ok(())
     }
 
+    /// The file name stem under `plots/` of a metric plot (trace plots are
+    /// named per cell).
+    pub fn stem(&self) -> Option<String> {
+        let metric = self.metric.as_deref()?;
+        Some(
+            self.file
+                .clone()
+                .unwrap_or_else(|| crate::plot::default_stem(metric, self)),
+        )
+    }
+
     /// `file` is a plain name: plots stay inside `plots/`.
     pub fn check_file(&self) -> Result<(), String> {
         match self.file.as_deref() {

@@ -331,6 +331,19 @@ fn plot_files_stay_inside_plots_and_plot_keys_are_checked_before_running() {
         "{}",
         run.stderr
     );
+    // Two plots of one metric with nothing to tell their files apart.
+    t.write(
+        "twice.toml",
+        &format!("{base}[[plot]]\nmetric = \"phase\"\n[[plot]]\nmetric = \"m_minus\"\n[[plot]]\nmetric = \"phase\"\ntitle = \"again\"\n"),
+    );
+    let run = probstab(t.path(), &["run", "twice.toml", "--out", "o"]).failed();
+    assert!(
+        run.stderr.contains("plot[2].file")
+            && run.stderr.contains("plots/phase.png")
+            && run.stderr.contains("plot[0]"),
+        "{}",
+        run.stderr
+    );
     assert!(
         !t.join("o").exists(),
         "nothing runs before the plots are checked"
