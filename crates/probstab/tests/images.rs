@@ -74,6 +74,29 @@ fn rank_samples_come_from_the_test_size_images_and_test_points_is_refused() {
 }
 
 #[test]
+fn a_batch_too_big_for_memory_fails_its_cell_with_the_key_instead_of_killing_the_run() {
+    let t = with_cifar("cifar-huge-batch");
+    // 10⁶ images of a 1/32-width net need some 670 GB.
+    let grid = "[grid]\n\"train.batch_size\" = [8, 1000000]\n";
+    let text = config("huge", "steps = 2", grid).replace("batch_size = 8\n", "");
+    t.write("huge.toml", &text);
+    let run = probstab(t.path(), &["run", "huge.toml", "--out", "out", "--no-plot"]).failed();
+    common::assert_no_panic(&run);
+    let summary = Csv::read(t.join("out/summary.csv"));
+    let statuses = summary.values("status");
+    assert_eq!(statuses.len(), 2, "both cells are in the summary");
+    assert!(
+        statuses.contains(&"ok") && statuses.contains(&"failed"),
+        "{statuses:?}"
+    );
+    let errors = common::read(t.join("out/summary.csv"));
+    assert!(
+        errors.contains("train.batch_size = 1000000") && errors.contains("GB"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn cifar_format_grid_runs_with_every_metric_and_heatmap() {
     let t = with_cifar("cifar-grid");
     let grid = r#"

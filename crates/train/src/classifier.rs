@@ -172,6 +172,12 @@ pub fn run(
     });
 
     let config = model_config(model, train_set);
+    if backend == Backend::Cpu {
+        if let Some(available) = crate::memory::available_bytes() {
+            let pixels = train_set.height * train_set.width;
+            crate::memory::check(config.width, pixels, cfg.batch_size, available)?;
+        }
+    }
     let mut net = initial_model(&config, seed, &device);
     let mut optim = optimizer(cfg);
     let mut progress = Progress::default();

@@ -16,6 +16,8 @@ pub mod device;
 pub mod images;
 /// PyTorch-style initial weights from a seeded stream.
 pub mod init;
+/// Whether a ResNet-18 training step fits in this machine's memory.
+pub mod memory;
 /// The `neuron` kind: u·σ(w·x) trained on a 1-D dataset.
 pub mod neuron;
 /// Packed two_layer cells: a stacked model with a fused SGD step.

@@ -19,6 +19,8 @@ pub enum TrainError {
     Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Images(#[from] crate::images::ImageDataError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::TooBig),
 }
 
 /// What a run did, as plain numbers.
