@@ -43,7 +43,9 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
     let training = device.is_autodiff() && bn.training.is_enabled();
     let cpu = device.clone().inner() == Device::flex() && x.dtype() == DType::F32;
-    if !(training && cpu) {
+    // burn's forward reports a channel mismatch.
+    let fits = x.dims()[1] == bn.gamma.dims()[0];
+    if !(training && cpu && fits) {
         return bn.forward(x);
     }
     let (y, mean, var) = <Dispatch as FusedBatchNorm>::fused_batch_norm_train(

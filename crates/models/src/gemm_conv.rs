@@ -11,7 +11,7 @@
 //! - backward: `dw = dy · colsᵀ` and `dx = col2im(wᵀ · dy)`,
 //!
 //! each one GEMM over the whole batch (the `gemm` crate, with its AVX-512
-//! kernels). Only the CPU takes this path: [`conv2d`] hands every other
+//! kernels). The column matrices live in per-thread scratch buffers. Only the CPU takes this path: [`conv2d`] hands every other
 //! device, and any convolution it does not cover (bias, groups, dilation,
 //! non-square kernels, other dtypes), to burn's own `Conv2d`.
 
@@ -27,7 +27,6 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
-use std::sync::{Arc, Mutex};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait GemmConv: Backend {
@@ -64,7 +63,9 @@ fn gemm_shape(conv: &Conv2d, x: &Tensor<4>) -> Option<(usize, usize)> {
     };
     let plain =
         k == k2 && s == s2 && conv.dilation == [1, 1] && conv.groups == 1 && conv.bias.is_none();
-    let cpu = x.device().inner() == Device::flex() && x.dtype() == DType::F32;
+    let cpu = x.device().inner() == Device::flex()
+        && x.dtype() == DType::F32
+        && conv.weight.val().dtype() == DType::F32;
     (plain && cpu).then_some((s, padding))
 }
 
@@ -84,40 +85,24 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
+        let y = Flex::gemm_conv2d(
+            x.primitive().clone(),
+            weight.primitive().clone(),
+            stride,
+            padding,
+        );
         match ConvBackward
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
                 let w_state = prep.checkpoint(&weight);
-                let geometry = Geometry::new(x.primitive(), weight.primitive(), stride, padding);
-                let (xc, wc) = (
-                    x.primitive().to_contiguous(),
-                    weight.primitive().to_contiguous(),
-                );
-                let (y, cols) = geometry.forward_keeping_cols(f32s(&xc), f32s(&wc));
-                let y = tensor(y, [geometry.b, geometry.o, geometry.ho, geometry.wo]);
-                let cols = Cols(Arc::new(Mutex::new(Some(cols))));
-                prep.finish((w_state, geometry, cols), y)
+                prep.finish((x_state, w_state, stride, padding), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::gemm_conv2d(
-                x.primitive().clone(),
-                weight.primitive().clone(),
-                stride,
-                padding,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(y),
         }
-    }
-}
-
-/// The forward pass's column matrix, which the weight gradient reuses.
-#[derive(Clone)]
-struct Cols(Arc<Mutex<Option<Vec<f32>>>>);
-
-impl std::fmt::Debug for Cols {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Cols")
     }
 }
 
@@ -125,7 +110,7 @@ impl std::fmt::Debug for Cols {
 struct ConvBackward;
 
 impl Backward<Flex, 2> for ConvBackward {
-    type State = (NodeId, Geometry, Cols);
+    type State = (NodeId, NodeId, usize, usize);
 
     fn backward(
         self,
@@ -135,15 +120,15 @@ impl Backward<Flex, 2> for ConvBackward {
     ) {
         let [node_x, node_w] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (w_state, g, cols) = ops.state;
+        let (x_state, w_state, stride, padding) = ops.state;
+        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
         let w: FlexTensor = checkpointer.retrieve_node_output(w_state);
-        let w = w.to_contiguous();
-        let cols = cols.0.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let cols = cols.expect("a convolution's backward pass runs once");
+        let g = Geometry::new(&x, &w, stride, padding);
+        let (x, w) = (x.to_contiguous(), w.to_contiguous());
         let (dx, dw) = g.backward(
+            f32s(&x),
             f32s(&w),
             f32s(&dy),
-            cols,
             node_x.is_some(),
             node_w.is_some(),
         );
@@ -266,6 +251,9 @@ impl Geometry {
                     let dst = &mut image[oh * self.wo..][..self.wo];
                     dst[..ow0].fill(0.0);
                     dst[ow1..].fill(0.0);
+                    if ow0 == ow1 {
+                        continue;
+                    }
                     let iw0 = ow0 * self.stride + kw - self.padding;
                     if self.stride == 1 {
                         dst[ow0..ow1].copy_from_slice(&src[iw0..iw0 + (ow1 - ow0)]);
@@ -289,6 +277,9 @@ impl Geometry {
                 let (oh0, oh1) = self.span(kh, self.h, self.ho);
                 for kw in 0..self.k {
                     let (ow0, ow1) = self.span(kw, self.w, self.wo);
+                    if ow0 == ow1 {
+                        continue;
+                    }
                     let r = (c * self.k + kh) * self.k + kw;
                     let row = &dcols[r * n + b * p..][..p];
                     for oh in oh0..oh1 {
@@ -313,13 +304,6 @@ impl Geometry {
 
     /// y `[B, O, Ho, Wo]`.
     pub fn forward(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let (y, cols) = self.forward_keeping_cols(x, w);
-        give_back([cols]);
-        y
-    }
-
-    /// y and the column matrix of x, for [`Self::backward`].
-    fn forward_keeping_cols(&self, x: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let (n, o, kr, p) = (self.cols(), self.o, self.rows(), self.pixels());
         let mut cols = scratch(kr * n);
         self.im2col_into(x, &mut cols);
@@ -335,17 +319,18 @@ impl Geometry {
             let (b, oc) = (i / o, i % o);
             dst.copy_from_slice(&yt[oc * n + b * p..][..p]);
         });
-        give_back([yt]);
-        (y, cols)
+        give_back([cols, yt]);
+        y
     }
 
-    /// (dx, dw) for dy `[B, O, Ho, Wo]`; each only when asked for. `cols`
-    /// is the column matrix the forward pass kept.
+    /// (dx, dw) for dy `[B, O, Ho, Wo]`; each only when asked for. The
+    /// column matrix is built again rather than kept from the forward pass:
+    /// kept, it would hold nine times each input until the backward pass.
     pub fn backward(
         &self,
+        x: &[f32],
         w: &[f32],
         dy: &[f32],
-        cols: Vec<f32>,
         want_dx: bool,
         want_dw: bool,
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
@@ -357,10 +342,9 @@ impl Geometry {
                 row[b * p..][..p].copy_from_slice(&dy[(b * o + oc) * p..][..p]);
             }
         });
-        let dw = if !want_dw {
-            give_back([cols]);
-            None
-        } else {
+        let dw = want_dw.then(|| {
+            let mut cols = scratch(kr * n);
+            self.im2col_into(x, &mut cols);
             // dwᵀ [C·k², O] = cols · dytᵀ: the layout the gemm crate is
             // fastest at for this shape; then transposed to [O, C·k²].
             let mut dwt = scratch(kr * o);
@@ -376,8 +360,8 @@ impl Geometry {
                 }
             });
             give_back([cols, dwt]);
-            Some(dw)
-        };
+            dw
+        });
         let dx = want_dx.then(|| {
             let mut dcols = scratch(kr * n);
             gemm(
@@ -413,6 +397,11 @@ fn scratch(len: usize) -> Vec<f32> {
     });
     buf.resize(len, 0.0);
     buf
+}
+
+/// Frees this thread's scratch buffers (they are kept between calls).
+pub fn release_scratch() {
+    SCRATCH.with_borrow_mut(Vec::clear);
 }
 
 /// Returns buffers to [`SCRATCH`].
@@ -569,8 +558,9 @@ mod tests {
 
     /// (batch, channels in, height, width, channels out, kernel, stride, padding):
     /// ResNet's three kinds (3×3 stride 1 and 2, 1×1 stride 2), odd sizes, a
-    /// padding wider than the kernel reaches, and an output of one pixel.
-    const CASES: [[usize; 8]; 7] = [
+    /// padding wider than the kernel reaches, an output of one pixel, and
+    /// kernels wider than the image.
+    const CASES: [[usize; 8]; 9] = [
         [2, 3, 8, 8, 4, 3, 1, 1],
         [2, 4, 8, 8, 5, 3, 2, 1],
         [3, 4, 7, 7, 6, 1, 2, 0],
@@ -578,6 +568,8 @@ mod tests {
         [2, 3, 7, 6, 2, 3, 2, 1],
         [1, 2, 4, 4, 3, 3, 1, 2],
         [2, 3, 3, 3, 2, 3, 1, 0],
+        [2, 2, 1, 1, 3, 5, 1, 2],
+        [1, 2, 2, 3, 2, 7, 2, 3],
     ];
 
     #[test]

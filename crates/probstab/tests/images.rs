@@ -76,7 +76,7 @@ fn rank_samples_come_from_the_test_size_images_and_test_points_is_refused() {
 #[test]
 fn a_batch_too_big_for_memory_fails_its_cell_with_the_key_instead_of_killing_the_run() {
     let t = with_cifar("cifar-huge-batch");
-    // 10⁶ images of a 1/32-width net need some 670 GB.
+    // 10⁶ images of a 1/32-width net need some 290 GB.
     let grid = "[grid]\n\"train.batch_size\" = [8, 1000000]\n";
     let text = config("huge", "steps = 2", grid).replace("batch_size = 8\n", "");
     t.write("huge.toml", &text);

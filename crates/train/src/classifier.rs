@@ -249,6 +249,8 @@ pub fn run(
         test_accuracy,
         test_loss,
     });
+    // The column buffers of the CPU convolution are this cell's only.
+    models::gemm_conv::release_scratch();
     // From the same test_size images the accuracy is measured on.
     let samples = measure.rank_samples.expect("validated").min(n_test);
     let chosen = choose(n_test, samples, seed);
