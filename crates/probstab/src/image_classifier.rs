@@ -106,8 +106,7 @@ fn train_accuracy(run: &ClassifierRun, window: f64) -> f64 {
 /// precedes its update.
 fn trace(run: &ClassifierRun, points: usize) -> Trace {
     let n = run.outcome.losses.len();
-    let every = n.div_ceil(points).max(1);
-    let mut steps: Vec<usize> = (0..n).filter(|t| t % every == 0 || *t == n - 1).collect();
+    let mut steps = crate::kinds::trace_steps(n, points);
     steps.extend(run.evals.iter().map(|e| e.step).filter(|s| *s < n));
     steps.sort_unstable();
     steps.dedup();

@@ -358,11 +358,24 @@ pub fn push_loss_rate(
 
 /// `step, loss, log_loss` at most `points` rows, evenly spaced, always with
 /// the last step.
+/// `points` steps of `0..n`, evenly spaced, the first and the last among
+/// them (all of them when there are fewer).
+pub(crate) fn trace_steps(n: usize, points: usize) -> Vec<usize> {
+    if n <= points {
+        return (0..n).collect();
+    }
+    let last = (n - 1) as f64;
+    let mut steps: Vec<usize> = (0..points)
+        .map(|i| (i as f64 * last / (points - 1).max(1) as f64).round() as usize)
+        .collect();
+    steps.dedup();
+    steps
+}
+
 fn loss_trace(outcome: &Outcome, points: usize) -> Trace {
     let n = outcome.losses.len();
-    let every = n.div_ceil(points).max(1);
-    let rows = (0..n)
-        .filter(|t| t % every == 0 || *t == n - 1)
+    let rows = trace_steps(n, points)
+        .into_iter()
         .map(|t| {
             let loss = outcome.losses[t] as f64;
             vec![t as f64, loss, loss.ln()]
@@ -418,4 +431,19 @@ fn trace_of(rows: &[TraceRow], samples: usize) -> Trace {
         })
         .collect();
     Trace { columns, rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trace_steps;
+
+    #[test]
+    fn trace_steps_are_as_many_as_asked_and_span_the_run() {
+        assert_eq!(trace_steps(1000, 100).len(), 100);
+        assert_eq!(trace_steps(1000, 100)[..3], [0, 10, 20]);
+        assert_eq!(*trace_steps(1000, 100).last().unwrap(), 999);
+        assert_eq!(trace_steps(300, 50).len(), 50);
+        assert_eq!(trace_steps(7, 50), (0..7).collect::<Vec<_>>());
+        assert_eq!(trace_steps(5, 2), [0, 4]);
+    }
 }

@@ -72,7 +72,7 @@ fn read_cifar_batch(path: &Path, set: &mut ImageSet) -> Result<(), ImageDataErro
             format!(
                 "{} bytes is not a multiple of 3073 (1 label + 3072 pixels): \
                  {records} complete records, then {rest} trailing bytes \
-                 at byte offset {} (truncated after record {records})",
+                 at byte offset {}: cut short in record {records} (counting from 0)",
                 bytes.len(),
                 records * CIFAR_RECORD
             ),
@@ -173,7 +173,8 @@ mod tests {
         let e = error_text(load_cifar10(&dir.0));
         assert!(e.contains("data_batch_3.bin"), "{e}");
         assert!(
-            e.contains("record 1") && e.contains("100 trailing bytes"),
+            e.contains("cut short in record 1 (counting from 0)")
+                && e.contains("100 trailing bytes"),
             "{e}"
         );
     }
