@@ -27,6 +27,8 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::gemm_conv::min_len;
+
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedBatchNorm: Backend {
     /// (y, batch mean `[C]`, biased batch variance `[C]`) of x `[B, C, H, W]`.
@@ -163,6 +165,7 @@ fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, eps: f64) -> (
     // mostly from cache; two passes keep the variance accurate.
     let var: Vec<f64> = (0..c)
         .into_par_iter()
+        .with_min_len(min_len(b * hw))
         .map(|ch| {
             let mu = mean[ch];
             (0..b)
@@ -179,16 +182,19 @@ fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, eps: f64) -> (
         .map(|v| (1.0 / (v + eps).sqrt()) as f32)
         .collect();
     let mut y = vec![0.0f32; xs.len()];
-    y.par_chunks_mut(hw).enumerate().for_each(|(i, plane)| {
-        let ch = i % c;
-        let scale = g[ch] * inv_std[ch];
-        let shift = be[ch] - mean[ch] as f32 * scale;
-        let src = &xs[i * hw..][..hw];
-        plane
-            .iter_mut()
-            .zip(src)
-            .for_each(|(o, &a)| *o = a * scale + shift);
-    });
+    y.par_chunks_mut(hw)
+        .enumerate()
+        .with_min_len(min_len(hw))
+        .for_each(|(i, plane)| {
+            let ch = i % c;
+            let scale = g[ch] * inv_std[ch];
+            let shift = be[ch] - mean[ch] as f32 * scale;
+            let src = &xs[i * hw..][..hw];
+            plane
+                .iter_mut()
+                .zip(src)
+                .for_each(|(o, &a)| *o = a * scale + shift);
+        });
     let stats = Stats {
         mean: mean.iter().map(|&v| v as f32).collect(),
         var: var.iter().map(|&v| v as f32).collect(),
@@ -223,6 +229,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let dbeta = per_channel(dys, (b, c, hw), |_, v| v.iter().map(|&a| a as f64).sum());
         let dgamma: Vec<f64> = (0..c)
             .into_par_iter()
+            .with_min_len(min_len(b * hw))
             .map(|ch| {
                 (0..b)
                     .map(|i| {
@@ -243,16 +250,19 @@ impl Backward<Flex, 3> for BatchNormBackward {
         if let Some(node) = node_x {
             let m = (b * hw) as f64;
             let mut dx = vec![0.0f32; xs.len()];
-            dx.par_chunks_mut(hw).enumerate().for_each(|(i, plane)| {
-                let ch = i % c;
-                let scale = g[ch] * stats.inv_std[ch];
-                let (mb, mg) = ((dbeta[ch] / m) as f32, (dgamma[ch] / m) as f32);
-                let at = i * hw;
-                let (xv, dv) = (&xs[at..][..hw], &dys[at..][..hw]);
-                for ((o, &a), &d) in plane.iter_mut().zip(xv).zip(dv) {
-                    *o = scale * (d - mb - xhat(ch, a) * mg);
-                }
-            });
+            dx.par_chunks_mut(hw)
+                .enumerate()
+                .with_min_len(min_len(hw))
+                .for_each(|(i, plane)| {
+                    let ch = i % c;
+                    let scale = g[ch] * stats.inv_std[ch];
+                    let (mb, mg) = ((dbeta[ch] / m) as f32, (dgamma[ch] / m) as f32);
+                    let at = i * hw;
+                    let (xv, dv) = (&xs[at..][..hw], &dys[at..][..hw]);
+                    for ((o, &a), &d) in plane.iter_mut().zip(xv).zip(dv) {
+                        *o = scale * (d - mb - xhat(ch, a) * mg);
+                    }
+                });
             let shape = x.layout().shape().to_vec();
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
         }

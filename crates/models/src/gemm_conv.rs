@@ -236,69 +236,75 @@ impl Geometry {
     /// [`Self::im2col`] into `cols`, every element written.
     fn im2col_into(&self, x: &[f32], cols: &mut [f32]) {
         let (n, p) = (self.cols(), self.pixels());
-        cols.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-            let (c, kh, kw) = (r / (self.k * self.k), r / self.k % self.k, r % self.k);
-            let (oh0, oh1) = self.span(kh, self.h, self.ho);
-            let (ow0, ow1) = self.span(kw, self.w, self.wo);
-            for b in 0..self.b {
-                let plane = &x[(b * self.c + c) * self.h * self.w..][..self.h * self.w];
-                let image = &mut row[b * p..][..p];
-                image[..oh0 * self.wo].fill(0.0);
-                image[oh1 * self.wo..].fill(0.0);
-                for oh in oh0..oh1 {
-                    let ih = oh * self.stride + kh - self.padding;
-                    let src = &plane[ih * self.w..][..self.w];
-                    let dst = &mut image[oh * self.wo..][..self.wo];
-                    dst[..ow0].fill(0.0);
-                    dst[ow1..].fill(0.0);
-                    if ow0 == ow1 {
-                        continue;
-                    }
-                    let iw0 = ow0 * self.stride + kw - self.padding;
-                    if self.stride == 1 {
-                        dst[ow0..ow1].copy_from_slice(&src[iw0..iw0 + (ow1 - ow0)]);
-                    } else {
-                        for (d, ow) in dst[ow0..ow1].iter_mut().zip(0..) {
-                            *d = src[iw0 + ow * self.stride];
+        cols.par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(min_len(n))
+            .for_each(|(r, row)| {
+                let (c, kh, kw) = (r / (self.k * self.k), r / self.k % self.k, r % self.k);
+                let (oh0, oh1) = self.span(kh, self.h, self.ho);
+                let (ow0, ow1) = self.span(kw, self.w, self.wo);
+                for b in 0..self.b {
+                    let plane = &x[(b * self.c + c) * self.h * self.w..][..self.h * self.w];
+                    let image = &mut row[b * p..][..p];
+                    image[..oh0 * self.wo].fill(0.0);
+                    image[oh1 * self.wo..].fill(0.0);
+                    for oh in oh0..oh1 {
+                        let ih = oh * self.stride + kh - self.padding;
+                        let src = &plane[ih * self.w..][..self.w];
+                        let dst = &mut image[oh * self.wo..][..self.wo];
+                        dst[..ow0].fill(0.0);
+                        dst[ow1..].fill(0.0);
+                        if ow0 == ow1 {
+                            continue;
+                        }
+                        let iw0 = ow0 * self.stride + kw - self.padding;
+                        if self.stride == 1 {
+                            dst[ow0..ow1].copy_from_slice(&src[iw0..iw0 + (ow1 - ow0)]);
+                        } else {
+                            for (d, ow) in dst[ow0..ow1].iter_mut().zip(0..) {
+                                *d = src[iw0 + ow * self.stride];
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
     }
 
     /// dx `[B, C, H, W]` from dcols `[C·k², B·P]`: the adjoint of [`Self::im2col`].
     pub fn col2im(&self, dcols: &[f32]) -> Vec<f32> {
         let (n, p, hw) = (self.cols(), self.pixels(), self.h * self.w);
         let mut dx = vec![0.0f32; self.b * self.c * hw];
-        dx.par_chunks_mut(hw).enumerate().for_each(|(i, plane)| {
-            let (b, c) = (i / self.c, i % self.c);
-            for kh in 0..self.k {
-                let (oh0, oh1) = self.span(kh, self.h, self.ho);
-                for kw in 0..self.k {
-                    let (ow0, ow1) = self.span(kw, self.w, self.wo);
-                    if ow0 == ow1 {
-                        continue;
-                    }
-                    let r = (c * self.k + kh) * self.k + kw;
-                    let row = &dcols[r * n + b * p..][..p];
-                    for oh in oh0..oh1 {
-                        let ih = oh * self.stride + kh - self.padding;
-                        let dst = &mut plane[ih * self.w..][..self.w];
-                        let src = &row[oh * self.wo..][ow0..ow1];
-                        let iw0 = ow0 * self.stride + kw - self.padding;
-                        if self.stride == 1 {
-                            let dst = &mut dst[iw0..iw0 + src.len()];
-                            dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
-                        } else {
-                            for (ow, v) in src.iter().enumerate() {
-                                dst[iw0 + ow * self.stride] += v;
+        dx.par_chunks_mut(hw)
+            .enumerate()
+            .with_min_len(min_len(hw * self.k * self.k))
+            .for_each(|(i, plane)| {
+                let (b, c) = (i / self.c, i % self.c);
+                for kh in 0..self.k {
+                    let (oh0, oh1) = self.span(kh, self.h, self.ho);
+                    for kw in 0..self.k {
+                        let (ow0, ow1) = self.span(kw, self.w, self.wo);
+                        if ow0 == ow1 {
+                            continue;
+                        }
+                        let r = (c * self.k + kh) * self.k + kw;
+                        let row = &dcols[r * n + b * p..][..p];
+                        for oh in oh0..oh1 {
+                            let ih = oh * self.stride + kh - self.padding;
+                            let dst = &mut plane[ih * self.w..][..self.w];
+                            let src = &row[oh * self.wo..][ow0..ow1];
+                            let iw0 = ow0 * self.stride + kw - self.padding;
+                            if self.stride == 1 {
+                                let dst = &mut dst[iw0..iw0 + src.len()];
+                                dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
+                            } else {
+                                for (ow, v) in src.iter().enumerate() {
+                                    dst[iw0 + ow * self.stride] += v;
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
+            });
         dx
     }
 
@@ -315,10 +321,13 @@ impl Geometry {
         );
         // yt [O, B·P] → y [B, O, P].
         let mut y = vec![0.0f32; n * o];
-        y.par_chunks_mut(p).enumerate().for_each(|(i, dst)| {
-            let (b, oc) = (i / o, i % o);
-            dst.copy_from_slice(&yt[oc * n + b * p..][..p]);
-        });
+        y.par_chunks_mut(p)
+            .enumerate()
+            .with_min_len(min_len(p))
+            .for_each(|(i, dst)| {
+                let (b, oc) = (i / o, i % o);
+                dst.copy_from_slice(&yt[oc * n + b * p..][..p]);
+            });
         give_back([cols, yt]);
         y
     }
@@ -337,11 +346,14 @@ impl Geometry {
         let (n, o, kr, p) = (self.cols(), self.o, self.rows(), self.pixels());
         // dy [B, O, P] → dyt [O, B·P].
         let mut dyt = scratch(o * n);
-        dyt.par_chunks_mut(n).enumerate().for_each(|(oc, row)| {
-            for b in 0..self.b {
-                row[b * p..][..p].copy_from_slice(&dy[(b * o + oc) * p..][..p]);
-            }
-        });
+        dyt.par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(min_len(n))
+            .for_each(|(oc, row)| {
+                for b in 0..self.b {
+                    row[b * p..][..p].copy_from_slice(&dy[(b * o + oc) * p..][..p]);
+                }
+            });
         let dw = want_dw.then(|| {
             let mut cols = scratch(kr * n);
             self.im2col_into(x, &mut cols);
@@ -354,11 +366,14 @@ impl Geometry {
                 In::transposed(&dyt, n, o),
             );
             let mut dw = vec![0.0f32; o * kr];
-            dw.par_chunks_mut(kr).enumerate().for_each(|(oc, row)| {
-                for (r, v) in row.iter_mut().enumerate() {
-                    *v = dwt[r * o + oc];
-                }
-            });
+            dw.par_chunks_mut(kr)
+                .enumerate()
+                .with_min_len(min_len(kr))
+                .for_each(|(oc, row)| {
+                    for (r, v) in row.iter_mut().enumerate() {
+                        *v = dwt[r * o + oc];
+                    }
+                });
             give_back([cols, dwt]);
             dw
         });
@@ -397,6 +412,12 @@ fn scratch(len: usize) -> Vec<f32> {
     });
     buf.resize(len, 0.0);
     buf
+}
+
+/// Items of `floats` each that one parallel task takes at least: splitting
+/// finer costs more in scheduling than the copies it spreads.
+pub(crate) fn min_len(floats: usize) -> usize {
+    (1usize << 14).div_ceil(floats.max(1))
 }
 
 /// Frees this thread's scratch buffers (they are kept between calls).
