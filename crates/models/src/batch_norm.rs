@@ -278,44 +278,18 @@ impl Backward<Flex, 3> for BatchNormBackward {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{assert_close, host, values};
     use burn::module::Param;
     use burn::nn::BatchNormConfig;
-
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) {
-        assert_eq!(ours.len(), theirs.len(), "{what}: lengths");
-        let scale = theirs.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-            assert!(
-                (a - b).abs() <= 2e-5 * scale,
-                "{what}[{i}]: {a} vs burn's {b}"
-            );
-        }
-    }
 
     fn layer(device: &Device, c: usize) -> BatchNorm {
         let mut bn = BatchNormConfig::new(c).init(device);
         bn.gamma = Param::from_tensor(Tensor::from_data(
-            TensorData::new(values(c, 1), [c]),
+            TensorData::new(values(c, 1, -1.0, 4.0), [c]),
             device,
         ));
         bn.beta = Param::from_tensor(Tensor::from_data(
-            TensorData::new(values(c, 2), [c]),
+            TensorData::new(values(c, 2, -1.0, 4.0), [c]),
             device,
         ));
         bn
@@ -327,13 +301,13 @@ mod tests {
         for [b, c, h, w] in [[4, 3, 5, 5], [2, 8, 4, 4], [8, 2, 1, 1], [3, 5, 2, 7]] {
             let x = || {
                 Tensor::<4>::from_data(
-                    TensorData::new(values(b * c * h * w, 3), [b, c, h, w]),
+                    TensorData::new(values(b * c * h * w, 3, -1.0, 4.0), [b, c, h, w]),
                     &device,
                 )
                 .require_grad()
             };
             let r = Tensor::<4>::from_data(
-                TensorData::new(values(b * c * h * w, 4), [b, c, h, w]),
+                TensorData::new(values(b * c * h * w, 4, -1.0, 4.0), [b, c, h, w]),
                 &device,
             );
             let run = |fused: bool| {
@@ -363,7 +337,7 @@ mod tests {
                 .iter()
                 .zip(ours.iter().zip(&theirs))
             {
-                assert_close(name, o, t);
+                assert_close(name, o, t, 2e-5);
             }
         }
     }
@@ -374,8 +348,16 @@ mod tests {
         // which are still the initial (0, 1): y = γ x / √(1 + ε) + β.
         let device = Device::flex();
         let bn = layer(&device, 2);
-        let x = Tensor::<4>::from_data(TensorData::new(values(8, 5), [2, 2, 1, 2]), &device);
-        assert_close("y", &host(batch_norm(&bn, x.clone())), &host(bn.forward(x)));
+        let x = Tensor::<4>::from_data(
+            TensorData::new(values(8, 5, -1.0, 4.0), [2, 2, 1, 2]),
+            &device,
+        );
+        assert_close(
+            "y",
+            &host(batch_norm(&bn, x.clone())),
+            &host(bn.forward(x)),
+            2e-5,
+        );
         assert_eq!(host(bn.running_mean.value()), vec![0.0, 0.0]);
     }
 }

@@ -524,23 +524,9 @@ fn gemm(out: Out, lhs: In, rhs: In) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{assert_close, host, values};
     use burn::module::Param;
     use burn::nn::conv::Conv2dConfig;
-
-    /// Deterministic values in [−1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn burn_conv(
         device: &Device,
@@ -556,25 +542,10 @@ mod tests {
             .with_bias(false)
             .init(device);
         conv.weight = Param::from_tensor(Tensor::from_data(
-            TensorData::new(values(o * c * k * k, 7), [o, c, k, k]),
+            TensorData::new(values(o * c * k * k, 7, -1.0, 2.0), [o, c, k, k]),
             device,
         ));
         conv
-    }
-
-    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) {
-        assert_eq!(ours.len(), theirs.len(), "{what}: lengths");
-        let scale = theirs.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * scale,
-                "{what}[{i}]: {a} vs burn's {b}"
-            );
-        }
     }
 
     /// (batch, channels in, height, width, channels out, kernel, stride, padding):
@@ -599,7 +570,7 @@ mod tests {
         for [b, c, h, w, o, k, s, p] in CASES {
             let conv = burn_conv(&device, o, c, k, s, p);
             let x = Tensor::<4>::from_data(
-                TensorData::new(values(b * c * h * w, 3), [b, c, h, w]),
+                TensorData::new(values(b * c * h * w, 3, -1.0, 2.0), [b, c, h, w]),
                 &device,
             );
             assert!(
@@ -610,7 +581,7 @@ mod tests {
             let ours = conv2d(&conv, x.clone());
             let theirs = conv.forward(x);
             assert_eq!(ours.dims(), theirs.dims());
-            assert_close("y", &host(ours), &host(theirs));
+            assert_close("y", &host(ours), &host(theirs), 1e-4);
         }
     }
 
@@ -620,14 +591,14 @@ mod tests {
         for [b, c, h, w, o, k, s, p] in CASES {
             let conv = burn_conv(&device, o, c, k, s, p);
             let x = Tensor::<4>::from_data(
-                TensorData::new(values(b * c * h * w, 3), [b, c, h, w]),
+                TensorData::new(values(b * c * h * w, 3, -1.0, 2.0), [b, c, h, w]),
                 &device,
             )
             .require_grad();
             // A loss whose gradient differs at every output: Σ y ⊙ r.
             let r = |y: &Tensor<4>| {
                 Tensor::<4>::from_data(
-                    TensorData::new(values(y.dims().iter().product(), 11), y.dims()),
+                    TensorData::new(values(y.dims().iter().product(), 11, -1.0, 2.0), y.dims()),
                     &device,
                 )
             };
@@ -640,8 +611,8 @@ mod tests {
             };
             let (dx, dw) = grads_of(conv2d(&conv, x.clone()));
             let (dx_burn, dw_burn) = grads_of(conv.forward(x.clone()));
-            assert_close("dx", &dx, &dx_burn);
-            assert_close("dw", &dw, &dw_burn);
+            assert_close("dx", &dx, &dx_burn, 1e-4);
+            assert_close("dw", &dw, &dw_burn, 1e-4);
         }
     }
 
@@ -650,8 +621,8 @@ mod tests {
         // ⟨im2col(x), v⟩ = ⟨x, col2im(v)⟩ for any x, v.
         for [b, c, h, w, o, k, s, p] in CASES {
             let g = Geometry::of([b, c, h, w], [o, c, k], s, p);
-            let x = values(b * c * h * w, 5);
-            let v = values(g.rows() * g.cols(), 9);
+            let x = values(b * c * h * w, 5, -1.0, 2.0);
+            let v = values(g.rows() * g.cols(), 9, -1.0, 2.0);
             let lhs: f64 = g
                 .im2col(&x)
                 .iter()

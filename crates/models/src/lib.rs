@@ -16,6 +16,9 @@ pub mod resnet;
 /// d → h → d networks (Fig. 7, 8).
 pub mod two_layer;
 
+#[cfg(test)]
+mod test_support;
+
 pub use activation::Activation;
 pub use neuron::{Neuron, NeuronConfig};
 pub use resnet::{ResNet18, ResNet18Config};
