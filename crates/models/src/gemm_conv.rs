@@ -11,9 +11,10 @@
 //! - backward: `dw = dy · colsᵀ` and `dx = col2im(wᵀ · dy)`,
 //!
 //! each one GEMM over the whole batch (the `gemm` crate, with its AVX-512
-//! kernels). The column matrices live in per-thread scratch buffers. Only the CPU takes this path: `conv2d` hands every other
-//! device, and any convolution it does not cover (bias, groups, dilation,
-//! non-square kernels, other dtypes), to burn's own `Conv2d`.
+//! kernels). The column matrices live in per-thread scratch buffers and are
+//! built again for the backward pass. Only the CPU takes this path: `conv2d`
+//! hands every other device, and any convolution it does not cover (bias,
+//! groups, dilation, non-square kernels, other dtypes), to burn's `Conv2d`.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
