@@ -1,7 +1,7 @@
 //! What one cell computes, by `kind`: the theory and simulation kinds call
 //! into `analysis` and report metrics (and a trace for simulations).
 
-use crate::config::{ChiKind, Config, Kind, RegressionConfig, SaddleConfig};
+use crate::config::{Backend, ChiKind, Config, Kind, RegressionConfig, SaddleConfig};
 use crate::record::{Metric, Metrics, Status};
 use analysis::Estimate;
 use analysis::landscape::{NeuronLandscape, PointKind, Sigma, StationaryPoint, nearest};
@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use train::config::{LossReduction, MeasureTable, TrainTable};
 use train::packed::PackedCell;
-use train::trainer::Outcome;
+use train::trainer::{Outcome, TrainError};
 use train::two_layer::TwoLayerRun;
 
 /// A finished cell's results.
@@ -211,9 +211,15 @@ pub fn run_training(config: &Config) -> anyhow::Result<CellOutput> {
 
 /// Train `two_layer` cells that share a pack key as one packed model
 /// (`train::packed`): one output per config, in order.
-pub fn run_two_layer_pack(configs: &[&Config]) -> Vec<CellOutput> {
+pub fn run_two_layer_pack(configs: &[&Config]) -> Result<Vec<CellOutput>, TrainError> {
     let cells: Vec<PackedCell> = configs.iter().map(|c| packed_cell(c)).collect();
-    train::packed::run_packed(&cells)
+    let runs = match configs.first().map(|c| c.backend) {
+        Some(Backend::Wgpu) => {
+            train::packed_device::run_packed_on(&cells, &train::device(Backend::Wgpu)?)
+        }
+        _ => train::packed::run_packed(&cells),
+    };
+    Ok(runs
         .into_iter()
         .zip(configs)
         .map(|(run, config)| {
@@ -229,15 +235,18 @@ pub fn run_two_layer_pack(configs: &[&Config]) -> Vec<CellOutput> {
             );
             training_output(metrics, run.outcome, train, measure)
         })
-        .collect()
+        .collect())
 }
 
 /// The pack a cell can join (cells with equal keys train together), or None
-/// where it trains alone: kinds other than two_layer, wgpu, Adam.
+/// where it trains alone: kinds other than two_layer, and Adam. The backend
+/// is part of the key: on the CPU a pack is train::packed, on wgpu
+/// train::packed_device.
 pub fn pack_key(config: &Config) -> Option<String> {
-    (config.kind == Kind::TwoLayer && config.backend == crate::config::Backend::Cpu)
+    (config.kind == Kind::TwoLayer)
         .then(|| train::packed::pack_key(&packed_cell(config)))
         .flatten()
+        .map(|key| format!("{:?}|{key}", config.backend))
 }
 
 fn packed_cell(config: &Config) -> PackedCell<'_> {

@@ -238,6 +238,11 @@ fn execute_pack(pack: &[(&Cell, String)], out: &Path) -> Result<Vec<Status>> {
         kinds::run_two_layer_pack(&configs)
     }));
     let seconds = started.elapsed().as_secs_f64() / pack.len() as f64;
+    let outputs = match outputs {
+        Ok(Ok(outputs)) => Ok(outputs),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(panic) => Err(panic_message(panic)),
+    };
     match outputs {
         Ok(outputs) => pack
             .iter()
@@ -245,13 +250,11 @@ fn execute_pack(pack: &[(&Cell, String)], out: &Path) -> Result<Vec<Status>> {
             .zip(outputs)
             .map(|(((cell, _), dir), output)| finish(cell, &dir, Ok(output), seconds))
             .collect(),
-        Err(panic) => {
-            let message = panic_message(panic);
-            pack.iter()
-                .zip(dirs)
-                .map(|((cell, _), dir)| finish(cell, &dir, Err(message.clone()), seconds))
-                .collect()
-        }
+        Err(message) => pack
+            .iter()
+            .zip(dirs)
+            .map(|((cell, _), dir)| finish(cell, &dir, Err(message.clone()), seconds))
+            .collect(),
     }
 }
 

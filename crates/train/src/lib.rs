@@ -22,6 +22,8 @@ pub mod memory;
 pub mod neuron;
 /// Packed two_layer cells: a stacked model with a fused SGD step.
 pub mod packed;
+/// Packed two_layer cells as stacked tensors on a burn device (the GPU).
+pub mod packed_device;
 /// Seeded random streams.
 pub mod rng;
 /// Generated image sets, and CIFAR-10's binary format, for tests and demos.

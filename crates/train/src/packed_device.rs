@@ -1,0 +1,242 @@
+//! Packed `two_layer` cells on a burn device (the GPU through wgpu): the K
+//! cells of a pack as stacked tensors, W₁ `[K, h, d]`, W₂ `[K, d, h]`, biases
+//! `[K, 1, ·]`, and a step as batched matrix products over all of them, with
+//! per-cell λ as a `[K, 1, 1]` tensor.
+//!
+//! The same hand-derived SGD step as the CPU pack (packed.rs), written in
+//! tensor ops, so no autodiff graph: e = ∂L/∂out, W₂ −= λ eᵀa,
+//! δ = (e W₂) ⊙ σ'(z), W₁ −= λ δᵀx. Each cell draws the same data and initial
+//! weights as on the CPU, and a cell stops at the step its loss diverges, as
+//! there (its parameters are kept from that step; the others go on). One
+//! read-back a step brings the K losses to the host.
+
+use crate::config::LossReduction;
+use crate::data::{Batch, Source, Teacher};
+use crate::init::{linear_bias, linear_weight};
+use crate::packed::PackedCell;
+use crate::rng::{Stream, rng};
+use crate::trainer::Outcome;
+use crate::two_layer::{TEST_POINTS, TwoLayerRun};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Tensor, TensorData};
+use models::Activation;
+
+/// The stacked parameters of a pack.
+struct Stack {
+    w1: Tensor<3>,
+    w2: Tensor<3>,
+    b1: Tensor<3>,
+    b2: Tensor<3>,
+}
+
+/// Train every cell of `cells` (which share a [`crate::packed::pack_key`])
+/// on `device`.
+pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> {
+    let Some(first) = cells.first() else {
+        return Vec::new();
+    };
+    let device = device.clone().without_autodiff();
+    let (m, t) = (first.model, first.train);
+    let (d, h, k) = (
+        m.dim.expect("validated"),
+        m.hidden.expect("validated"),
+        cells.len(),
+    );
+    let (sigma, bias) = (m.activation, m.bias.expect("validated"));
+    let mut stack = initial_stack(cells, d, h, &device);
+    let lr: Vec<f32> = cells.iter().map(|c| c.train.lr as f32).collect();
+    let lr = Tensor::<3>::from_data(TensorData::new(lr, [k, 1, 1]), &device);
+    let teachers: Vec<Teacher> = cells.iter().map(|c| teacher(c, d)).collect();
+    let mut sources: Vec<Source> = cells
+        .iter()
+        .zip(&teachers)
+        .map(|(c, t)| Source::teacher(*t, c.data.n.expect("validated"), c.seed))
+        .collect();
+    let mut outcomes: Vec<Outcome> = (0..k).map(|_| Outcome::default()).collect();
+    // Parameters of the cells that diverged, as they were at that step.
+    let mut stopped: Vec<Option<[Vec<f32>; 4]>> = vec![None; k];
+    for step in 0..t.steps {
+        if stopped.iter().all(Option::is_some) {
+            break;
+        }
+        let batches: Vec<Batch> = sources
+            .iter_mut()
+            .map(|s| s.next_batch(t.batch_size))
+            .collect();
+        let (x, y) = stacked(&batches, d, &device);
+        let pass = forward(&stack, x.clone(), y, sigma, t.loss);
+        let losses = host(pass.loss.clone());
+        for (i, value) in losses.iter().enumerate() {
+            if stopped[i].is_some() {
+                continue;
+            }
+            outcomes[i].losses.push(*value);
+            if !value.is_finite() || *value as f64 > t.diverge_above {
+                outcomes[i].diverged_at = Some(step);
+                stopped[i] = Some(cell_params(&stack, i));
+            }
+        }
+        sgd_step(&mut stack, pass, x, lr.clone(), sigma, bias);
+    }
+    // The test loss on each cell's fresh points, from its final weights (a
+    // diverged cell's: those it stopped with).
+    let tests: Vec<Batch> = cells
+        .iter()
+        .zip(&teachers)
+        .map(|(c, t)| t.draw(&mut rng(c.seed, Stream::TestData), TEST_POINTS))
+        .collect();
+    let (x, y) = stacked(&tests, d, &device);
+    let test_losses = host(forward(&stack, x, y, sigma, t.loss).loss);
+    let mut runs = Vec::with_capacity(k);
+    for (i, (outcome, stopped)) in outcomes.into_iter().zip(stopped).enumerate() {
+        let (params, test_loss) = match stopped {
+            None => (cell_params(&stack, i), test_losses[i]),
+            Some(params) => {
+                let one = one_cell(&params, d, h, &device);
+                let (x, y) = stacked(&tests[i..=i], d, &device);
+                let loss = host(forward(&one, x, y, sigma, t.loss).loss)[0];
+                (params, loss)
+            }
+        };
+        let [w1, w2, ..] = params;
+        runs.push(TwoLayerRun {
+            w1,
+            w2,
+            dim: d,
+            hidden: h,
+            outcome,
+            test_loss: test_loss as f64,
+        });
+    }
+    runs
+}
+
+fn teacher(cell: &PackedCell, dim: usize) -> Teacher {
+    Teacher {
+        dim,
+        mu: cell.data.mu.expect("validated"),
+        noise_std: cell.data.noise_std.expect("validated"),
+    }
+}
+
+/// The initial weights of the unpacked path, drawn in its order.
+fn initial_stack(cells: &[PackedCell], d: usize, h: usize, device: &Device) -> Stack {
+    let k = cells.len();
+    let (mut w1, mut w2, mut b1, mut b2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for cell in cells {
+        let mut r = rng(cell.seed, Stream::Init);
+        w1.extend(linear_weight(&mut r, h, d));
+        w2.extend(linear_weight(&mut r, d, h));
+        let (b1_k, b2_k) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
+        let bias = cell.model.bias.expect("validated");
+        b1.extend(b1_k.into_iter().map(|b| if bias { b } else { 0.0 }));
+        b2.extend(b2_k.into_iter().map(|b| if bias { b } else { 0.0 }));
+    }
+    let t =
+        |v: Vec<f32>, shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(v, shape), device);
+    Stack {
+        w1: t(w1, [k, h, d]),
+        w2: t(w2, [k, d, h]),
+        b1: t(b1, [k, 1, h]),
+        b2: t(b2, [k, 1, d]),
+    }
+}
+
+/// x and y of K batches of equal size as `[K, rows, d]`.
+fn stacked(batches: &[Batch], d: usize, device: &Device) -> (Tensor<3>, Tensor<3>) {
+    let (k, rows) = (batches.len(), batches[0].rows);
+    let x: Vec<f32> = batches.iter().flat_map(|b| b.x.iter().copied()).collect();
+    let y: Vec<f32> = batches.iter().flat_map(|b| b.y.iter().copied()).collect();
+    let t = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [k, rows, d]), device);
+    (t(x), t(y))
+}
+
+/// One forward pass: what the update needs, and each cell's loss `[K]`.
+struct Pass {
+    z: Tensor<3>,
+    a: Tensor<3>,
+    /// ∂L/∂out.
+    e: Tensor<3>,
+    loss: Tensor<1>,
+}
+
+fn forward(s: &Stack, x: Tensor<3>, y: Tensor<3>, sigma: Activation, loss: LossReduction) -> Pass {
+    let [k, rows, d] = x.dims();
+    let z = x.matmul(s.w1.clone().swap_dims(1, 2)) + s.b1.clone();
+    let a = activation(sigma, z.clone());
+    let diff = a.clone().matmul(s.w2.clone().swap_dims(1, 2)) + s.b2.clone() - y;
+    let scale = match loss {
+        LossReduction::Mean => 1.0 / (rows * d) as f64,
+        LossReduction::HalfSum => 0.5 / rows as f64,
+    };
+    let loss = (diff.clone() * diff.clone())
+        .sum_dim(2)
+        .sum_dim(1)
+        .mul_scalar(scale)
+        .reshape([k]);
+    Pass {
+        z,
+        a,
+        e: diff.mul_scalar(2.0 * scale),
+        loss,
+    }
+}
+
+/// W₂ −= λ eᵀa, W₁ −= λ δᵀx with δ from the old W₂, and the biases.
+fn sgd_step(s: &mut Stack, p: Pass, x: Tensor<3>, lr: Tensor<3>, sigma: Activation, bias: bool) {
+    let delta = p.e.clone().matmul(s.w2.clone()) * derivative(sigma, p.z, p.a.clone());
+    let g2 = p.e.clone().swap_dims(1, 2).matmul(p.a);
+    let g1 = delta.clone().swap_dims(1, 2).matmul(x);
+    s.w2 = s.w2.clone() - g2 * lr.clone();
+    s.w1 = s.w1.clone() - g1 * lr.clone();
+    if bias {
+        s.b2 = s.b2.clone() - p.e.sum_dim(1) * lr.clone();
+        s.b1 = s.b1.clone() - delta.sum_dim(1) * lr;
+    }
+}
+
+fn activation(sigma: Activation, z: Tensor<3>) -> Tensor<3> {
+    match sigma {
+        Activation::Linear => z,
+        Activation::Tanh => z.tanh(),
+        Activation::Relu => relu(z),
+        Activation::Swish => z.clone() * sigmoid(z),
+    }
+}
+
+/// σ'(z), given a = σ(z).
+fn derivative(sigma: Activation, z: Tensor<3>, a: Tensor<3>) -> Tensor<3> {
+    match sigma {
+        Activation::Linear => z.ones_like(),
+        Activation::Tanh => (a.clone() * a).neg().add_scalar(1.0),
+        Activation::Relu => z.greater_elem(0.0).float(),
+        Activation::Swish => {
+            // s + z s (1 − s) with s = sigmoid(z).
+            let s = sigmoid(z.clone());
+            s.clone() + z * s.clone() * s.neg().add_scalar(1.0)
+        }
+    }
+}
+
+/// Cell i's W₁, W₂, b₁, b₂, row-major.
+fn cell_params(s: &Stack, i: usize) -> [Vec<f32>; 4] {
+    let one = |w: &Tensor<3>| host(w.clone().slice(i..i + 1).flatten::<1>(0, 2));
+    [one(&s.w1), one(&s.w2), one(&s.b1), one(&s.b2)]
+}
+
+/// A stack of one cell from its parameters.
+fn one_cell(params: &[Vec<f32>; 4], d: usize, h: usize, device: &Device) -> Stack {
+    let t = |v: &Vec<f32>, shape: [usize; 3]| {
+        Tensor::<3>::from_data(TensorData::new(v.clone(), shape), device)
+    };
+    Stack {
+        w1: t(&params[0], [1, h, d]),
+        w2: t(&params[1], [1, d, h]),
+        b1: t(&params[2], [1, 1, h]),
+        b2: t(&params[3], [1, 1, d]),
+    }
+}
+
+fn host(t: Tensor<1>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().expect("f32 tensors")
+}
