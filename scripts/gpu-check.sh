@@ -7,8 +7,9 @@
 #    from nvidia-smi where present),
 #  - ResNet-18 (CIFAR stem, full width) training images/s on wgpu at batch
 #    32 and 128, against the CPU at 32 (benches/speed.rs),
-#  - a grid of 64 two_layer cells: cell-steps/s on wgpu (one cell at a time)
-#    against the CPU (packed),
+#  - a grid of 64 two_layer cells: cell-steps/s on wgpu, packed (one stacked
+#    model, train::packed_device) and one cell at a time (--no-pack), against
+#    the CPU pack,
 #  - the same in PyTorch on the same GPU when torch imports (the venv of
 #    scripts/bench/setup-torch.sh, or python3).
 #   scripts/gpu-check.sh [STEPS]        (default 2000)
@@ -112,20 +113,22 @@ if [ -z "${PROBSTAB_GPU_CHECK_NO_RESNET:-}" ]; then
 fi
 
 echo "== a grid of 64 two_layer cells (200→200→200 tanh, batch 1, $steps steps): cell-steps/s"
-grid() { # BACKEND -> milliseconds
+grid() { # BACKEND [FLAGS] -> milliseconds
     sed -e "s/^backend = .*/backend = \"$1\"/" -e "s/^batch_size = .*/batch_size = 1/" "$work/cell.toml" >"$work/grid.toml"
     printf '[grid]\n"train.lr" = { linspace = [0.005, 0.02, 64] }\n' >>"$work/grid.toml"
     rm -rf "$work/grid"
     local start end
     start=$(date +%s%N)
-    "$bin" run "$work/grid.toml" --out "$work/grid" --no-plot >/dev/null
+    "$bin" run "$work/grid.toml" --out "$work/grid" --no-plot "${@:2}" >/dev/null
     end=$(date +%s%N)
     echo $(( (end - start) / 1000000 ))
 }
 cpu_ms=$(grid cpu)
 gpu_ms=$(grid wgpu)
-printf 'cpu (packed) %9.0f cell-steps/s   wgpu %9.0f cell-steps/s\n' \
-    "$(echo "64 * $steps * 1000 / $cpu_ms" | bc -l)" "$(echo "64 * $steps * 1000 / $gpu_ms" | bc -l)"
+gpu_single_ms=$(grid wgpu --no-pack)
+rate() { echo "64 * $steps * 1000 / $1" | bc -l; }
+printf 'cpu (packed) %9.0f   wgpu (packed) %9.0f   wgpu (one cell at a time) %9.0f cell-steps/s\n' \
+    "$(rate "$cpu_ms")" "$(rate "$gpu_ms")" "$(rate "$gpu_single_ms")"
 
 if "$python" -c "import torch" 2>/dev/null; then
     echo "== PyTorch peer on the same machine"
