@@ -113,6 +113,10 @@ fn packed_cells_on_wgpu_match_the_cpu_pack_and_the_unpacked_path() {
             "--out",
             "nopack",
             "--no-plot",
+            // One wgpu cell at a time: the software Vulkan of CI is the
+            // device, and the comparison needs no concurrency.
+            "--jobs",
+            "1",
         ],
     )
     .ok();
