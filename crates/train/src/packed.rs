@@ -48,20 +48,7 @@ pub fn run_packed(cells: &[PackedCell]) -> Vec<TwoLayerRun> {
         first.model.dim.expect("validated"),
         first.model.hidden.expect("validated"),
     );
-    // The stacked parameters, PyTorch layout (out × in), cell-major: the
-    // initial weights of the unpacked path, drawn in its order.
-    let k = cells.len();
-    let (mut w1, mut w2) = (Vec::with_capacity(k * h * d), Vec::with_capacity(k * d * h));
-    let (mut b1, mut b2) = (Vec::with_capacity(k * h), Vec::with_capacity(k * d));
-    for cell in cells {
-        let mut r = rng(cell.seed, Stream::Init);
-        w1.extend(linear_weight(&mut r, h, d));
-        w2.extend(linear_weight(&mut r, d, h));
-        let (b1_k, b2_k) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
-        let bias = cell.model.bias.expect("validated");
-        b1.extend(b1_k.into_iter().map(|b| if bias { b } else { 0.0 }));
-        b2.extend(b2_k.into_iter().map(|b| if bias { b } else { 0.0 }));
-    }
+    let [mut w1, mut w2, mut b1, mut b2] = initial_params(cells, d, h);
     w1.par_chunks_mut(h * d)
         .zip(w2.par_chunks_mut(d * h))
         .zip(b1.par_chunks_mut(h))
@@ -82,6 +69,24 @@ pub fn run_packed(cells: &[PackedCell]) -> Vec<TwoLayerRun> {
             train_cell(&mut net, cell)
         })
         .collect()
+}
+
+/// The stacked parameters W₁, W₂, b₁, b₂, PyTorch layout (out × in),
+/// cell-major: the initial weights of the unpacked path, drawn in its order.
+pub(crate) fn initial_params(cells: &[PackedCell], d: usize, h: usize) -> [Vec<f32>; 4] {
+    let k = cells.len();
+    let (mut w1, mut w2) = (Vec::with_capacity(k * h * d), Vec::with_capacity(k * d * h));
+    let (mut b1, mut b2) = (Vec::with_capacity(k * h), Vec::with_capacity(k * d));
+    for cell in cells {
+        let mut r = rng(cell.seed, Stream::Init);
+        w1.extend(linear_weight(&mut r, h, d));
+        w2.extend(linear_weight(&mut r, d, h));
+        let (b1_k, b2_k) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
+        let bias = cell.model.bias.expect("validated");
+        b1.extend(b1_k.into_iter().map(|b| if bias { b } else { 0.0 }));
+        b2.extend(b2_k.into_iter().map(|b| if bias { b } else { 0.0 }));
+    }
+    [w1, w2, b1, b2]
 }
 
 /// One cell's parameters inside the stack.

@@ -12,7 +12,6 @@
 
 use crate::config::LossReduction;
 use crate::data::{Batch, Source, Teacher};
-use crate::init::{linear_bias, linear_weight};
 use crate::packed::PackedCell;
 use crate::rng::{Stream, rng};
 use crate::trainer::Outcome;
@@ -119,19 +118,10 @@ fn teacher(cell: &PackedCell, dim: usize) -> Teacher {
     }
 }
 
-/// The initial weights of the unpacked path, drawn in its order.
+/// The initial weights of the unpacked path (as the CPU pack draws them).
 fn initial_stack(cells: &[PackedCell], d: usize, h: usize, device: &Device) -> Stack {
     let k = cells.len();
-    let (mut w1, mut w2, mut b1, mut b2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for cell in cells {
-        let mut r = rng(cell.seed, Stream::Init);
-        w1.extend(linear_weight(&mut r, h, d));
-        w2.extend(linear_weight(&mut r, d, h));
-        let (b1_k, b2_k) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
-        let bias = cell.model.bias.expect("validated");
-        b1.extend(b1_k.into_iter().map(|b| if bias { b } else { 0.0 }));
-        b2.extend(b2_k.into_iter().map(|b| if bias { b } else { 0.0 }));
-    }
+    let [w1, w2, b1, b2] = crate::packed::initial_params(cells, d, h);
     let t =
         |v: Vec<f32>, shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(v, shape), device);
     Stack {
