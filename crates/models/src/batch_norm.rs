@@ -24,10 +24,10 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::gemm_conv::min_len;
+use crate::gemm_conv::{min_len, on_flex_f32};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedBatchNorm: Backend {
@@ -44,7 +44,7 @@ pub trait FusedBatchNorm: Backend {
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
     let training = device.is_autodiff() && bn.training.is_enabled();
-    let cpu = device.clone().inner() == Device::flex() && x.dtype() == DType::F32;
+    let cpu = on_flex_f32(&x);
     // burn's forward reports a channel mismatch.
     let fits = x.dims()[1] == bn.gamma.dims()[0];
     if !(training && cpu && fits) {
@@ -281,6 +281,7 @@ mod tests {
     use crate::test_support::{assert_close, host, values};
     use burn::module::Param;
     use burn::nn::BatchNormConfig;
+    use burn::tensor::Device;
 
     fn layer(device: &Device, c: usize) -> BatchNorm {
         let mut bn = BatchNormConfig::new(c).init(device);

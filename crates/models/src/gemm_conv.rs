@@ -63,10 +63,14 @@ fn gemm_shape(conv: &Conv2d, x: &Tensor<4>) -> Option<(usize, usize)> {
     };
     let plain =
         k == k2 && s == s2 && conv.dilation == [1, 1] && conv.groups == 1 && conv.bias.is_none();
-    let cpu = x.device().inner() == Device::flex()
-        && x.dtype() == DType::F32
-        && conv.weight.val().dtype() == DType::F32;
+    let cpu = on_flex_f32(x) && conv.weight.val().dtype() == DType::F32;
     (plain && cpu).then_some((s, padding))
+}
+
+/// Whether `x` is an f32 tensor on the CPU (flex) device, where the ops of
+/// this module and of batch_norm.rs apply.
+pub(crate) fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    x.device().inner() == Device::flex() && x.dtype() == DType::F32
 }
 
 impl GemmConv for Flex {

@@ -106,7 +106,7 @@ fn train_accuracy(run: &ClassifierRun, window: f64) -> f64 {
 /// precedes its update.
 fn trace(run: &ClassifierRun, points: usize) -> Trace {
     let n = run.outcome.losses.len();
-    let mut steps = crate::kinds::trace_steps(n, points);
+    let mut steps = crate::trace::trace_steps(n, points);
     steps.extend(run.evals.iter().map(|e| e.step).filter(|s| *s < n));
     steps.sort_unstable();
     steps.dedup();

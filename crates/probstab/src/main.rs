@@ -37,6 +37,8 @@ mod status;
 mod store;
 /// The 1-D saddle theory over two_layer heatmaps (Fig. 7's red line).
 mod theory_overlay;
+/// Per-step tables (`trace.csv`) and which steps they keep.
+mod trace;
 
 use anyhow::{Context, Result};
 use clap::{ArgAction, Parser, Subcommand};
