@@ -194,10 +194,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // -v and -vv raise probstab's own crates; burn and cubecl stay at warn
+    // (their info lines are one per autotuned kernel). RUST_LOG overrides.
     let level = match verbose {
         0 => "warn",
-        1 => "info",
-        _ => "debug",
+        1 => "warn,probstab=info,train=info,models=info,analysis=info",
+        _ => "warn,probstab=debug,train=debug,models=debug,analysis=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

@@ -95,6 +95,9 @@ pub struct Record {
     /// For a diverged cell: the step at which it stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diverged_at: Option<u64>,
+    /// For a cell on `wgpu`: the adapter it ran on, as it names itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     pub metrics: Map<String, Json>,
     /// Wall-clock seconds the cell took.
     pub seconds: f64,

@@ -297,6 +297,7 @@ fn finish(
         status: output.status,
         error,
         diverged_at: output.diverged_at,
+        device: train::device::adapter(cell.config.backend).map(|a| a.name),
         metrics: metrics_to_json(&output.metrics),
         seconds,
         finished_at: SystemTime::now()

@@ -29,6 +29,9 @@ pub struct GridStatus {
     pub checkpointed: usize,
     /// Cell directories that are not in the grid (left by another grid).
     pub stray: Vec<String>,
+    /// (adapter, number of cells) for the cells that ran on `wgpu`, in
+    /// order of first appearance: one GPU model, or a mix on a shared cluster.
+    pub devices: Vec<(String, usize)>,
 }
 
 impl GridStatus {
@@ -51,6 +54,9 @@ impl GridStatus {
         let _ = writeln!(s, "  diverged  {}", self.diverged);
         let _ = writeln!(s, "  failed    {}", self.failed.len());
         let _ = writeln!(s, "  missing   {}", self.missing.len());
+        for (device, count) in &self.devices {
+            let _ = writeln!(s, "  {count} on {device}");
+        }
         if self.checkpointed > 0 {
             let _ = writeln!(
                 s,
@@ -121,15 +127,23 @@ pub fn status(dir: &Path) -> Result<GridStatus> {
     };
     for (index, cell) in cells.iter().enumerate() {
         match read_record(&cell_dir(dir, &cell.id))? {
-            Some(record) => match record.status {
-                Status::Ok => status.ok += 1,
-                Status::Diverged => status.diverged += 1,
-                Status::Failed => {
-                    status
-                        .failed
-                        .push((index, cell.id.clone(), record.error.unwrap_or_default()))
+            Some(record) => {
+                if let Some(device) = record.device {
+                    match status.devices.iter_mut().find(|(d, _)| *d == device) {
+                        Some((_, count)) => *count += 1,
+                        None => status.devices.push((device, 1)),
+                    }
                 }
-            },
+                match record.status {
+                    Status::Ok => status.ok += 1,
+                    Status::Diverged => status.diverged += 1,
+                    Status::Failed => status.failed.push((
+                        index,
+                        cell.id.clone(),
+                        record.error.unwrap_or_default(),
+                    )),
+                }
+            }
             None => {
                 status.checkpointed +=
                     usize::from(train::checkpoint::exists(&cell_dir(dir, &cell.id)));
@@ -171,10 +185,14 @@ mod tests {
             missing: (5..30).map(|i| (i, format!("a={}", i + 1))).collect(),
             checkpointed: 2,
             stray: vec![],
+            devices: vec![("NVIDIA H100 PCIe".into(), 3), ("Tesla V100".into(), 1)],
         };
         let text = status.report(Path::new("r"), false);
         assert!(text.starts_with("r: 4 of 30 cells complete\n"), "{text}");
-        assert!(text.contains("  missing   25\n"), "{text}");
+        assert!(
+            text.contains("  missing   25\n  3 on NVIDIA H100 PCIe\n  1 on Tesla V100\n"),
+            "{text}"
+        );
         assert!(
             text.contains("  of which 2 have a checkpoint (run --resume to continue them)\n"),
             "{text}"

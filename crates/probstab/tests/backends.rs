@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Csv, TempDir, probstab};
+use common::{Csv, Json, TempDir, probstab};
 
 const CELL: &str = r#"name = "backend"
 kind = "two_layer"
@@ -227,7 +227,41 @@ fn on_both(t: &TempDir) -> Option<(Csv, Csv)> {
     }
     let gpu = gpu.ok();
     assert!(gpu.stdout.contains(" ok"), "{}", gpu.stdout);
+    assert_device_recorded(t, &gpu.stderr);
     Some((Csv::read(t.join("cpu/summary.csv")), gpu_csv))
+}
+
+/// A wgpu cell's metrics.json names the adapter it ran on and `probstab
+/// status` counts cells by adapter; a CPU cell names none. On Mesa's
+/// software adapter (llvmpipe, as in CI) the run warns that it is no GPU.
+fn assert_device_recorded(t: &TempDir, gpu_stderr: &str) {
+    let cells = common::list(t.join("gpu/cells"));
+    let record = |out: &str| {
+        Json::read(
+            t.join(out)
+                .join("cells")
+                .join(&cells[0])
+                .join("metrics.json"),
+        )
+    };
+    assert!(!record("cpu").keys().contains(&"device"));
+    let gpu = record("gpu");
+    let device = gpu.get("device").str();
+    assert!(!device.is_empty());
+    let status = probstab(t.path(), &["status", "gpu"]).ok();
+    assert!(
+        status
+            .stdout
+            .contains(&format!("\n  {} on {device}\n", cells.len())),
+        "{}",
+        status.stdout
+    );
+    if device.starts_with("llvmpipe") {
+        assert!(
+            gpu_stderr.contains(&format!("runs on `{device}`, a software rasterizer")),
+            "{gpu_stderr}"
+        );
+    }
 }
 
 #[test]

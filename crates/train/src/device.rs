@@ -15,28 +15,80 @@ pub enum Backend {
     Wgpu,
 }
 
+/// The environment variable through which cubecl picks a wgpu adapter other
+/// than its default (the most powerful GPU it finds).
+pub const ADAPTER_VAR: &str = "CUBECL_WGPU_DEFAULT_DEVICE";
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     #[error(
-        "backend `wgpu`: no GPU adapter found ({0}); install a Vulkan driver (Debian: mesa-vulkan-drivers libvulkan1) or run on the CPU with --backend cpu"
+        "backend `wgpu`: no GPU adapter found for {0}; install a Vulkan driver (Debian: mesa-vulkan-drivers libvulkan1) or run on the CPU with --backend cpu"
     )]
     NoAdapter(String),
 }
 
-/// The autodiff device for `backend`. The wgpu adapter is probed once per
-/// process (`wgpu_options().init()` returns an error where a lazily created
-/// `Device::wgpu` would panic with `AdapterUnavailable`), then shared.
+/// The adapter the wgpu cells of this process run on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adapter {
+    /// As the adapter names itself: `NVIDIA H100 PCIe`, `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// A software rasterizer on the CPU (lavapipe, llvmpipe, WARP), not a GPU.
+    pub software: bool,
+}
+
+struct Probed {
+    device: Device,
+    adapter: Adapter,
+}
+
+/// The wgpu adapter, probed once per process (`wgpu_options().init()` returns
+/// an error where a lazily created `Device::wgpu` would panic with
+/// `AdapterUnavailable`), then shared.
+fn probed() -> Result<&'static Probed, DeviceError> {
+    static WGPU: OnceLock<Result<Probed, String>> = OnceLock::new();
+    WGPU.get_or_init(|| {
+        let looked_for = match std::env::var(ADAPTER_VAR) {
+            Ok(value) => format!(
+                "{ADAPTER_VAR}={value} (it takes DiscreteGpu(N), IntegratedGpu(N), VirtualGpu(N), Other(N) or Cpu, counted from 0 per type)"
+            ),
+            Err(_) => format!("the default adapter (the most powerful GPU; {ADAPTER_VAR} picks another)"),
+        };
+        let device = Device::wgpu_options()
+            .init()
+            .map_err(|e| format!("{looked_for}: {e}"))?;
+        let identity = device.identity();
+        let adapter = Adapter {
+            name: identity
+                .as_ref()
+                .map_or_else(|| "an unnamed wgpu adapter".into(), |i| i.name.clone()),
+            // cubecl reports no physical card for a CPU-type adapter.
+            software: identity.is_some_and(|i| i.physical.is_none()),
+        };
+        tracing::info!(adapter = %adapter.name, "backend wgpu");
+        if adapter.software {
+            tracing::warn!(
+                "backend `wgpu` runs on `{}`, a software rasterizer on the CPU, not a GPU: cells train far slower than with --backend cpu. For a GPU, install its Vulkan driver (in an NVIDIA container, NVIDIA_DRIVER_CAPABILITIES must include `graphics`)",
+                adapter.name
+            );
+        }
+        Ok(Probed { device, adapter })
+    })
+    .as_ref()
+    .map_err(|e| DeviceError::NoAdapter(e.clone()))
+}
+
+/// The autodiff device for `backend`.
 pub fn device(backend: Backend) -> Result<Device, DeviceError> {
-    static WGPU: OnceLock<Result<Device, String>> = OnceLock::new();
     match backend {
         Backend::Cpu => Ok(Device::flex().autodiff()),
-        Backend::Wgpu => {
-            let probed =
-                WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()));
-            probed
-                .clone()
-                .map(|d| d.autodiff())
-                .map_err(DeviceError::NoAdapter)
-        }
+        Backend::Wgpu => probed().map(|p| p.device.clone().autodiff()),
+    }
+}
+
+/// The adapter `backend` trains on: `None` for the CPU, or where wgpu has none.
+pub fn adapter(backend: Backend) -> Option<Adapter> {
+    match backend {
+        Backend::Cpu => None,
+        Backend::Wgpu => probed().ok().map(|p| p.adapter.clone()),
     }
 }
