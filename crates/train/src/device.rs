@@ -2,6 +2,7 @@
 //! through `wgpu`.
 
 use burn::tensor::Device;
+use burn::tensor::wgpu::WgpuBackend;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -19,12 +20,12 @@ pub enum Backend {
 /// than its default (the most powerful GPU it finds).
 pub const ADAPTER_VAR: &str = "CUBECL_WGPU_DEFAULT_DEVICE";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DeviceError {
     #[error(
-        "backend `wgpu`: no GPU adapter found for {0}; install a Vulkan driver (Debian: mesa-vulkan-drivers libvulkan1) or run on the CPU with --backend cpu"
+        "backend `wgpu`: no GPU adapter found (looked for {looked_for}; wgpu says: {error}); install a Vulkan driver (Debian: mesa-vulkan-drivers libvulkan1) or run on the CPU with --backend cpu"
     )]
-    NoAdapter(String),
+    NoAdapter { looked_for: String, error: String },
 }
 
 /// The adapter the wgpu cells of this process run on.
@@ -41,21 +42,51 @@ struct Probed {
     adapter: Adapter,
 }
 
+/// The graphics APIs a wgpu cell may run on, in the order tried. Not OpenGL,
+/// which wgpu falls back to where Vulkan has no driver: on Mesa's software
+/// OpenGL, burn 0.22.1 trained a 4-wide two_layer cell 12× slower than on Mesa's
+/// software Vulkan, crashed in 1 run of 4, and once hung for good in autotune.
+#[cfg(target_os = "macos")]
+const GRAPHICS_APIS: &[(WgpuBackend, &str)] = &[(WgpuBackend::Metal, "Metal")];
+#[cfg(windows)]
+const GRAPHICS_APIS: &[(WgpuBackend, &str)] =
+    &[(WgpuBackend::Vulkan, "Vulkan"), (WgpuBackend::Dx12, "DX12")];
+#[cfg(not(any(target_os = "macos", windows)))]
+const GRAPHICS_APIS: &[(WgpuBackend, &str)] = &[(WgpuBackend::Vulkan, "Vulkan")];
+
 /// The wgpu adapter, probed once per process (`wgpu_options().init()` returns
 /// an error where a lazily created `Device::wgpu` would panic with
 /// `AdapterUnavailable`), then shared.
 fn probed() -> Result<&'static Probed, DeviceError> {
-    static WGPU: OnceLock<Result<Probed, String>> = OnceLock::new();
+    static WGPU: OnceLock<Result<Probed, DeviceError>> = OnceLock::new();
     WGPU.get_or_init(|| {
+        let apis = GRAPHICS_APIS
+            .iter()
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join(" or ");
         let looked_for = match std::env::var(ADAPTER_VAR) {
             Ok(value) => format!(
-                "{ADAPTER_VAR}={value} (it takes DiscreteGpu(N), IntegratedGpu(N), VirtualGpu(N), Other(N) or Cpu, counted from 0 per type)"
+                "{ADAPTER_VAR}={value} on {apis}; it takes DiscreteGpu(N), IntegratedGpu(N), VirtualGpu(N), Other(N) or Cpu, N counted from 0 per type"
             ),
-            Err(_) => format!("the default adapter (the most powerful GPU; {ADAPTER_VAR} picks another)"),
+            Err(_) => format!(
+                "the most powerful GPU on {apis}, not OpenGL; {ADAPTER_VAR} picks another"
+            ),
         };
-        let device = Device::wgpu_options()
-            .init()
-            .map_err(|e| format!("{looked_for}: {e}"))?;
+        let mut errors = Vec::new();
+        let device = GRAPHICS_APIS
+            .iter()
+            .find_map(|(api, name)| {
+                Device::wgpu_options()
+                    .graphics_api(*api)
+                    .init()
+                    .map_err(|e| errors.push(format!("{name}: {e}")))
+                    .ok()
+            })
+            .ok_or_else(|| DeviceError::NoAdapter {
+                looked_for,
+                error: errors.join("; "),
+            })?;
         let identity = device.identity();
         let adapter = Adapter {
             name: identity
@@ -74,7 +105,7 @@ fn probed() -> Result<&'static Probed, DeviceError> {
         Ok(Probed { device, adapter })
     })
     .as_ref()
-    .map_err(|e| DeviceError::NoAdapter(e.clone()))
+    .map_err(Clone::clone)
 }
 
 /// The autodiff device for `backend`.
