@@ -44,8 +44,9 @@ struct Probed {
 
 /// The graphics APIs a wgpu cell may run on, in the order tried. Not OpenGL,
 /// which wgpu falls back to where Vulkan has no driver: on Mesa's software
-/// OpenGL, burn 0.22.1 trained a 4-wide two_layer cell 12× slower than on Mesa's
-/// software Vulkan, crashed in 1 run of 4, and once hung for good in autotune.
+/// OpenGL, burn 0.22.1 trained a 4-wide two_layer cell ~10× slower than on
+/// Mesa's software Vulkan and, on a busy machine, crashed in 1 run of 4 and
+/// once hung for good in autotune (README, *On a GPU*).
 #[cfg(target_os = "macos")]
 const GRAPHICS_APIS: &[(WgpuBackend, &str)] = &[(WgpuBackend::Metal, "Metal")];
 #[cfg(windows)]
