@@ -24,6 +24,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Mesa's software Vulkan complains on every start without it.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$work}"
+# The adapter is printed once below; probstab's warning that a software
+# adapter is no GPU would repeat on every run.
+export RUST_LOG="${RUST_LOG:-error}"
 
 echo "== machine"
 nproc | sed 's/^/cpu cores: /'
@@ -58,6 +61,8 @@ echo "== two_layer 200→200→200 tanh, SGD, $steps steps (one cell, wall time 
 for batch in 1 32; do
     cpu_ms=$(cell cpu "$batch" "$steps")
     gpu_ms=$(cell wgpu "$batch" "$steps")
+    # The adapter the wgpu cell ran on, as its metrics.json records it.
+    [ "$batch" = 1 ] && sed -n 's/^  "device": "\(.*\)",$/wgpu adapter: \1/p' "$work"/out/cells/*/metrics.json
     printf 'batch %3d: cpu %7.1f steps/s   wgpu %7.1f steps/s   wgpu/cpu %.2f\n' "$batch" \
         "$(echo "$steps * 1000 / $cpu_ms" | bc -l)" "$(echo "$steps * 1000 / $gpu_ms" | bc -l)" "$(echo "$cpu_ms / $gpu_ms" | bc -l)"
 done
