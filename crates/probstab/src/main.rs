@@ -19,6 +19,7 @@ mod image_classifier;
 mod kinds;
 /// Heatmaps and lines from a results directory.
 mod plot;
+mod plot_axis;
 /// `[[plot]]` specs and their checks.
 mod plot_spec;
 /// Trace plots (Fig. 6) from a results directory.

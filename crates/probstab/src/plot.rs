@@ -3,6 +3,7 @@
 //! Specs come from the command line or from the experiment's `[[plot]]` tables.
 
 use crate::collect::{Summary, compare_values};
+use crate::plot_axis::PlotAxis;
 pub use crate::plot_spec::PlotSpec;
 use crate::record::Record;
 use analysis::plot::{
@@ -130,7 +131,7 @@ fn grid_plot(
             );
         }
     }
-    let xs = axis_values(summary, rows, &x)?;
+    let x_axis = PlotAxis::new(summary, rows, &x);
     let stem = spec.stem().unwrap_or_else(|| default_stem(metric, spec));
     let title = spec
         .title
@@ -140,15 +141,15 @@ fn grid_plot(
         plots.join(format!("{stem}.png")),
         plots.join(format!("{stem}.svg")),
     );
-    let numeric_x = |r: &Record| summary.value(r, &x).parse::<f64>().unwrap_or(f64::NAN);
+    let x_of = |r: &Record| x_axis.coord(summary, r);
 
     let Some(y) = y else {
         // One axis: a line of the metric, or a one-row strip for categories.
         let values: Vec<(f64, String)> = rows
             .iter()
-            .map(|r| (numeric_x(r), summary.value(r, metric)))
+            .map(|r| (x_of(r), summary.value(r, metric)))
             .collect();
-        if values.iter().all(|(_, v)| v.parse::<f64>().is_ok()) {
+        if !x_axis.is_categorical() && values.iter().all(|(_, v)| v.parse::<f64>().is_ok()) {
             let mut points: Vec<(f64, f64)> = values
                 .iter()
                 .map(|(x, v)| (*x, v.parse().unwrap()))
@@ -162,7 +163,7 @@ fn grid_plot(
             render_lines(
                 &LinePlot {
                     title,
-                    x_label: axis_label(&x),
+                    x_label: x_axis.label(),
                     y_label: metric.to_string(),
                     y_log: false,
                     series,
@@ -173,11 +174,13 @@ fn grid_plot(
             return Ok(vec![png, svg]);
         }
         let cells = vec![
-            xs.iter()
+            x_axis
+                .centres
+                .iter()
                 .map(|xv| {
                     cell_value(
                         summary,
-                        rows.iter().find(|r| numeric_x(r) == *xv).copied(),
+                        rows.iter().find(|r| x_of(r) == *xv).copied(),
                         metric,
                     )
                 })
@@ -185,34 +188,25 @@ fn grid_plot(
         ];
         let heatmap = Heatmap {
             title,
-            x_label: axis_label(&x),
-            y_label: String::new(),
-            xs: xs.clone(),
+            x_label: x_axis.label(),
+            x_log: x_axis.is_log(),
+            xs: x_axis.centres.clone(),
             ys: vec![0.0],
-            x_log: is_log(&xs),
-            y_log: false,
+            x_categories: x_axis.categories.clone(),
             cells,
             metric_label: metric.to_string(),
             category_order: phase_order(),
-            contours: vec![],
-            curves: vec![],
+            ..Heatmap::default()
         };
         render_heatmap(&heatmap, &png, &svg)?;
         return Ok(vec![png, svg]);
     };
 
-    let ys = axis_values(summary, rows, &y)?;
+    let y_axis = PlotAxis::new(summary, rows, &y);
+    let (xs, ys) = (&x_axis.centres, &y_axis.centres);
     let by_point: HashMap<(u64, u64), &Record> = rows
         .iter()
-        .filter_map(|r| {
-            Some((
-                (
-                    numeric_x(r).to_bits(),
-                    summary.value(r, &y).parse::<f64>().ok()?.to_bits(),
-                ),
-                *r,
-            ))
-        })
+        .map(|r| ((x_of(r).to_bits(), y_axis.coord(summary, r).to_bits()), *r))
         .collect();
     let find = |xv: f64, yv: f64| by_point.get(&(xv.to_bits(), yv.to_bits())).copied();
     let cells: Vec<Vec<CellValue>> = ys
@@ -260,12 +254,17 @@ fn grid_plot(
         if !summary.has_column(column) {
             bail!("curve `{column}`: no column `{column}` in the summary");
         }
+        if x_axis.is_categorical() || y_axis.is_categorical() {
+            bail!(
+                "curve `{column}`: a curve needs numeric axes, and `{x}` or `{y}` has non-numeric values"
+            );
+        }
         let points = xs
             .iter()
             .filter_map(|&xv| {
                 let v: Vec<f64> = rows
                     .iter()
-                    .filter(|r| numeric_x(r) == xv)
+                    .filter(|r| x_of(r) == xv)
                     .filter_map(|r| summary.value(r, column).parse::<f64>().ok())
                     .filter(|v| v.is_finite())
                     .collect();
@@ -277,17 +276,21 @@ fn grid_plot(
             points,
         });
     }
-    curves.extend(crate::theory_overlay::two_layer_theory(
-        out, spec, &x, &y, &xs, &ys,
-    )?);
+    if !x_axis.is_categorical() && !y_axis.is_categorical() {
+        curves.extend(crate::theory_overlay::two_layer_theory(
+            out, spec, &x, &y, xs, ys,
+        )?);
+    }
     let heatmap = Heatmap {
         title,
-        x_label: axis_label(&x),
-        y_label: axis_label(&y),
-        x_log: is_log(&xs),
-        y_log: is_log(&ys),
-        xs,
-        ys,
+        x_label: x_axis.label(),
+        y_label: y_axis.label(),
+        x_log: x_axis.is_log(),
+        y_log: y_axis.is_log(),
+        xs: xs.clone(),
+        ys: ys.clone(),
+        x_categories: x_axis.categories.clone(),
+        y_categories: y_axis.categories.clone(),
         cells,
         metric_label: metric.to_string(),
         category_order: phase_order(),
@@ -296,39 +299,6 @@ fn grid_plot(
     };
     render_heatmap(&heatmap, &png, &svg)?;
     Ok(vec![png, svg])
-}
-
-/// An axis label in the paper's words, with the config key it sweeps.
-fn axis_label(key: &str) -> String {
-    let symbol = match key.rsplit('.').next().unwrap_or(key) {
-        "lr" => "learning rate λ",
-        "mu" => "signal μ",
-        "batch_size" => "batch size S",
-        "outlier" => "outlier x₁²",
-        "a" => "χ value a",
-        "n" => "dataset size N",
-        "noise_std" => "noise σ",
-        "seed" => "seed",
-        _ => return key.to_string(),
-    };
-    format!("{symbol}  ({key})")
-}
-
-/// Sorted distinct numeric values of an axis among `rows`.
-fn axis_values(summary: &Summary, rows: &[&Record], axis: &str) -> Result<Vec<f64>> {
-    let mut values = Vec::new();
-    for r in rows {
-        let text = summary.value(r, axis);
-        let v: f64 = text.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "axis `{axis}` has the non-numeric value `{text}`, so it cannot be a plot axis: pin it with --where {axis}={text}"
-            )
-        })?;
-        values.push(v);
-    }
-    values.sort_by(f64::total_cmp);
-    values.dedup();
-    Ok(values)
 }
 
 /// One record per (x, y) point whose `metric` is the mean over the rows at
@@ -401,24 +371,6 @@ fn cell_value(summary: &Summary, record: Option<&Record>, metric: &str) -> CellV
         Ok(v) => CellValue::Number(v),
         Err(_) => CellValue::Category(text),
     }
-}
-
-/// A log axis: positive values whose ratios are more even than their steps.
-fn is_log(values: &[f64]) -> bool {
-    if values.len() < 3 || values[0] <= 0.0 {
-        return false;
-    }
-    let spread = |v: Vec<f64>| {
-        let (lo, hi) = v
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &d| {
-                (lo.min(d), hi.max(d))
-            });
-        hi / lo
-    };
-    let linear = spread(values.windows(2).map(|w| w[1] - w[0]).collect());
-    let log = spread(values.windows(2).map(|w| (w[1] / w[0]).ln()).collect());
-    log < linear && log < 1.5
 }
 
 fn phase_order() -> Vec<String> {

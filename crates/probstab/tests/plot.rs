@@ -322,8 +322,10 @@ fn trace_plot_of_an_unknown_column_names_it() {
     );
 }
 
-/// A text axis cannot be a plot axis, and a `--where` that matches nothing
-/// says which filter it was: both in plain words, not parser or Debug output.
+/// A text axis (an activation, an optimizer) is a heatmap axis with one
+/// named column per value; a curve, drawn in axis units, needs numeric axes;
+/// a `--where` that matches nothing says which filter it was. All in plain
+/// words, not parser or Debug output.
 #[test]
 fn text_axes_and_empty_filters_are_explained() {
     let t = TempDir::new("plot_text_axis");
@@ -340,18 +342,53 @@ mu = 0.5
 lr = 0.05
 steps = 10
 [grid]
-"model.activation" = ["linear", "tanh"]
+"model.activation" = ["tanh", "linear"]
 "train.lr" = [0.01, 0.02]
 "#,
     );
     probstab(t.path(), &["run", "net.toml", "--out", "out", "--no-plot"]).ok();
+    for (args, stem) in [
+        (&["--x", "model.activation"][..], "m_l"),
+        (
+            &["--x", "model.activation", "--where", "train.lr=0.02"][..],
+            "m_l__train.lr=0.02",
+        ),
+    ] {
+        let plot = probstab(
+            t.path(),
+            &[&["plot", "out", "--metric", "m_l"][..], args].concat(),
+        )
+        .ok();
+        assert!(
+            plot.stdout.contains(&format!("{stem}.png")),
+            "{}",
+            plot.stdout
+        );
+        let svg = common::read(t.join(format!("out/plots/{stem}.svg")));
+        for name in ["tanh", "linear"] {
+            assert!(
+                svg.contains(&format!(">\n{name}\n<")),
+                "{stem}: no tick label {name}"
+            );
+        }
+    }
     let run = probstab(
         t.path(),
-        &["plot", "out", "--metric", "m_l", "--x", "model.activation"],
+        &[
+            "plot",
+            "out",
+            "--metric",
+            "m_l",
+            "--x",
+            "model.activation",
+            "--curve",
+            "m_l",
+        ],
     )
     .failed();
     assert!(
-        run.stderr.contains("cannot be a plot axis"),
+        run.stderr.contains("a curve needs numeric axes")
+            && run.stderr.contains("`model.activation`"),
         "{}",
         run.stderr
     );

@@ -2,6 +2,7 @@
 //! and the edges of heatmap cells around their centres.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 
@@ -10,12 +11,14 @@ use super::PlotError;
 /// A linear or log10 axis over `lo..hi` in data units, usable as a plotters
 /// coordinate. Ticks: 1-2-5 steps on a linear axis; whole decades (minor
 /// ticks at 2..9) on a log axis spanning two decades or more, 1-2-5 within
-/// narrower log ranges.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// narrower log ranges; on a categorical axis, one named tick per category.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Axis {
     lo: f64,
     hi: f64,
     log: bool,
+    /// Names of the categories at 0, 1, …, n−1 (a categorical axis).
+    categories: Option<Arc<[String]>>,
 }
 
 impl Axis {
@@ -33,7 +36,25 @@ impl Axis {
             (true, false) if lo == 0.0 => (-0.5, 0.5),
             (true, false) => (lo - 0.1 * lo.abs(), hi + 0.1 * hi.abs()),
         };
-        Ok(Self { lo, hi, log })
+        Ok(Self {
+            lo,
+            hi,
+            log,
+            categories: None,
+        })
+    }
+
+    /// A linear axis with the category `names[i]` at `i`, from −0.5 to n − 0.5.
+    pub fn categorical(names: &[String]) -> Result<Self, PlotError> {
+        if names.is_empty() {
+            return Err(PlotError::Input(
+                "a categorical axis without categories".into(),
+            ));
+        }
+        Ok(Self {
+            categories: Some(names.into()),
+            ..Self::new(-0.5, names.len() as f64 - 0.5, false)?
+        })
     }
 
     /// `v` in the axis' own scale: log10(v) on a log axis, v otherwise.
@@ -53,6 +74,11 @@ impl Axis {
 
     /// Major tick positions, at most `max` (at least 2 where the range allows).
     pub fn major_ticks(&self, max: usize) -> Vec<f64> {
+        if let Some(names) = &self.categories {
+            // Every category is named: a label cannot be inferred from its
+            // neighbours as a number can.
+            return (0..names.len()).map(|i| i as f64).collect();
+        }
         let max = max.max(3);
         if self.decade_mode() {
             let d = self.decades();
@@ -116,6 +142,13 @@ impl Axis {
     /// Tick label: 10ᵏ for decades on a log axis, otherwise a plain (or ×10ᵏ)
     /// number with the decimals that the tick spacing needs.
     pub fn label(&self, v: f64) -> String {
+        if let Some(names) = &self.categories {
+            let i = v.round();
+            return match names.get(i as usize) {
+                Some(name) if i >= 0.0 => name.clone(),
+                _ => String::new(),
+            };
+        }
         if self.decade_mode() {
             let k = v.log10().round();
             if (v.log10() - k).abs() < 1e-9 {

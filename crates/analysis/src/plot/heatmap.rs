@@ -55,8 +55,22 @@ impl<'a> HeatmapFigure<'a> {
             }
         }
         let (x_edges, y_edges) = (cell_edges(&h.xs, h.x_log), cell_edges(&h.ys, h.y_log));
-        let x = Axis::new(x_edges[0], x_edges[h.xs.len()], h.x_log)?;
-        let y = Axis::new(y_edges[0], y_edges[h.ys.len()], h.y_log)?;
+        let axis =
+            |name: &str, centres: &[f64], edges: &[f64], log: bool, categories: &[String]| {
+                if categories.is_empty() {
+                    return Axis::new(edges[0], edges[centres.len()], log);
+                }
+                let indices = (0..categories.len()).map(|i| i as f64);
+                if log || !centres.iter().copied().eq(indices) {
+                    return Err(bad(format!(
+                        "{name} has {} categories, so its centres must be 0, 1, … on a linear axis",
+                        categories.len()
+                    )));
+                }
+                Axis::categorical(categories)
+            };
+        let x = axis("x", &h.xs, &x_edges, h.x_log, &h.x_categories)?;
+        let y = axis("y", &h.ys, &y_edges, h.y_log, &h.y_categories)?;
 
         let CellColours {
             fills,
@@ -124,7 +138,14 @@ impl Figure for HeatmapFigure<'_> {
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let h = self.h;
         let labels = (h.x_label.as_str(), h.y_label.as_str());
-        let (mut chart, panel) = frame(root, &h.title, (self.x, self.y), labels, false, true)?;
+        let (mut chart, panel) = frame(
+            root,
+            &h.title,
+            (self.x.clone(), self.y.clone()),
+            labels,
+            false,
+            true,
+        )?;
         // Each cell also covers the next cell right and up, which is drawn
         // later over it: no anti-aliasing seams between cells in SVG viewers.
         let (xe, ye) = (&self.x_edges, &self.y_edges);
@@ -206,6 +227,7 @@ fn check_grid(
 
 #[cfg(test)]
 mod tests {
+    use super::super::axis::TICKS;
     use super::super::testing::{numeric_map, png_summary, svg_texts, temp_dir};
     use super::super::{CellValue, FIGURE_SIZE};
     use super::*;
@@ -288,6 +310,59 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn categorical_axes_name_each_cell_and_need_index_centres() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let h = Heatmap {
+            title: "accuracy".into(),
+            xs: vec![0.0, 1.0, 2.0],
+            ys: vec![0.0, 1.0],
+            x_categories: names(&["linear", "tanh", "relu"]),
+            y_categories: names(&["sgd", "adam"]),
+            cells: vec![vec![CellValue::Number(1.0); 3]; 2],
+            ..Heatmap::default()
+        };
+        let fig = HeatmapFigure::new(&h).unwrap();
+        let ticks = |a: &Axis| {
+            a.major_ticks(TICKS)
+                .into_iter()
+                .map(|v| a.label(v))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ticks(&fig.x), ["linear", "tanh", "relu"]);
+        assert_eq!(ticks(&fig.y), ["sgd", "adam"]);
+        assert_eq!(fig.x.bounds(), (-0.5, 2.5));
+        let dir = temp_dir("heatmap-categories");
+        let svg = dir.join("c.svg");
+        render_heatmap(&h, &dir.join("c.png"), &svg).unwrap();
+        let texts = svg_texts(&svg);
+        for name in ["linear", "tanh", "relu", "sgd", "adam"] {
+            assert!(
+                texts.iter().any(|t| t == name),
+                "SVG lacks {name:?}: {texts:?}"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+
+        for bad in [
+            Heatmap {
+                xs: vec![0.5, 1.0, 2.0],
+                ..h.clone()
+            },
+            Heatmap {
+                x_categories: names(&["a", "b"]),
+                ..h.clone()
+            },
+            Heatmap {
+                x_log: true,
+                xs: vec![1.0, 2.0, 3.0],
+                ..h.clone()
+            },
+        ] {
+            assert!(matches!(HeatmapFigure::new(&bad), Err(PlotError::Input(_))));
+        }
     }
 
     #[test]

@@ -133,7 +133,14 @@ impl Figure for LinesFigure<'_> {
         let p = self.p;
         let labels = (p.x_label.as_str(), p.y_label.as_str());
         let panel = !self.entries.is_empty();
-        let (chart, rect) = frame(root, &p.title, (self.x, self.y), labels, true, panel)?;
+        let (chart, rect) = frame(
+            root,
+            &p.title,
+            (self.x.clone(), self.y.clone()),
+            labels,
+            true,
+            panel,
+        )?;
         let area = chart.plotting_area();
         for line in &self.lines {
             for run in &line.runs {

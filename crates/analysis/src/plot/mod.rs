@@ -100,6 +100,11 @@ pub struct Heatmap {
     pub x_log: bool,
     /// Log-scaled y axis (then every y > 0).
     pub y_log: bool,
+    /// Names for a categorical x axis (an optimizer, an activation): then
+    /// `xs` is 0, 1, …, n−1 and `x_log` is false. Empty for a numeric axis.
+    pub x_categories: Vec<String>,
+    /// Names for a categorical y axis, as `x_categories`.
+    pub y_categories: Vec<String>,
     /// `cells[iy][ix]`: `ys.len()` rows of `xs.len()` cells.
     pub cells: Vec<Vec<CellValue>>,
     /// Colorbar title (numeric map) or legend title (categorical map).
