@@ -15,7 +15,7 @@ use analysis::teacher::Teacher;
 use models::Activation;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use train::config::{LossReduction, MeasureTable, TrainTable};
+use train::config::{LossReduction, MeasureTable, OptimizerKind, TrainTable};
 use train::packed::PackedCell;
 use train::trainer::{Outcome, TrainError};
 use train::two_layer::TwoLayerRun;
@@ -220,14 +220,22 @@ pub fn run_two_layer_pack(configs: &[&Config]) -> Result<Vec<CellOutput>, TrainE
 }
 
 /// The pack a cell can join (cells with equal keys train together), or None
-/// where it trains alone: kinds other than two_layer, and Adam. The backend
-/// is part of the key: on the CPU a pack is train::packed, on wgpu
-/// train::packed_device.
+/// where it trains alone: kinds other than two_layer, and Adam on wgpu. The
+/// backend is part of the key: on the CPU a pack is train::packed (SGD or
+/// Adam), on wgpu train::packed_device (SGD).
 pub fn pack_key(config: &Config) -> Option<String> {
-    (config.kind == Kind::TwoLayer)
-        .then(|| train::packed::pack_key(&packed_cell(config)))
-        .flatten()
-        .map(|key| format!("{:?}|{key}", config.backend))
+    let train = config.train.as_ref()?;
+    let packs = match config.backend {
+        Backend::Cpu => true,
+        Backend::Wgpu => train.optimizer == OptimizerKind::Sgd,
+    };
+    (config.kind == Kind::TwoLayer && packs).then(|| {
+        format!(
+            "{:?}|{}",
+            config.backend,
+            train::packed::pack_key(&packed_cell(config))
+        )
+    })
 }
 
 fn packed_cell(config: &Config) -> PackedCell<'_> {

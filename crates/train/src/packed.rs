@@ -1,9 +1,12 @@
 //! Packed `two_layer` cells (DESIGN.md §9): K cells that share d, h, σ,
-//! bias, batch size, steps, loss and plain SGD train as one stacked model,
-//! parameters `[K, …]` in one buffer, with per-cell λ, μ, σ_ε and seed.
+//! bias, batch size, steps, loss and optimizer train as one stacked model,
+//! parameters `[K, …]` in one buffer, with per-cell λ, μ, σ_ε, seed and
+//! Adam's β₁, β₂, ε.
 //!
 //! A step of a cell is one fused pass, forward and hand-derived backward with
 //! the SGD update folded in; no autodiff graph, no per-operation dispatch.
+//! With Adam the backward pass writes the gradients, and burn's Adam update
+//! (PyTorch's, bias-corrected) follows, element by element.
 //! The cells of a pack are spread over the cores. Each cell draws the same
 //! data and initial weights as the unpacked (burn) path and follows the same
 //! loss and divergence rules, so the two agree to float rounding
@@ -27,16 +30,21 @@ pub struct PackedCell<'a> {
     pub seed: u64,
 }
 
-/// What cells must share to be packed together, or None when a cell cannot
-/// be packed (Adam trains on burn's path).
-pub fn pack_key(cell: &PackedCell) -> Option<String> {
+/// What cells must share to be packed together.
+pub fn pack_key(cell: &PackedCell) -> String {
     let (m, t) = (cell.model, cell.train);
-    (t.optimizer == OptimizerKind::Sgd).then(|| {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}",
-            m.dim, m.hidden, m.activation, m.bias, t.batch_size, t.steps, t.loss, cell.data.n
-        )
-    })
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}",
+        m.dim,
+        m.hidden,
+        m.activation,
+        m.bias,
+        t.batch_size,
+        t.steps,
+        t.loss,
+        cell.data.n,
+        t.optimizer
+    )
 }
 
 /// Train every cell of `cells` (which share a [`pack_key`]).
@@ -133,6 +141,7 @@ fn train_cell_portable(net: &mut Net, cell: &PackedCell) -> TwoLayerRun {
         diverged_at: None,
     };
     let mut scratch = Scratch::new(net.d, net.h, t.batch_size);
+    let mut adam = (t.optimizer == OptimizerKind::Adam).then(|| Adam::new(net.d, net.h, t));
     for step in 0..t.steps {
         let batch = source.next_batch(t.batch_size);
         let value = net.forward(&batch.x, &batch.y, batch.rows, &mut scratch);
@@ -141,7 +150,13 @@ fn train_cell_portable(net: &mut Net, cell: &PackedCell) -> TwoLayerRun {
             outcome.diverged_at = Some(step);
             break;
         }
-        net.sgd_step(&batch.x, batch.rows, t.lr as f32, &mut scratch);
+        match &mut adam {
+            None => net.sgd_step(&batch.x, batch.rows, t.lr as f32, &mut scratch),
+            Some(adam) => {
+                net.gradients(&batch.x, batch.rows, &mut scratch, &mut adam.grads);
+                adam.step(net, t.lr);
+            }
+        }
     }
     let test = teacher.draw(&mut rng(cell.seed, Stream::TestData), TEST_POINTS);
     let mut big = Scratch::new(net.d, net.h, TEST_POINTS);
@@ -235,6 +250,112 @@ impl Net<'_> {
                     self.b1[j] += g;
                 }
             }
+        }
+    }
+}
+
+/// The gradients of one cell's parameters, laid out as they are.
+struct Grads {
+    w1: Vec<f32>,
+    w2: Vec<f32>,
+    b1: Vec<f32>,
+    b2: Vec<f32>,
+}
+
+impl Grads {
+    fn zeros(d: usize, h: usize) -> Self {
+        Self {
+            w1: vec![0.0; h * d],
+            w2: vec![0.0; d * h],
+            b1: vec![0.0; h],
+            b2: vec![0.0; d],
+        }
+    }
+}
+
+impl Net<'_> {
+    /// The gradients of the batch whose forward pass is in `s`: ∂W₂ = eᵀa,
+    /// δ = (e W₂) ⊙ σ'(z), ∂W₁ = δᵀx, and the biases' sums of e and δ.
+    #[inline(always)]
+    fn gradients(&self, x: &[f32], rows: usize, s: &mut Scratch, g: &mut Grads) {
+        let (d, h) = (self.d, self.h);
+        s.delta[..rows * h].fill(0.0);
+        g.w1.fill(0.0);
+        g.w2.fill(0.0);
+        g.b1.fill(0.0);
+        g.b2.fill(0.0);
+        for i in 0..d {
+            let (row, grad_row) = (&self.w2[i * h..(i + 1) * h], &mut g.w2[i * h..(i + 1) * h]);
+            for r in 0..rows {
+                let e = s.e[r * d + i];
+                axpy(e, row, &mut s.delta[r * h..(r + 1) * h]);
+                axpy(e, &s.a[r * h..(r + 1) * h], grad_row);
+                g.b2[i] += e;
+            }
+        }
+        for (j, delta) in s.delta[..rows * h].iter_mut().enumerate() {
+            *delta *= sigma_prime(self.sigma, s.z[j], s.a[j]);
+        }
+        for r in 0..rows {
+            let xr = &x[r * d..(r + 1) * d];
+            for j in 0..h {
+                let delta = s.delta[r * h + j];
+                axpy(delta, xr, &mut g.w1[j * d..(j + 1) * d]);
+                g.b1[j] += delta;
+            }
+        }
+    }
+}
+
+/// One cell's Adam: β₁, β₂, ε, the step count and the two moments of every
+/// parameter, and a gradient buffer.
+struct Adam {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    time: i32,
+    m: Grads,
+    v: Grads,
+    grads: Grads,
+}
+
+impl Adam {
+    fn new(d: usize, h: usize, t: &TrainTable) -> Self {
+        Self {
+            beta1: t.beta1 as f32,
+            beta2: t.beta2 as f32,
+            eps: t.adam_eps as f32,
+            time: 0,
+            m: Grads::zeros(d, h),
+            v: Grads::zeros(d, h),
+            grads: Grads::zeros(d, h),
+        }
+    }
+
+    /// burn 0.22.1's Adam (burn-optim `AdaptiveMomentum`), in its f32
+    /// arithmetic: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², and
+    /// w ← w − λ·m·c / (√v + ε·√(1−β₂ᵗ)) with c = √(1−β₂ᵗ)/(1−β₁ᵗ), which is
+    /// PyTorch's w − λ·m̂/(√v̂ + ε). Biases move only where the net has them.
+    #[inline(always)]
+    fn step(&mut self, net: &mut Net, lr: f64) {
+        self.time += 1;
+        let correction2 = (1.0 - self.beta2.powi(self.time)).sqrt();
+        let factor = correction2 / (1.0 - self.beta1.powi(self.time));
+        let (eps, lr) = (self.eps * correction2, lr as f32);
+        let (b1, b2) = (self.beta1, self.beta2);
+        let update = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
+                *m = *m * b1 + g * (1.0 - b1);
+                *v = *v * b2 + g * g * (1.0 - b2);
+                *w -= *m * factor / (v.sqrt() + eps) * lr;
+            }
+        };
+        let (g, m, v) = (&self.grads, &mut self.m, &mut self.v);
+        update(net.w1, &g.w1, &mut m.w1, &mut v.w1);
+        update(net.w2, &g.w2, &mut m.w2, &mut v.w2);
+        if net.bias {
+            update(net.b1, &g.b1, &mut m.b1, &mut v.b1);
+            update(net.b2, &g.b2, &mut m.b2, &mut v.b2);
         }
     }
 }
