@@ -15,7 +15,7 @@ use analysis::teacher::Teacher;
 use models::Activation;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use train::config::{LossReduction, MeasureTable, OptimizerKind, TrainTable};
+use train::config::{LossReduction, MeasureTable, TrainTable};
 use train::packed::PackedCell;
 use train::trainer::{Outcome, TrainError};
 use train::two_layer::TwoLayerRun;
@@ -220,16 +220,10 @@ pub fn run_two_layer_pack(configs: &[&Config]) -> Result<Vec<CellOutput>, TrainE
 }
 
 /// The pack a cell can join (cells with equal keys train together), or None
-/// where it trains alone: kinds other than two_layer, and Adam on wgpu. The
-/// backend is part of the key: on the CPU a pack is train::packed (SGD or
-/// Adam), on wgpu train::packed_device (SGD).
+/// where it trains alone: kinds other than two_layer. The backend is part of
+/// the key: on the CPU a pack is train::packed, on wgpu train::packed_device.
 pub fn pack_key(config: &Config) -> Option<String> {
-    let train = config.train.as_ref()?;
-    let packs = match config.backend {
-        Backend::Cpu => true,
-        Backend::Wgpu => train.optimizer == OptimizerKind::Sgd,
-    };
-    (config.kind == Kind::TwoLayer && packs).then(|| {
+    (config.kind == Kind::TwoLayer).then(|| {
         format!(
             "{:?}|{}",
             config.backend,

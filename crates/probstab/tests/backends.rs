@@ -89,15 +89,31 @@ fn wgpu_and_cpu_give_the_same_two_layer_metrics() {
 /// 4e-4 and m_l by 5e-5, so 1e-5 separates the two.
 #[test]
 fn packed_cells_on_wgpu_match_the_cpu_pack_and_the_unpacked_path() {
+    packs_agree("backends_pack", "", ["0.25", "0.5", "40"]);
+}
+
+/// The same with Adam (per-cell β₁, β₂, ε as tensors on wgpu, burn's Adam
+/// unpacked).
+#[test]
+fn packed_adam_cells_on_wgpu_match_the_cpu_pack_and_the_unpacked_path() {
+    packs_agree(
+        "backends_pack_adam",
+        "optimizer = \"adam\"\nbeta2 = 0.99\n",
+        ["0.002", "0.01", "50"],
+    );
+}
+
+/// Three cells over `lrs` (the last diverges) with `train_extra` in [train].
+fn packs_agree(name: &str, train_extra: &str, lrs: [&str; 3]) {
     const PACK_RTOL: f64 = 1e-5;
-    let t = TempDir::new("backends_pack");
-    let grid = "\n[grid]\n\"train.lr\" = [0.25, 0.5, 40.0]\n";
+    let t = TempDir::new(name);
+    let grid = format!("\n[grid]\n\"train.lr\" = [{}]\n", lrs.join(", "));
     let cell = CELL
         .replace(
             "activation = \"tanh\"",
             "activation = \"swish\"\nbias = true",
         )
-        .replace("steps = 200", "steps = 300");
+        .replace("steps = 200", &format!("steps = 300\n{train_extra}"));
     t.write("cell.toml", &format!("{cell}{grid}"));
     let Some((cpu, gpu)) = on_both(&t) else {
         return;
@@ -137,7 +153,7 @@ fn packed_cells_on_wgpu_match_the_cpu_pack_and_the_unpacked_path() {
     }
     assert_eq!(cpu.values("status"), ["ok", "ok", "diverged"]);
     let steps = |dir: &str| {
-        Csv::read(t.join(format!("{dir}/cells/train.lr=40/trace.csv")))
+        Csv::read(t.join(format!("{dir}/cells/train.lr={}/trace.csv", lrs[2])))
             .values("step")
             .last()
             .map(|s| s.to_string())

@@ -3,14 +3,15 @@
 //! `[K, 1, ·]`, and a step as batched matrix products over all of them, with
 //! per-cell λ as a `[K, 1, 1]` tensor.
 //!
-//! The same hand-derived SGD step as the CPU pack (packed.rs), written in
-//! tensor ops, so no autodiff graph: e = ∂L/∂out, W₂ −= λ eᵀa,
-//! δ = (e W₂) ⊙ σ'(z), W₁ −= λ δᵀx. Each cell draws the same data and initial
+//! The same hand-derived gradients as the CPU pack (packed.rs), written in
+//! tensor ops, so no autodiff graph: e = ∂L/∂out, ∂W₂ = eᵀa,
+//! δ = (e W₂) ⊙ σ'(z), ∂W₁ = δᵀx; then SGD, or burn's Adam with per-cell
+//! β₁, β₂, ε as `[K, 1, 1]` tensors. Each cell draws the same data and initial
 //! weights as on the CPU, and a cell stops at the step its loss diverges, as
 //! there (its parameters are kept from that step; the others go on). One
 //! read-back a step brings the K losses to the host.
 
-use crate::config::LossReduction;
+use crate::config::{LossReduction, OptimizerKind};
 use crate::data::{Batch, Source, Teacher};
 use crate::packed::PackedCell;
 use crate::rng::{Stream, rng};
@@ -43,8 +44,18 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
     );
     let (sigma, bias) = (m.activation, m.bias.expect("validated"));
     let mut stack = initial_stack(cells, d, h, &device);
-    let lr: Vec<f32> = cells.iter().map(|c| c.train.lr as f32).collect();
-    let lr = Tensor::<3>::from_data(TensorData::new(lr, [k, 1, 1]), &device);
+    let per_cell = |f: &dyn Fn(&PackedCell) -> f64| {
+        let v: Vec<f32> = cells.iter().map(|c| f(c) as f32).collect();
+        Tensor::<3>::from_data(TensorData::new(v, [k, 1, 1]), &device)
+    };
+    let lr = per_cell(&|c| c.train.lr);
+    let mut adam = (t.optimizer == OptimizerKind::Adam).then(|| Adam {
+        beta1: cells.iter().map(|c| c.train.beta1 as f32).collect(),
+        beta2: cells.iter().map(|c| c.train.beta2 as f32).collect(),
+        eps: cells.iter().map(|c| c.train.adam_eps as f32).collect(),
+        time: 0,
+        moments: None,
+    });
     let teachers: Vec<Teacher> = cells.iter().map(|c| teacher(c, d)).collect();
     let mut sources: Vec<Source> = cells
         .iter()
@@ -75,7 +86,11 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
                 stopped[i] = Some(cell_params(&stack, i));
             }
         }
-        sgd_step(&mut stack, pass, x, lr.clone(), sigma, bias);
+        let grads = gradients(&stack, pass, x, sigma);
+        match &mut adam {
+            None => sgd_step(&mut stack, grads, lr.clone(), bias),
+            Some(adam) => adam.step(&mut stack, grads, lr.clone(), bias, &device),
+        }
     }
     // The test loss on each cell's fresh points, from its final weights (a
     // diverged cell's: those it stopped with).
@@ -172,16 +187,96 @@ fn forward(s: &Stack, x: Tensor<3>, y: Tensor<3>, sigma: Activation, loss: LossR
     }
 }
 
-/// W₂ −= λ eᵀa, W₁ −= λ δᵀx with δ from the old W₂, and the biases.
-fn sgd_step(s: &mut Stack, p: Pass, x: Tensor<3>, lr: Tensor<3>, sigma: Activation, bias: bool) {
+/// ∂W₁, ∂W₂, ∂b₁, ∂b₂ of the batch of `p` (δ from the current W₂), shaped
+/// as the parameters.
+fn gradients(s: &Stack, p: Pass, x: Tensor<3>, sigma: Activation) -> Stack {
     let delta = p.e.clone().matmul(s.w2.clone()) * derivative(sigma, p.z, p.a.clone());
-    let g2 = p.e.clone().swap_dims(1, 2).matmul(p.a);
-    let g1 = delta.clone().swap_dims(1, 2).matmul(x);
-    s.w2 = s.w2.clone() - g2 * lr.clone();
-    s.w1 = s.w1.clone() - g1 * lr.clone();
+    Stack {
+        w2: p.e.clone().swap_dims(1, 2).matmul(p.a),
+        w1: delta.clone().swap_dims(1, 2).matmul(x),
+        b2: p.e.sum_dim(1),
+        b1: delta.sum_dim(1),
+    }
+}
+
+/// W −= λ ∂W for every parameter (the biases only where the net has them).
+fn sgd_step(s: &mut Stack, g: Stack, lr: Tensor<3>, bias: bool) {
+    s.w2 = s.w2.clone() - g.w2 * lr.clone();
+    s.w1 = s.w1.clone() - g.w1 * lr.clone();
     if bias {
-        s.b2 = s.b2.clone() - p.e.sum_dim(1) * lr.clone();
-        s.b1 = s.b1.clone() - delta.sum_dim(1) * lr;
+        s.b2 = s.b2.clone() - g.b2 * lr.clone();
+        s.b1 = s.b1.clone() - g.b1 * lr;
+    }
+}
+
+/// Adam over a pack: per-cell β₁, β₂, ε, one step count (the cells step
+/// together) and the stacked moments, zero before the first step.
+struct Adam {
+    beta1: Vec<f32>,
+    beta2: Vec<f32>,
+    eps: Vec<f32>,
+    time: i32,
+    moments: Option<(Stack, Stack)>,
+}
+
+impl Adam {
+    /// burn 0.22.1's Adam step, as packed.rs does it per cell:
+    /// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
+    /// W ← W − λ·m·c / (√v + ε·√(1−β₂ᵗ)) with c = √(1−β₂ᵗ)/(1−β₁ᵗ).
+    fn step(&mut self, s: &mut Stack, g: Stack, lr: Tensor<3>, bias: bool, device: &Device) {
+        self.time += 1;
+        let k = self.beta1.len();
+        let column = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [k, 1, 1]), device);
+        let correction2: Vec<f32> = (self.beta2.iter())
+            .map(|b| (1.0 - b.powi(self.time)).sqrt())
+            .collect();
+        let factor = column(
+            correction2
+                .iter()
+                .zip(&self.beta1)
+                .map(|(c, b)| c / (1.0 - b.powi(self.time)))
+                .collect(),
+        );
+        let eps = column(
+            correction2
+                .iter()
+                .zip(&self.eps)
+                .map(|(c, e)| e * c)
+                .collect(),
+        );
+        let (b1, b2) = (column(self.beta1.clone()), column(self.beta2.clone()));
+        let moment = |m: Option<Tensor<3>>, g: Tensor<3>, beta: &Tensor<3>| match m {
+            Some(m) => m * beta.clone() + g * beta.clone().neg().add_scalar(1.0),
+            None => g * beta.clone().neg().add_scalar(1.0),
+        };
+        let (m, v) = match self.moments.take() {
+            Some((m, v)) => (Some(m), Some(v)),
+            None => (None, None),
+        };
+        let pick =
+            |st: &Option<Stack>, f: fn(&Stack) -> &Tensor<3>| st.as_ref().map(|x| f(x).clone());
+        let new_m = Stack {
+            w1: moment(pick(&m, |x| &x.w1), g.w1.clone(), &b1),
+            w2: moment(pick(&m, |x| &x.w2), g.w2.clone(), &b1),
+            b1: moment(pick(&m, |x| &x.b1), g.b1.clone(), &b1),
+            b2: moment(pick(&m, |x| &x.b2), g.b2.clone(), &b1),
+        };
+        let new_v = Stack {
+            w1: moment(pick(&v, |x| &x.w1), g.w1.clone() * g.w1, &b2),
+            w2: moment(pick(&v, |x| &x.w2), g.w2.clone() * g.w2, &b2),
+            b1: moment(pick(&v, |x| &x.b1), g.b1.clone() * g.b1, &b2),
+            b2: moment(pick(&v, |x| &x.b2), g.b2.clone() * g.b2, &b2),
+        };
+        let update = |w: &Tensor<3>, m: &Tensor<3>, v: &Tensor<3>| {
+            w.clone() - m.clone() * factor.clone() / (v.clone().sqrt() + eps.clone()) * lr.clone()
+        };
+        s.w1 = update(&s.w1, &new_m.w1, &new_v.w1);
+        s.w2 = update(&s.w2, &new_m.w2, &new_v.w2);
+        if bias {
+            s.b1 = update(&s.b1, &new_m.b1, &new_v.b1);
+            s.b2 = update(&s.b2, &new_m.b2, &new_v.b2);
+        }
+        self.moments = Some((new_m, new_v));
     }
 }
 
