@@ -1,7 +1,7 @@
 //! A heatmap axis over a grid key: numeric (λ, μ, S) or categorical (an
 //! optimizer, an activation), with the paper's name for its label.
 
-use crate::collect::Summary;
+use crate::collect::{Summary, compare_values};
 use crate::record::Record;
 
 /// The values a grid axis takes among the plotted rows.
@@ -9,8 +9,8 @@ pub(crate) struct PlotAxis {
     pub key: String,
     /// Cell centres: the sorted distinct values, or 0, 1, … for categories.
     pub centres: Vec<f64>,
-    /// The category names in the order of summary.csv, which sorts them
-    /// (empty for a numeric axis).
+    /// The category names, sorted as summary.csv sorts values (empty for a
+    /// numeric axis).
     pub categories: Vec<String>,
 }
 
@@ -26,12 +26,9 @@ impl PlotAxis {
                 (values, Vec::new())
             }
             None => {
-                let mut names: Vec<String> = Vec::new();
-                for t in texts {
-                    if !names.contains(&t) {
-                        names.push(t);
-                    }
-                }
+                let mut names = texts;
+                names.sort_by(|a, b| compare_values(a, b));
+                names.dedup();
                 ((0..names.len()).map(|i| i as f64).collect(), names)
             }
         };

@@ -53,6 +53,7 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
         beta1: cells.iter().map(|c| c.train.beta1 as f32).collect(),
         beta2: cells.iter().map(|c| c.train.beta2 as f32).collect(),
         eps: cells.iter().map(|c| c.train.adam_eps as f32).collect(),
+        betas: (per_cell(&|c| c.train.beta1), per_cell(&|c| c.train.beta2)),
         time: 0,
         moments: None,
     });
@@ -81,7 +82,7 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
                 continue;
             }
             outcomes[i].losses.push(*value);
-            if !value.is_finite() || *value as f64 > t.diverge_above {
+            if !value.is_finite() || *value as f64 > cells[i].train.diverge_above {
                 outcomes[i].diverged_at = Some(step);
                 stopped[i] = Some(cell_params(&stack, i));
             }
@@ -215,6 +216,8 @@ struct Adam {
     beta1: Vec<f32>,
     beta2: Vec<f32>,
     eps: Vec<f32>,
+    /// β₁ and β₂ as `[K, 1, 1]` tensors on the device.
+    betas: (Tensor<3>, Tensor<3>),
     time: i32,
     moments: Option<(Stack, Stack)>,
 }
@@ -244,7 +247,7 @@ impl Adam {
                 .map(|(c, e)| e * c)
                 .collect(),
         );
-        let (b1, b2) = (column(self.beta1.clone()), column(self.beta2.clone()));
+        let (b1, b2) = self.betas.clone();
         let moment = |m: Option<Tensor<3>>, g: Tensor<3>, beta: &Tensor<3>| match m {
             Some(m) => m * beta.clone() + g * beta.clone().neg().add_scalar(1.0),
             None => g * beta.clone().neg().add_scalar(1.0),

@@ -188,3 +188,54 @@ fn adam_and_sgd_cells_pack_apart() {
     };
     assert_ne!(cell(&sgd), cell(&adam));
 }
+
+/// Adam cells with their own λ, β₁, β₂ and ε (no biases) in one pack on
+/// wgpu (train::packed_device) against the CPU pack: each cell must get its
+/// own. The cells share a seed, so only the optimizer tells them apart.
+#[test]
+fn a_wgpu_adam_pack_gives_each_cell_its_own_betas_and_eps() {
+    let device = match train::device(Backend::Wgpu) {
+        Ok(device) => device,
+        Err(e) => {
+            assert!(
+                std::env::var("PROBSTAB_REQUIRE_WGPU").is_err(),
+                "PROBSTAB_REQUIRE_WGPU is set but wgpu has no adapter: {e}"
+            );
+            eprintln!("note: {e}; wgpu Adam pack check skipped");
+            return;
+        }
+    };
+    let optimizers = [
+        ("0.01", "0.9", "0.999", "1e-8"),
+        ("0.02", "0.5", "0.99", "1e-3"),
+        ("0.01", "0.8", "0.9", "1e-6"),
+    ];
+    let tables: Vec<Tables> = optimizers
+        .iter()
+        .map(|(lr, beta1, beta2, eps)| {
+            tables(
+                "activation = \"tanh\"\ndim = 6\nhidden = 5",
+                "mu = 0.4",
+                &format!(
+                    "lr = {lr}\nsteps = 100\nbatch_size = 2\noptimizer = \"adam\"\nbeta1 = {beta1}\nbeta2 = {beta2}\nadam_eps = {eps}"
+                ),
+            )
+        })
+        .collect();
+    let cells: Vec<PackedCell> = tables
+        .iter()
+        .map(|t| PackedCell {
+            model: &t.model,
+            data: &t.data,
+            train: &t.train,
+            seed: 7,
+        })
+        .collect();
+    assert!(cells.iter().all(|c| pack_key(c) == pack_key(&cells[0])));
+    let cpu = run_packed(&cells);
+    let gpu = train::packed_device::run_packed_on(&cells, &device);
+    for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        compare(c, g, 1e-4, &format!("cell {i}: {:?}", optimizers[i]));
+    }
+    assert_ne!(cpu[0].w2, cpu[2].w2, "β₁, β₂ and ε change the run");
+}
