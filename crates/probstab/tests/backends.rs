@@ -166,7 +166,16 @@ fn packs_agree(name: &str, train_extra: &str, lrs: [&str; 3]) {
 /// the differences grow through 20 layers and 4 steps: 1e-3 relative. A
 /// wrong kernel or a different initialisation moves these by far more (the
 /// one-channel fusion bug moved the loss by 1% after one step).
+///
+/// Which matmul and conv kernels wgpu runs is settled by timing them
+/// (cubecl's autotune, cached in ~/.cache/cubecl), so it differs from one
+/// machine or load to the next. Two such choices on lavapipe gave the same
+/// training losses (m_l) to 4e-6 but a test loss 2e-7 and 9e-5 from the
+/// CPU's, and an effective rank 2e-5 and 1.6e-3 from it: the effective rank
+/// of 16 samples' features leans on their smallest singular values, which
+/// rounding moves most. It gets its own tolerance, 1e-2.
 const IMAGE_RTOL: f64 = 1e-3;
+const EFFECTIVE_RANK_RTOL: f64 = 1e-2;
 
 #[test]
 fn wgpu_and_cpu_give_the_same_image_classifier_metrics() {
@@ -183,12 +192,8 @@ fn wgpu_and_cpu_give_the_same_image_classifier_metrics() {
     for exact in ["rank", "rank_samples"] {
         assert_eq!(cpu_csv.get(0, exact), gpu_csv.get(0, exact), "{exact}");
     }
-    assert_close(
-        &cpu_csv,
-        &gpu_csv,
-        &["test_loss", "m_l", "effective_rank"],
-        IMAGE_RTOL,
-    );
+    assert_close(&cpu_csv, &gpu_csv, &["test_loss", "m_l"], IMAGE_RTOL);
+    assert_close(&cpu_csv, &gpu_csv, &["effective_rank"], EFFECTIVE_RANK_RTOL);
     // Sparsity counts weights with |w| ≤ 1e-3: a weight a rounding error
     // from that line may fall either side. 5e-4 is about 5 of ~11,000.
     let (a, b): (f64, f64) = (
