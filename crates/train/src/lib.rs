@@ -2,6 +2,8 @@
 //! seeded initialisation, optimizers, the training loop, and one runner per
 //! kind that hands back plain arrays (weights, losses) for analysis.
 
+/// burn's Adam step for trainers that update parameters by hand.
+mod adam;
 /// Model, optimizer and progress saved every k steps, for `run --resume`.
 pub mod checkpoint;
 /// The `image_classifier` kind: ResNet-18 with label noise.

@@ -6,7 +6,7 @@
 //! A step of a cell is one fused pass, forward and hand-derived backward with
 //! the SGD update folded in; no autodiff graph, no per-operation dispatch.
 //! With Adam the backward pass writes the gradients, and burn's Adam update
-//! (PyTorch's, bias-corrected) follows, element by element.
+//! (crate::adam) follows, element by element.
 //! The cells of a pack are spread over the cores. Each cell draws the same
 //! data and initial weights as the unpacked (burn) path and follows the same
 //! loss and divergence rules, so the two agree to float rounding
@@ -307,13 +307,10 @@ impl Net<'_> {
     }
 }
 
-/// One cell's Adam: β₁, β₂, ε, the step count and the two moments of every
-/// parameter, and a gradient buffer.
+/// One cell's Adam: its coefficients, the two moments of every parameter,
+/// and a gradient buffer.
 struct Adam {
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    time: i32,
+    coefficients: crate::adam::Adam,
     m: Grads,
     v: Grads,
     grads: Grads,
@@ -322,40 +319,24 @@ struct Adam {
 impl Adam {
     fn new(d: usize, h: usize, t: &TrainTable) -> Self {
         Self {
-            beta1: t.beta1 as f32,
-            beta2: t.beta2 as f32,
-            eps: t.adam_eps as f32,
-            time: 0,
+            coefficients: crate::adam::Adam::new(t),
             m: Grads::zeros(d, h),
             v: Grads::zeros(d, h),
             grads: Grads::zeros(d, h),
         }
     }
 
-    /// burn 0.22.1's Adam (burn-optim `AdaptiveMomentum`), in its f32
-    /// arithmetic: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², and
-    /// w ← w − λ·m·c / (√v + ε·√(1−β₂ᵗ)) with c = √(1−β₂ᵗ)/(1−β₁ᵗ), which is
-    /// PyTorch's w − λ·m̂/(√v̂ + ε). Biases move only where the net has them.
+    /// burn's Adam step on every parameter; biases move only where the net
+    /// has them.
     #[inline(always)]
     fn step(&mut self, net: &mut Net, lr: f64) {
-        self.time += 1;
-        let correction2 = (1.0 - self.beta2.powi(self.time)).sqrt();
-        let factor = correction2 / (1.0 - self.beta1.powi(self.time));
-        let (eps, lr) = (self.eps * correction2, lr as f32);
-        let (b1, b2) = (self.beta1, self.beta2);
-        let update = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
-                *m = *m * b1 + g * (1.0 - b1);
-                *v = *v * b2 + g * g * (1.0 - b2);
-                *w -= *m * factor / (v.sqrt() + eps) * lr;
-            }
-        };
+        let step = self.coefficients.next_step(lr);
         let (g, m, v) = (&self.grads, &mut self.m, &mut self.v);
-        update(net.w1, &g.w1, &mut m.w1, &mut v.w1);
-        update(net.w2, &g.w2, &mut m.w2, &mut v.w2);
+        step.update(net.w1, &g.w1, &mut m.w1, &mut v.w1);
+        step.update(net.w2, &g.w2, &mut m.w2, &mut v.w2);
         if net.bias {
-            update(net.b1, &g.b1, &mut m.b1, &mut v.b1);
-            update(net.b2, &g.b2, &mut m.b2, &mut v.b2);
+            step.update(net.b1, &g.b1, &mut m.b1, &mut v.b1);
+            step.update(net.b2, &g.b2, &mut m.b2, &mut v.b2);
         }
     }
 }

@@ -50,11 +50,11 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
     };
     let lr = per_cell(&|c| c.train.lr);
     let mut adam = (t.optimizer == OptimizerKind::Adam).then(|| Adam {
-        beta1: cells.iter().map(|c| c.train.beta1 as f32).collect(),
-        beta2: cells.iter().map(|c| c.train.beta2 as f32).collect(),
-        eps: cells.iter().map(|c| c.train.adam_eps as f32).collect(),
+        cells: cells
+            .iter()
+            .map(|c| crate::adam::Adam::new(c.train))
+            .collect(),
         betas: (per_cell(&|c| c.train.beta1), per_cell(&|c| c.train.beta2)),
-        time: 0,
         moments: None,
     });
     let teachers: Vec<Teacher> = cells.iter().map(|c| teacher(c, d)).collect();
@@ -213,40 +213,23 @@ fn sgd_step(s: &mut Stack, g: Stack, lr: Tensor<3>, bias: bool) {
 /// Adam over a pack: per-cell β₁, β₂, ε, one step count (the cells step
 /// together) and the stacked moments, zero before the first step.
 struct Adam {
-    beta1: Vec<f32>,
-    beta2: Vec<f32>,
-    eps: Vec<f32>,
+    /// Each cell's coefficients and step count.
+    cells: Vec<crate::adam::Adam>,
     /// β₁ and β₂ as `[K, 1, 1]` tensors on the device.
     betas: (Tensor<3>, Tensor<3>),
-    time: i32,
     moments: Option<(Stack, Stack)>,
 }
 
 impl Adam {
-    /// burn 0.22.1's Adam step, as packed.rs does it per cell:
-    /// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
-    /// W ← W − λ·m·c / (√v + ε·√(1−β₂ᵗ)) with c = √(1−β₂ᵗ)/(1−β₁ᵗ).
+    /// burn 0.22.1's Adam step (crate::adam) in tensor ops, with each
+    /// cell's c and ε·√(1−β₂ᵗ) as `[K, 1, 1]` tensors.
     fn step(&mut self, s: &mut Stack, g: Stack, lr: Tensor<3>, bias: bool, device: &Device) {
-        self.time += 1;
-        let k = self.beta1.len();
-        let column = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [k, 1, 1]), device);
-        let correction2: Vec<f32> = (self.beta2.iter())
-            .map(|b| (1.0 - b.powi(self.time)).sqrt())
-            .collect();
-        let factor = column(
-            correction2
-                .iter()
-                .zip(&self.beta1)
-                .map(|(c, b)| c / (1.0 - b.powi(self.time)))
-                .collect(),
-        );
-        let eps = column(
-            correction2
-                .iter()
-                .zip(&self.eps)
-                .map(|(c, e)| e * c)
-                .collect(),
-        );
+        // λ is applied below as the `[K, 1, 1]` tensor `lr`.
+        let steps: Vec<_> = self.cells.iter_mut().map(|a| a.next_step(1.0)).collect();
+        let column =
+            |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [steps.len(), 1, 1]), device);
+        let factor = column(steps.iter().map(|s| s.factor).collect());
+        let eps = column(steps.iter().map(|s| s.eps).collect());
         let (b1, b2) = self.betas.clone();
         let moment = |m: Option<Tensor<3>>, g: Tensor<3>, beta: &Tensor<3>| match m {
             Some(m) => m * beta.clone() + g * beta.clone().neg().add_scalar(1.0),
