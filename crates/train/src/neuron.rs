@@ -1,9 +1,10 @@
 //! The `neuron` kind (§4.3, Fig. 1a, 5): f(x) = u·σ(w·x) trained on a 1-D
 //! dataset; returns the final (w, u), the losses and the data.
 
-use crate::config::{DataTable, LossReduction, ModelTable, TrainTable};
+use crate::config::{DataTable, LossReduction, ModelTable, OptimizerKind, TrainTable};
 use crate::data::{Batch, Source, neuron_points, read_xy_csv};
 use crate::device::{Backend, device};
+use crate::packed;
 use crate::rng::{Stream, rng};
 use crate::trainer::{Outcome, TrainError, train};
 use models::{Activation, Neuron, NeuronConfig};
@@ -72,6 +73,8 @@ pub fn host_loss(
     scale * sum / data.rows as f64
 }
 
+/// Train a neuron cell: on the CPU by hand ([`train_on_host`]), on wgpu
+/// through burn's autodiff.
 pub fn run(
     model: &ModelTable,
     data: &DataTable,
@@ -81,7 +84,21 @@ pub fn run(
     backend: Backend,
     base: &Path,
 ) -> Result<NeuronRun, TrainError> {
-    let device = device(backend)?;
+    let on_host = backend == Backend::Cpu;
+    run_with(model, data, cfg, test_points, seed, backend, base, on_host)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_with(
+    model: &ModelTable,
+    data: &DataTable,
+    cfg: &TrainTable,
+    test_points: usize,
+    seed: u64,
+    backend: Backend,
+    base: &Path,
+    on_host: bool,
+) -> Result<NeuronRun, TrainError> {
     let train_data = dataset(data, seed, base)?;
     let config = NeuronConfig {
         activation: model.activation,
@@ -89,14 +106,19 @@ pub fn run(
         u0: model.u0.expect("validated"),
     };
     let mut source = Source::fixed(train_data.clone(), seed);
-    let (net, outcome) = train(
-        config.init(&device),
-        Neuron::forward,
-        &mut source,
-        cfg,
-        &device,
-    );
-    let (w, u) = net.weights();
+    let ((w, u), outcome) = if on_host {
+        train_on_host(&config, &mut source, cfg)
+    } else {
+        let device = device(backend)?;
+        let (net, outcome) = train(
+            config.init(&device),
+            Neuron::forward,
+            &mut source,
+            cfg,
+            &device,
+        );
+        (net.weights(), outcome)
+    };
     let test_loss = (data.x.is_none() && data.csv.is_none()).then(|| {
         let (teacher, signal, noise) = generator(data);
         let fresh = neuron_points(
@@ -115,4 +137,142 @@ pub fn run(
         data: train_data,
         test_loss,
     })
+}
+
+/// The steps of `trainer::train` on a `models::Neuron`, written out for two
+/// scalars in f32 (no tensors, no graph): the same batches, loss, divergence
+/// rule and SGD or Adam update (crate::adam). Returns the final (w, u).
+fn train_on_host(
+    config: &NeuronConfig,
+    source: &mut Source,
+    cfg: &TrainTable,
+) -> ((f64, f64), Outcome) {
+    let sigma = config.activation;
+    // [w, u], their gradients and, for Adam, their moments.
+    let mut p = [config.w0 as f32, config.u0 as f32];
+    let mut adam = (cfg.optimizer == OptimizerKind::Adam)
+        .then(|| (crate::adam::Adam::new(cfg), [0.0f32; 2], [0.0f32; 2]));
+    let scale = match cfg.loss {
+        LossReduction::Mean => 1.0 / cfg.batch_size as f64,
+        LossReduction::HalfSum => 0.5 / cfg.batch_size as f64,
+    };
+    let mut outcome = Outcome {
+        losses: Vec::with_capacity(cfg.steps.min(1 << 20)),
+        diverged_at: None,
+    };
+    for step in 0..cfg.steps {
+        let batch = source.next_batch(cfg.batch_size);
+        let [w, u] = p;
+        let (mut total, mut g) = (0.0f64, [0.0f32; 2]);
+        for (&x, &y) in batch.x.iter().zip(&batch.y) {
+            let z = x * w;
+            let a = packed::sigma(sigma, z);
+            let diff = a * u - y;
+            total += (diff as f64) * (diff as f64);
+            // ∂L/∂f, then the chain rule to u and w.
+            let e = (2.0 * scale * diff as f64) as f32;
+            g[1] += e * a;
+            g[0] += e * u * packed::sigma_prime(sigma, z, a) * x;
+        }
+        let value = (total * scale) as f32;
+        outcome.losses.push(value);
+        if !value.is_finite() || value as f64 > cfg.diverge_above {
+            outcome.diverged_at = Some(step);
+            break;
+        }
+        match &mut adam {
+            None => {
+                let lr = cfg.lr as f32;
+                p[0] -= g[0] * lr;
+                p[1] -= g[1] * lr;
+            }
+            Some((coefficients, m, v)) => coefficients.next_step(cfg.lr).update(&mut p, &g, m, v),
+        }
+    }
+    ((p[0] as f64, p[1] as f64), outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Net;
+
+    /// The hand-written CPU path against burn's autodiff and optimizers on
+    /// the CPU, for every neuron activation, both optimizers and losses, batch
+    /// sizes, and a cell that diverges.
+    #[test]
+    fn the_host_neuron_matches_burn_step_by_step() {
+        let cases = [
+            ("tanh", "lr = 0.5\nloss = \"half_sum\""),
+            ("linear", "lr = 0.05\nbatch_size = 4"),
+            ("linear", "lr = 0.3\nbatch_size = 2\nloss = \"half_sum\""),
+            ("swish", "lr = 0.2"),
+            ("tanh", "lr = 0.05\noptimizer = \"adam\"\nbatch_size = 3"),
+            (
+                "swish",
+                "lr = 0.02\noptimizer = \"adam\"\nbeta1 = 0.5\nbeta2 = 0.99\nadam_eps = 1e-4",
+            ),
+            ("linear", "lr = 30.0"),
+        ];
+        for (activation, train) in cases {
+            let mut model: ModelTable = toml::from_str(&format!(
+                "activation = \"{activation}\"\nw0 = 0.6\nu0 = -0.4"
+            ))
+            .unwrap();
+            model.validate(Net::Neuron).unwrap();
+            let mut data: DataTable =
+                toml::from_str("n = 30\nteacher = \"tanh\"\nsignal = 1.0\nnoise_std = 0.5")
+                    .unwrap();
+            data.validate(Net::Neuron).unwrap();
+            let mut cfg: TrainTable = toml::from_str(&format!("{train}\nsteps = 300")).unwrap();
+            cfg.validate(Net::Neuron).unwrap();
+            let run = |on_host| {
+                run_with(
+                    &model,
+                    &data,
+                    &cfg,
+                    100,
+                    3,
+                    Backend::Cpu,
+                    Path::new("."),
+                    on_host,
+                )
+                .unwrap()
+            };
+            let (host, burn) = (run(true), run(false));
+            let what = format!("{activation} / {train}");
+            assert_eq!(host.outcome.diverged_at, burn.outcome.diverged_at, "{what}");
+            assert_eq!(
+                host.outcome.losses.len(),
+                burn.outcome.losses.len(),
+                "{what}"
+            );
+            for (i, (a, b)) in host
+                .outcome
+                .losses
+                .iter()
+                .zip(&burn.outcome.losses)
+                .enumerate()
+            {
+                if a.is_finite() || b.is_finite() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-6),
+                        "{what}: loss {i}: host {a}, burn {b}"
+                    );
+                }
+            }
+            for (name, a, b) in [("w", host.w, burn.w), ("u", host.u, burn.u)] {
+                assert!(
+                    (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-3),
+                    "{what}: {name}: host {a}, burn {b}"
+                );
+            }
+            if train.contains("30.0") {
+                assert!(
+                    host.outcome.diverged_at.is_some(),
+                    "{what}: λ = 30 diverges"
+                );
+            }
+        }
+    }
 }

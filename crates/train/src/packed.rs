@@ -342,7 +342,7 @@ impl Adam {
 }
 
 #[inline(always)]
-fn sigma(s: Activation, z: f32) -> f32 {
+pub(crate) fn sigma(s: Activation, z: f32) -> f32 {
     match s {
         Activation::Linear => z,
         Activation::Tanh => z.tanh(),
@@ -353,7 +353,7 @@ fn sigma(s: Activation, z: f32) -> f32 {
 
 /// σ'(z), given a = σ(z).
 #[inline(always)]
-fn sigma_prime(s: Activation, z: f32, a: f32) -> f32 {
+pub(crate) fn sigma_prime(s: Activation, z: f32, a: f32) -> f32 {
     match s {
         Activation::Linear => 1.0,
         Activation::Tanh => 1.0 - a * a,
