@@ -117,9 +117,9 @@ impl NeuronLandscape<'_> {
                 // Plain Newton finds saddles too; saddle-free Newton descends
                 // into minima through the landscape's flat valleys.
                 for (w, u) in [
-                    self.newton(at(i), at(j)),
+                    self.newton(at(i), at(j), bound),
                     self.descend(at(i), at(j))
-                        .and_then(|(w, u)| self.newton(w, u)),
+                        .and_then(|(w, u)| self.newton(w, u, bound)),
                 ]
                 .into_iter()
                 .flatten()
@@ -161,7 +161,7 @@ impl NeuronLandscape<'_> {
     }
 
     /// Newton on ∇L = 0, step halved until |∇L| decreases; None if it stalls.
-    fn newton(&self, mut w: f64, mut u: f64) -> Option<(f64, f64)> {
+    fn newton(&self, mut w: f64, mut u: f64, bound: f64) -> Option<(f64, f64)> {
         let norm = |g: [f64; 2]| g[0].hypot(g[1]);
         for _ in 0..200 {
             let (g, h) = self.gradient_hessian(w, u);
@@ -177,14 +177,22 @@ impl NeuronLandscape<'_> {
             let mut t = 1.0;
             loop {
                 let (nw, nu) = (w - t * dw, u - t * du);
-                if norm(self.gradient_hessian(nw, nu).0) < norm(g) || t < 1e-6 {
+                if norm(self.gradient_hessian(nw, nu).0) < norm(g) {
                     w = nw;
                     u = nu;
                     break;
                 }
                 t *= 0.5;
+                if t < 1e-6 {
+                    // No step shrinks the gradient: stuck, at a stationary
+                    // point only if the gradient is already tiny.
+                    return (norm(g) < 1e-9).then_some((w, u));
+                }
             }
-            if !w.is_finite() || !u.is_finite() {
+            // Newton slides out along the flat valleys (w → 0, u → ∞ with
+            // w·u fixed, where σ is linear; or σ saturated), 200 steps for
+            // nothing: a point out there would not be kept.
+            if !(w.abs() < ESCAPED * bound && u.abs() < ESCAPED * bound) {
                 return None;
             }
         }
@@ -192,6 +200,9 @@ impl NeuronLandscape<'_> {
         (norm(g) < 1e-9).then_some((w, u))
     }
 }
+
+/// A Newton search is abandoned beyond this many times the search bound.
+const ESCAPED: f64 = 4.0;
 
 impl NeuronLandscape<'_> {
     /// Saddle-free Newton (step −|H|⁻¹∇L, |H| with the eigenvalues' absolute
@@ -210,7 +221,13 @@ impl NeuronLandscape<'_> {
                 let (nw, nu) = (w - t * dw, u - t * du);
                 let next = self.loss(nw, nu);
                 if next < loss {
+                    // Stalled: the loss no longer moves in its 13th digit,
+                    // close enough for the Newton polish that follows.
+                    let stalled = loss - next <= 1e-13 * loss.abs();
                     (w, u, loss) = (nw, nu, next);
+                    if stalled {
+                        return Some((w, u));
+                    }
                     break;
                 }
                 t *= 0.5;
