@@ -221,9 +221,10 @@ impl NeuronLandscape<'_> {
                 let (nw, nu) = (w - t * dw, u - t * du);
                 let next = self.loss(nw, nu);
                 if next < loss {
-                    // Stalled: the loss no longer moves in its 13th digit,
+                    // Stalled near a stationary point: the loss no longer
+                    // moves in its 13th digit and the gradient is small,
                     // close enough for the Newton polish that follows.
-                    let stalled = loss - next <= 1e-13 * loss.abs();
+                    let stalled = loss - next <= 1e-13 * loss.abs() && g[0].hypot(g[1]) < 1e-6;
                     (w, u, loss) = (nw, nu, next);
                     if stalled {
                         return Some((w, u));

@@ -152,16 +152,17 @@ fn train_on_host(
     let mut p = [config.w0 as f32, config.u0 as f32];
     let mut adam = (cfg.optimizer == OptimizerKind::Adam)
         .then(|| (crate::adam::Adam::new(cfg), [0.0f32; 2], [0.0f32; 2]));
-    let scale = match cfg.loss {
-        LossReduction::Mean => 1.0 / cfg.batch_size as f64,
-        LossReduction::HalfSum => 0.5 / cfg.batch_size as f64,
-    };
     let mut outcome = Outcome {
         losses: Vec::with_capacity(cfg.steps.min(1 << 20)),
         diverged_at: None,
     };
     for step in 0..cfg.steps {
         let batch = source.next_batch(cfg.batch_size);
+        // As trainer::loss: a mean over the rows (one output each).
+        let scale = match cfg.loss {
+            LossReduction::Mean => 1.0 / batch.rows as f64,
+            LossReduction::HalfSum => 0.5 / batch.rows as f64,
+        };
         let [w, u] = p;
         let (mut total, mut g) = (0.0f64, [0.0f32; 2]);
         for (&x, &y) in batch.x.iter().zip(&batch.y) {
