@@ -69,7 +69,7 @@ impl PlotAxis {
 }
 
 /// An axis label in the paper's words, with the config key it sweeps.
-pub(crate) fn axis_label(key: &str) -> String {
+fn axis_label(key: &str) -> String {
     let symbol = match key.rsplit('.').next().unwrap_or(key) {
         "lr" => "learning rate λ",
         "mu" => "signal μ",

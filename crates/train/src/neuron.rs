@@ -84,21 +84,6 @@ pub fn run(
     backend: Backend,
     base: &Path,
 ) -> Result<NeuronRun, TrainError> {
-    let on_host = backend == Backend::Cpu;
-    run_with(model, data, cfg, test_points, seed, backend, base, on_host)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_with(
-    model: &ModelTable,
-    data: &DataTable,
-    cfg: &TrainTable,
-    test_points: usize,
-    seed: u64,
-    backend: Backend,
-    base: &Path,
-    on_host: bool,
-) -> Result<NeuronRun, TrainError> {
     let train_data = dataset(data, seed, base)?;
     let config = NeuronConfig {
         activation: model.activation,
@@ -106,18 +91,9 @@ fn run_with(
         u0: model.u0.expect("validated"),
     };
     let mut source = Source::fixed(train_data.clone(), seed);
-    let ((w, u), outcome) = if on_host {
-        train_on_host(&config, &mut source, cfg)
-    } else {
-        let device = device(backend)?;
-        let (net, outcome) = train(
-            config.init(&device),
-            Neuron::forward,
-            &mut source,
-            cfg,
-            &device,
-        );
-        (net.weights(), outcome)
+    let ((w, u), outcome) = match backend {
+        Backend::Cpu => train_on_host(&config, &mut source, cfg),
+        Backend::Wgpu => train_on_burn(&config, &mut source, cfg, backend)?,
     };
     let test_loss = (data.x.is_none() && data.csv.is_none()).then(|| {
         let (teacher, signal, noise) = generator(data);
@@ -137,6 +113,19 @@ fn run_with(
         data: train_data,
         test_loss,
     })
+}
+
+/// `trainer::train` on a `models::Neuron` through burn's autodiff on
+/// `backend`. Returns the final (w, u).
+fn train_on_burn(
+    config: &NeuronConfig,
+    source: &mut Source,
+    cfg: &TrainTable,
+    backend: Backend,
+) -> Result<((f64, f64), Outcome), TrainError> {
+    let device = device(backend)?;
+    let (net, outcome) = train(config.init(&device), Neuron::forward, source, cfg, &device);
+    Ok((net.weights(), outcome))
 }
 
 /// The steps of `trainer::train` on a `models::Neuron`, written out for two
@@ -225,36 +214,24 @@ mod tests {
                 toml::from_str("n = 30\nteacher = \"tanh\"\nsignal = 1.0\nnoise_std = 0.5")
                     .unwrap();
             data.validate(Net::Neuron).unwrap();
-            let mut cfg: TrainTable = toml::from_str(&format!("{train}\nsteps = 300")).unwrap();
+            let cfg: TrainTable = toml::from_str(&format!("{train}\nsteps = 300")).unwrap();
             cfg.validate(Net::Neuron).unwrap();
-            let run = |on_host| {
-                run_with(
-                    &model,
-                    &data,
-                    &cfg,
-                    100,
-                    3,
-                    Backend::Cpu,
-                    Path::new("."),
-                    on_host,
-                )
-                .unwrap()
+            let config = NeuronConfig {
+                activation: model.activation,
+                w0: model.w0.unwrap(),
+                u0: model.u0.unwrap(),
             };
-            let (host, burn) = (run(true), run(false));
-            let what = format!("{activation} / {train}");
-            assert_eq!(host.outcome.diverged_at, burn.outcome.diverged_at, "{what}");
-            assert_eq!(
-                host.outcome.losses.len(),
-                burn.outcome.losses.len(),
-                "{what}"
+            let points = dataset(&data, 3, Path::new(".")).unwrap();
+            let source = || Source::fixed(points.clone(), 3);
+            let (host, burn) = (
+                train_on_host(&config, &mut source(), &cfg),
+                train_on_burn(&config, &mut source(), &cfg, Backend::Cpu).unwrap(),
             );
-            for (i, (a, b)) in host
-                .outcome
-                .losses
-                .iter()
-                .zip(&burn.outcome.losses)
-                .enumerate()
-            {
+            let (((host_w, host_u), host), ((burn_w, burn_u), burn)) = (host, burn);
+            let what = format!("{activation} / {train}");
+            assert_eq!(host.diverged_at, burn.diverged_at, "{what}");
+            assert_eq!(host.losses.len(), burn.losses.len(), "{what}");
+            for (i, (a, b)) in host.losses.iter().zip(&burn.losses).enumerate() {
                 if a.is_finite() || b.is_finite() {
                     assert!(
                         (a - b).abs() <= 1e-3 * a.abs().max(b.abs()).max(1e-6),
@@ -262,17 +239,14 @@ mod tests {
                     );
                 }
             }
-            for (name, a, b) in [("w", host.w, burn.w), ("u", host.u, burn.u)] {
+            for (name, a, b) in [("w", host_w, burn_w), ("u", host_u, burn_u)] {
                 assert!(
                     (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-3),
                     "{what}: {name}: host {a}, burn {b}"
                 );
             }
             if train.contains("30.0") {
-                assert!(
-                    host.outcome.diverged_at.is_some(),
-                    "{what}: λ = 30 diverges"
-                );
+                assert!(host.diverged_at.is_some(), "{what}: λ = 30 diverges");
             }
         }
     }

@@ -21,12 +21,23 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use models::Activation;
 
-/// The stacked parameters of a pack.
+/// The stacked parameters of a pack (or anything shaped as them).
 struct Stack {
     w1: Tensor<3>,
     w2: Tensor<3>,
     b1: Tensor<3>,
     b2: Tensor<3>,
+}
+
+impl Stack {
+    fn zeros_like(&self) -> Self {
+        Self {
+            w1: self.w1.zeros_like(),
+            w2: self.w2.zeros_like(),
+            b1: self.b1.zeros_like(),
+            b2: self.b2.zeros_like(),
+        }
+    }
 }
 
 /// Train every cell of `cells` (which share a [`crate::packed::pack_key`])
@@ -55,7 +66,7 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
             .map(|c| crate::adam::Adam::new(c.train))
             .collect(),
         betas: (per_cell(&|c| c.train.beta1), per_cell(&|c| c.train.beta2)),
-        moments: None,
+        moments: (stack.zeros_like(), stack.zeros_like()),
     });
     let teachers: Vec<Teacher> = cells.iter().map(|c| teacher(c, d)).collect();
     let mut sources: Vec<Source> = cells
@@ -217,7 +228,8 @@ struct Adam {
     cells: Vec<crate::adam::Adam>,
     /// β₁ and β₂ as `[K, 1, 1]` tensors on the device.
     betas: (Tensor<3>, Tensor<3>),
-    moments: Option<(Stack, Stack)>,
+    /// m and v, shaped as the parameters.
+    moments: (Stack, Stack),
 }
 
 impl Adam {
@@ -230,39 +242,20 @@ impl Adam {
             |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [steps.len(), 1, 1]), device);
         let factor = column(steps.iter().map(|s| s.factor).collect());
         let eps = column(steps.iter().map(|s| s.eps).collect());
-        let (b1, b2) = self.betas.clone();
-        let moment = |m: Option<Tensor<3>>, g: Tensor<3>, beta: &Tensor<3>| match m {
-            Some(m) => m * beta.clone() + g * beta.clone().neg().add_scalar(1.0),
-            None => g * beta.clone().neg().add_scalar(1.0),
+        let (b1, b2) = &self.betas;
+        let update = |w: &mut Tensor<3>, g: Tensor<3>, m: &mut Tensor<3>, v: &mut Tensor<3>| {
+            *m = m.clone() * b1.clone() + g.clone() * b1.clone().neg().add_scalar(1.0);
+            *v = v.clone() * b2.clone() + g.clone() * g * b2.clone().neg().add_scalar(1.0);
+            *w = w.clone()
+                - m.clone() * factor.clone() / (v.clone().sqrt() + eps.clone()) * lr.clone();
         };
-        let (m, v) = match self.moments.take() {
-            Some((m, v)) => (Some(m), Some(v)),
-            None => (None, None),
-        };
-        let pick =
-            |st: &Option<Stack>, f: fn(&Stack) -> &Tensor<3>| st.as_ref().map(|x| f(x).clone());
-        let new_m = Stack {
-            w1: moment(pick(&m, |x| &x.w1), g.w1.clone(), &b1),
-            w2: moment(pick(&m, |x| &x.w2), g.w2.clone(), &b1),
-            b1: moment(pick(&m, |x| &x.b1), g.b1.clone(), &b1),
-            b2: moment(pick(&m, |x| &x.b2), g.b2.clone(), &b1),
-        };
-        let new_v = Stack {
-            w1: moment(pick(&v, |x| &x.w1), g.w1.clone() * g.w1, &b2),
-            w2: moment(pick(&v, |x| &x.w2), g.w2.clone() * g.w2, &b2),
-            b1: moment(pick(&v, |x| &x.b1), g.b1.clone() * g.b1, &b2),
-            b2: moment(pick(&v, |x| &x.b2), g.b2.clone() * g.b2, &b2),
-        };
-        let update = |w: &Tensor<3>, m: &Tensor<3>, v: &Tensor<3>| {
-            w.clone() - m.clone() * factor.clone() / (v.clone().sqrt() + eps.clone()) * lr.clone()
-        };
-        s.w1 = update(&s.w1, &new_m.w1, &new_v.w1);
-        s.w2 = update(&s.w2, &new_m.w2, &new_v.w2);
+        let (m, v) = &mut self.moments;
+        update(&mut s.w1, g.w1, &mut m.w1, &mut v.w1);
+        update(&mut s.w2, g.w2, &mut m.w2, &mut v.w2);
         if bias {
-            s.b1 = update(&s.b1, &new_m.b1, &new_v.b1);
-            s.b2 = update(&s.b2, &new_m.b2, &new_v.b2);
+            update(&mut s.b1, g.b1, &mut m.b1, &mut v.b1);
+            update(&mut s.b2, g.b2, &mut m.b2, &mut v.b2);
         }
-        self.moments = Some((new_m, new_v));
     }
 }
 

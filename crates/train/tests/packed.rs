@@ -4,6 +4,8 @@
 //! rounding, for every activation, bias, loss, batch size, data source and
 //! both optimizers.
 
+mod common;
+
 use train::Backend;
 use train::config::{DataTable, ModelTable, Net, TrainTable};
 use train::packed::{PackedCell, pack_key, run_packed};
@@ -194,16 +196,8 @@ fn adam_and_sgd_cells_pack_apart() {
 /// own. The cells share a seed, so only the optimizer tells them apart.
 #[test]
 fn a_wgpu_adam_pack_gives_each_cell_its_own_betas_and_eps() {
-    let device = match train::device(Backend::Wgpu) {
-        Ok(device) => device,
-        Err(e) => {
-            assert!(
-                std::env::var("PROBSTAB_REQUIRE_WGPU").is_err(),
-                "PROBSTAB_REQUIRE_WGPU is set but wgpu has no adapter: {e}"
-            );
-            eprintln!("note: {e}; wgpu Adam pack check skipped");
-            return;
-        }
+    let Some(device) = common::wgpu_or_skip("wgpu Adam pack check") else {
+        return;
     };
     let optimizers = [
         ("0.01", "0.9", "0.999", "1e-8"),

@@ -14,13 +14,14 @@
 //! stops at step ~250 for good (seen up to 600 on lavapipe): a bounded cache,
 //! not a leak. Hence N = 600, well past it.
 
+mod common;
+
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use models::{Activation, TwoLayer, TwoLayerConfig};
 use train::config::{LossReduction, OptimizerKind, TrainTable};
 use train::data::{Source, Teacher};
 use train::trainer::{loss, optimizer, tensors};
-use train::{Backend, device};
 
 /// N: the first measurement; the second is at 2·N.
 const STEPS: usize = 600;
@@ -83,16 +84,8 @@ fn flat([(allocs0, reserved0), (allocs1, reserved1)]: [(u64, u64); 2]) -> bool {
 
 #[test]
 fn wgpu_memory_stays_flat_over_training_steps() {
-    let device = match device(Backend::Wgpu) {
-        Ok(d) => d,
-        Err(e) => {
-            assert!(
-                std::env::var("PROBSTAB_REQUIRE_WGPU").is_err(),
-                "PROBSTAB_REQUIRE_WGPU is set but wgpu has no adapter: {e}"
-            );
-            eprintln!("note: {e}; wgpu memory check skipped");
-            return;
-        }
+    let Some(device) = common::wgpu_or_skip("wgpu memory check") else {
+        return;
     };
     for kind in [OptimizerKind::Sgd, OptimizerKind::Adam] {
         let seen = usage(&device, kind, STEPS, false);
