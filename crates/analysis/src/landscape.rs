@@ -7,35 +7,8 @@
 //! `c` is the loss scale: 1 for the mean squared error (PyTorch's `MSELoss`),
 //! ½ for the paper's `(f − y)²/2`.
 
+pub use rules::Activation;
 use serde::Serialize;
-
-/// The nonlinearity of a neuron.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Sigma {
-    Linear,
-    Tanh,
-    /// `z · sigmoid(z)` (Ramachandran et al. 2017).
-    Swish,
-}
-
-impl Sigma {
-    /// σ(z), σ'(z), σ''(z).
-    pub fn eval(self, z: f64) -> (f64, f64, f64) {
-        match self {
-            Sigma::Linear => (z, 1.0, 0.0),
-            Sigma::Tanh => {
-                let s = z.tanh();
-                let d = 1.0 - s * s;
-                (s, d, -2.0 * s * d)
-            }
-            Sigma::Swish => {
-                let g = 1.0 / (1.0 + (-z).exp());
-                let dg = g * (1.0 - g);
-                (z * g, g + z * dg, dg * (2.0 + z * (1.0 - 2.0 * g)))
-            }
-        }
-    }
-}
 
 /// What a stationary point is, from the signs of its Hessian eigenvalues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -71,7 +44,8 @@ pub struct StationaryPoint {
 /// A neuron's full-data loss on a 1-D dataset.
 #[derive(Clone, Debug)]
 pub struct NeuronLandscape<'a> {
-    pub sigma: Sigma,
+    /// σ: linear, tanh or swish (its σ, σ′, σ″ from [`Activation::jet`]).
+    pub sigma: Activation,
     pub x: &'a [f64],
     pub y: &'a [f64],
     /// Loss scale c (1: mean squared error; ½: half squared error).
@@ -86,7 +60,7 @@ impl NeuronLandscape<'_> {
                 .x
                 .iter()
                 .zip(self.y)
-                .map(|(&x, &y)| (u * self.sigma.eval(w * x).0 - y).powi(2))
+                .map(|(&x, &y)| (u * self.sigma.jet(w * x).0 - y).powi(2))
                 .sum::<f64>()
             / n
     }
@@ -96,7 +70,7 @@ impl NeuronLandscape<'_> {
         let k = 2.0 * self.scale / self.x.len() as f64;
         let (mut gw, mut gu, mut hww, mut hwu, mut huu) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for (&x, &y) in self.x.iter().zip(self.y) {
-            let (s, ds, dds) = self.sigma.eval(w * x);
+            let (s, ds, dds) = self.sigma.jet(w * x);
             let r = u * s - y;
             gu += r * s;
             gw += r * u * ds * x;
@@ -293,7 +267,7 @@ mod tests {
     fn derivatives_match_finite_differences() {
         let x = inputs(30);
         let y: Vec<f64> = x.iter().map(|x| 0.3 * x + 0.1 * x * x).collect();
-        for sigma in [Sigma::Linear, Sigma::Tanh, Sigma::Swish] {
+        for sigma in [Activation::Linear, Activation::Tanh, Activation::Swish] {
             let l = NeuronLandscape {
                 sigma,
                 x: &x,
@@ -330,7 +304,7 @@ mod tests {
         let x = inputs(50);
         let y: Vec<f64> = x.iter().map(|x| 1.5 * (0.8 * x).tanh()).collect();
         let l = NeuronLandscape {
-            sigma: Sigma::Tanh,
+            sigma: Activation::Tanh,
             x: &x,
             y: &y,
             scale: 0.5,
@@ -365,10 +339,10 @@ mod tests {
         let x: Vec<f64> = (0..100).map(|_| r.sample(StandardNormal)).collect();
         let y: Vec<f64> = x
             .iter()
-            .map(|&x| 0.1 * Sigma::Swish.eval(x).0 + 0.9 * r.sample::<f64, _>(StandardNormal))
+            .map(|&x| 0.1 * Activation::Swish.jet(x).0 + 0.9 * r.sample::<f64, _>(StandardNormal))
             .collect();
         let l = NeuronLandscape {
-            sigma: Sigma::Swish,
+            sigma: Activation::Swish,
             x: &x,
             y: &y,
             scale: 0.5,

@@ -1,7 +1,6 @@
 //! Seeded random streams. Every random draw in probstab's theory and
 //! simulations comes from here, so the same seed gives the same numbers.
 
-use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
 /// What a stream is used for; distinct streams of one seed are independent.
@@ -18,6 +17,5 @@ pub enum Stream {
 /// A fixed-algorithm generator (xoshiro256++), so results do not change with
 /// the `rand` version.
 pub fn rng(seed: u64, stream: Stream) -> Xoshiro256PlusPlus {
-    let mixed = seed ^ (stream as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    Xoshiro256PlusPlus::seed_from_u64(mixed)
+    rules::seed::stream(seed, stream as u64)
 }

@@ -1,22 +1,21 @@
-//! The nonlinearity σ of a layer.
+//! The nonlinearity σ on burn tensors. The enum and the formulas on plain
+//! numbers are `rules::activation` (burn-free, shared with the hand-written
+//! trainers and the theory); these are their tensor forms.
 
 use burn::tensor::{Tensor, activation};
-use serde::{Deserialize, Serialize};
+pub use rules::Activation;
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// σ(z) = z: a deep linear network.
-    Linear,
-    #[default]
-    Tanh,
-    Relu,
-    /// σ(z) = z·sigmoid(z) (Ramachandran et al. 2017; `silu` in burn).
-    Swish,
+/// σ and σ′ of an [`Activation`] on tensors.
+pub trait OnTensors {
+    /// σ(z), elementwise.
+    fn apply<const D: usize>(self, z: Tensor<D>) -> Tensor<D>;
+    /// σ′(z), elementwise, given a = σ(z): the tensor form of
+    /// `rules::Activation::sigma_prime`.
+    fn derivative<const D: usize>(self, z: Tensor<D>, a: Tensor<D>) -> Tensor<D>;
 }
 
-impl Activation {
-    pub fn apply<const D: usize>(self, z: Tensor<D>) -> Tensor<D> {
+impl OnTensors for Activation {
+    fn apply<const D: usize>(self, z: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Linear => z,
             Activation::Tanh => activation::tanh(z),
@@ -25,22 +24,16 @@ impl Activation {
         }
     }
 
-    /// σ(z) on a plain number (data generation, tests).
-    pub fn eval(self, z: f64) -> f64 {
+    fn derivative<const D: usize>(self, z: Tensor<D>, a: Tensor<D>) -> Tensor<D> {
         match self {
-            Activation::Linear => z,
-            Activation::Tanh => z.tanh(),
-            Activation::Relu => z.max(0.0),
-            Activation::Swish => z / (1.0 + (-z).exp()),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Linear => "linear",
-            Activation::Tanh => "tanh",
-            Activation::Relu => "relu",
-            Activation::Swish => "swish",
+            Activation::Linear => z.ones_like(),
+            Activation::Tanh => (a.clone() * a).neg().add_scalar(1.0),
+            Activation::Relu => z.greater_elem(0.0).float(),
+            Activation::Swish => {
+                // s + z s (1 − s) with s = sigmoid(z).
+                let s = activation::sigmoid(z.clone());
+                s.clone() + z * s.clone() * s.neg().add_scalar(1.0)
+            }
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `Neuron`: f(x) = u·σ(w·x) with scalar w and u (§4.3, Fig. 1a, 5).
 
 use crate::Activation;
+use crate::activation::OnTensors;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 /// Builds a [`Neuron`] at an explicit initial point (w₀, u₀).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NeuronConfig {
     pub activation: Activation,
     pub w0: f64,

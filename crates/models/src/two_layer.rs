@@ -1,13 +1,14 @@
 //! `TwoLayer`: x ∈ ℝ^d → W₂ σ(W₁ x) ∈ ℝ^d with h hidden units (§4.4, Fig. 7, 8).
 
 use crate::Activation;
+use crate::activation::OnTensors;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Builds a [`TwoLayer`]. Initialisation is burn's default for `Linear`,
 /// which is PyTorch's `nn.Linear`: weights and biases U(−1/√fan_in, 1/√fan_in).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TwoLayerConfig {
     /// d, input and output width.
     pub dim: usize,

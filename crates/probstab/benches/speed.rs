@@ -9,17 +9,20 @@
 //!
 //! Add `quick` for fewer steps.
 
-use analysis::saddle::{Chi, saddle_theory};
-use analysis::teacher::Teacher as ChiTeacher;
 use burn::tensor::{Tensor, TensorData};
 use models::{Activation, TwoLayer, TwoLayerConfig};
+use probstab::kind::CellContext;
+use probstab::record::Metric;
+use probstab::{Experiment, Grid, ResultsDir};
 use rayon::prelude::*;
+use std::path::Path;
 use std::time::Instant;
 use train::Backend;
 use train::config::{DataTable, ModelTable, Net, TrainTable};
 use train::data::{Source, Teacher};
-use train::packed::{PackedCell, run_packed};
+use train::packed::run_packed;
 use train::trainer::{optimizer, tensors, train_step};
+use train::two_layer::TwoLayerCell;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -109,27 +112,23 @@ fn packed(cells: usize, quick: bool) {
     // Long enough that training, not the per-cell setup and test loss
     // (1000 fresh points), dominates, as in real cells (10⁴–10⁵ steps).
     let steps = if quick { 200 } else { 3000 };
-    let mut model: ModelTable =
-        toml::from_str("activation = \"tanh\"\ndim = 200\nhidden = 200").unwrap();
-    model.validate(Net::TwoLayer).unwrap();
-    let mut data: DataTable = toml::from_str("mu = 0.5").unwrap();
-    data.validate(Net::TwoLayer).unwrap();
-    let trains: Vec<TrainTable> = (0..cells)
+    let pack: Vec<TwoLayerCell> = (0..cells)
         .map(|k| {
-            train_table(&format!(
+            let mut model: ModelTable =
+                toml::from_str("activation = \"tanh\"\ndim = 200\nhidden = 200").unwrap();
+            let mut data: DataTable = toml::from_str("mu = 0.5").unwrap();
+            let train = train_table(&format!(
                 "lr = {}\nsteps = {steps}",
                 0.01 + 0.001 * k as f64
-            ))
-        })
-        .collect();
-    let pack: Vec<PackedCell> = trains
-        .iter()
-        .enumerate()
-        .map(|(k, train)| PackedCell {
-            model: &model,
-            data: &data,
-            train,
-            seed: k as u64,
+            ));
+            TwoLayerCell::from_tables(
+                &mut model,
+                Some(&mut data),
+                Some(&train),
+                k as u64,
+                Backend::Cpu,
+            )
+            .unwrap()
         })
         .collect();
     let mut times = Vec::new();
@@ -192,31 +191,44 @@ fn resnet18(batch: usize, backend: Backend, quick: bool) {
 }
 
 /// (d) The λ–μ saddle phase diagram at N = ∞, S = 1 on a side × side grid
-/// (Fig. 3 left), all cores; max_abs_err is the largest error estimate of
-/// the quadrature of m±.
+/// (Fig. 3 left), all cores, through the library: the grid expanded from an
+/// experiment file and each cell run by its kind (no disk); max_abs_err is
+/// the largest error estimate of the quadrature of m±.
 fn saddle_phase_diagram(side: usize) {
     let started = Instant::now();
-    let points: Vec<(f64, f64)> = (0..side * side)
-        .map(|i| {
-            let (a, b) = (i / side, i % side);
-            (
-                0.02 + 3.98 * a as f64 / (side - 1) as f64,
-                b as f64 / (side - 1) as f64,
-            )
-        })
-        .collect();
-    let errs: Vec<f64> = points
+    let source = format!(
+        "name = \"bench\"\nkind = \"saddle_theory\"\n[saddle]\nmu = 0.5\nlr = 0.1\n[grid]\n\"saddle.lr\" = {{ linspace = [0.02, 4.0, {side}] }}\n\"saddle.mu\" = {{ linspace = [0.0, 1.0, {side}] }}\n"
+    );
+    let experiment =
+        Experiment::from_source(Path::new("bench.toml"), source, &[]).expect("bench grid");
+    let grid = Grid::new(experiment).expect("bench grid");
+    let out = ResultsDir::new(std::env::temp_dir().join("probstab-bench-unused"));
+    let errs: Vec<f64> = grid
+        .cells
         .par_iter()
-        .map(|&(lr, mu)| {
-            let chi = Chi::teacher(ChiTeacher { mu, noise_std: 2.0 }, 0, 0);
-            let t = saddle_theory(&chi, lr, 1, 0);
-            t.m_minus.err.max(t.m_plus.err)
+        .map(|cell| {
+            let dir = out.cell(&cell.id);
+            let context = CellContext {
+                dir: &dir,
+                resume: false,
+                config_text: "",
+            };
+            let output = cell.spec.run(&context).expect("a theory cell");
+            output
+                .metrics
+                .iter()
+                .filter(|(name, _)| name == "m_minus_err" || name == "m_plus_err")
+                .map(|(_, v)| match v {
+                    Metric::Number(x) => *x,
+                    _ => f64::NAN,
+                })
+                .fold(0.0f64, f64::max)
         })
         .collect();
     let seconds = started.elapsed().as_secs_f64();
     let max_err = errs.iter().fold(0.0f64, |m, e| m.max(*e));
     println!(
         "{{\"bench\":\"saddle_phase_diagram\",\"points\":{},\"seconds\":{seconds:.3},\"max_abs_err\":{max_err:.3e}}}",
-        side * side
+        grid.cells.len()
     );
 }

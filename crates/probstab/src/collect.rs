@@ -1,13 +1,13 @@
 //! `summary.csv`: one row per cell record, axis columns (by dotted key), then
 //! metric columns, then `status` and `error` (DESIGN.md §5).
 
-use crate::experiment::Experiment;
+use crate::experiment::Cell;
 use crate::record::{Record, json_to_csv};
-use crate::store::{read_all, write_atomic};
+use crate::store::{ResultsDir, write_atomic};
 use anyhow::Result;
 use std::cmp::Ordering;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// All records of a results directory as a table.
 pub struct Summary {
@@ -19,18 +19,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The records of the grid in `out/experiment.toml` (cells a run of
-    /// another grid left in the same directory are not part of it), or of
-    /// every cell directory when there is no experiment file.
-    pub fn read(out: &Path) -> Result<Self> {
-        let (mut records, mut missing) = read_all(out)?;
-        let experiment = out.join("experiment.toml");
-        if experiment.exists() {
-            let ids: HashSet<String> = Experiment::load(&experiment, &[])?
-                .cells()?
-                .into_iter()
-                .map(|c| c.id)
-                .collect();
+    /// The records of the grid's `cells` (cells a run of another grid left
+    /// in the same directory are not part of it), or of every cell
+    /// directory when there is no grid (no experiment file).
+    pub fn read(out: &ResultsDir, cells: Option<&[Cell]>) -> Result<Self> {
+        let (mut records, mut missing) = out.read_all()?;
+        if let Some(cells) = cells {
+            let ids: HashSet<String> = cells.iter().map(|c| c.id.clone()).collect();
             records.retain(|r| ids.contains(&r.id));
             let found: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
             missing = ids
@@ -122,10 +117,10 @@ pub fn compare_values(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// Rebuild `<out>/summary.csv` from the cell records.
-pub fn collect(out: &Path) -> Result<(PathBuf, Summary)> {
-    let summary = Summary::read(out)?;
-    let path = out.join("summary.csv");
+/// Rebuild `<out>/summary.csv` from the records of the grid's `cells`.
+pub fn collect(out: &ResultsDir, cells: Option<&[Cell]>) -> Result<(PathBuf, Summary)> {
+    let summary = Summary::read(out, cells)?;
+    let path = out.summary();
     write_atomic(&path, &summary.to_csv()?)?;
     Ok((path, summary))
 }

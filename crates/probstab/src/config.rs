@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 pub use train::Backend;
-use train::config::{DataTable, MeasureTable, ModelTable, Net, TrainTable};
+use train::config::{DataTable, MeasureTable, ModelTable, TrainTable, invalid};
+pub use train::config::{Invalid, needs};
 
 /// One cell of an experiment, fully resolved.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -13,8 +14,8 @@ pub struct Config {
     /// Experiment name; results go to `results/<name>/` unless `--out` says
     /// otherwise. Letters, digits, `_`, `-`, `.`; not starting with `.`.
     pub name: String,
-    /// What a cell computes.
-    pub kind: Kind,
+    /// What a cell computes: the name of a kind (`kinds::KINDS`).
+    pub kind: String,
     /// Seed of every random draw: datasets, Monte Carlo, trajectories. Default 0.
     #[serde(default)]
     pub seed: u64,
@@ -40,50 +41,6 @@ pub struct Config {
     /// Training kinds: tolerances of the metrics (`[measure]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<MeasureTable>,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// Prop. 1, Eq. 7, Fig. 2: `m`, `stable`, `lambda_gd`, `lambda_ds`, `lambda_ss`.
-    RegressionTheory,
-    /// Prop. 2, Fig. 1b, 3, 4: `m_minus`, `m_plus`, `ms_minus`, `ms_plus`, `phase`.
-    SaddleTheory,
-    /// Monte Carlo trajectories of Eq. (6) (Fig. 6).
-    RegressionSim,
-    /// Monte Carlo trajectories of Eq. (67).
-    SaddleSim,
-    /// A d → h → d net on the teacher stream (Fig. 7, 8): ranks, sparsity, m_L.
-    TwoLayer,
-    /// A single neuron u·σ(w·x) on 1-D data (Fig. 1a, 5).
-    Neuron,
-    /// ResNet-18 on CIFAR-10 or Fashion-MNIST with label noise (Fig. 1c,
-    /// 9–12): test accuracy, penultimate rank, per-layer sparsity, m_L.
-    ImageClassifier,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::RegressionTheory => "regression_theory",
-            Kind::SaddleTheory => "saddle_theory",
-            Kind::RegressionSim => "regression_sim",
-            Kind::SaddleSim => "saddle_sim",
-            Kind::TwoLayer => "two_layer",
-            Kind::Neuron => "neuron",
-            Kind::ImageClassifier => "image_classifier",
-        }
-    }
-
-    /// The network a training kind trains, or None for theory kinds.
-    pub fn net(self) -> Option<Net> {
-        match self {
-            Kind::TwoLayer => Some(Net::TwoLayer),
-            Kind::Neuron => Some(Net::Neuron),
-            Kind::ImageClassifier => Some(Net::ImageClassifier),
-            _ => None,
-        }
-    }
 }
 
 /// `[regression]`: 1-D regression through the origin, `ℓ = ½(wx − y)²`.
@@ -199,51 +156,31 @@ fn default_trace_samples() -> usize {
 /// σ of the teacher's label noise when the config leaves it out.
 pub const DEFAULT_NOISE_STD: f64 = 2.0;
 
-/// A value out of range: the dotted key and what is wrong with it.
-#[derive(Debug)]
-pub struct Invalid {
-    pub key: String,
-    pub message: String,
-}
-
-fn invalid(key: &str, message: impl Into<String>) -> Invalid {
-    Invalid {
-        key: key.to_string(),
-        message: message.into(),
-    }
-}
-
 impl Config {
-    /// Check ranges and which tables the kind uses, and fill in the defaults
-    /// that depend on other keys, so the stored config is fully resolved.
-    pub fn validate(mut self) -> Result<Self, Invalid> {
+    /// The experiment name is a safe directory name.
+    pub fn check_name(&self) -> Result<(), Invalid> {
         let name_ok = !self.name.is_empty()
             && !self.name.starts_with('.')
             && self
                 .name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-        if !name_ok {
-            return Err(invalid(
+        if name_ok {
+            Ok(())
+        } else {
+            Err(invalid(
                 "name",
                 format!(
                     "`{}` is not a valid experiment name: use letters, digits, `_`, `-`, `.`, not starting with `.`",
                     self.name
                 ),
-            ));
+            ))
         }
-        let kind = self.kind.name();
-        let uses = |table: &str| match table {
-            "regression" => matches!(self.kind, Kind::RegressionTheory | Kind::RegressionSim),
-            "saddle" => matches!(self.kind, Kind::SaddleTheory | Kind::SaddleSim),
-            "sim" => matches!(self.kind, Kind::RegressionSim | Kind::SaddleSim),
-            _ => false,
-        };
-        let trains = |table: &str| {
-            self.kind.net().is_some() && ["model", "data", "train", "measure"].contains(&table)
-        };
-        let uses = |table: &str| uses(table) || trains(table);
-        let present = [
+    }
+
+    /// Which of the optional tables are present.
+    pub fn tables_present(&self) -> [(&'static str, bool); 7] {
+        [
             ("regression", self.regression.is_some()),
             ("saddle", self.saddle.is_some()),
             ("sim", self.sim.is_some()),
@@ -251,79 +188,7 @@ impl Config {
             ("data", self.data.is_some()),
             ("train", self.train.is_some()),
             ("measure", self.measure.is_some()),
-        ];
-        for (table, present) in present {
-            if present && !uses(table) {
-                return Err(invalid(
-                    table,
-                    format!("table [{table}] is not used by kind `{kind}`"),
-                ));
-            }
-        }
-        if uses("regression") {
-            let r = self.regression.as_ref().ok_or_else(|| {
-                invalid(
-                    "regression",
-                    format!("kind `{kind}` needs a [regression] table"),
-                )
-            })?;
-            r.validate()?;
-        }
-        if uses("saddle") {
-            let s = self.saddle.as_mut().ok_or_else(|| {
-                invalid("saddle", format!("kind `{kind}` needs a [saddle] table"))
-            })?;
-            s.validate()?;
-        }
-        if uses("sim") {
-            self.sim.get_or_insert_with(SimConfig::default).validate()?;
-        }
-        if let Some(net) = self.kind.net() {
-            let need =
-                |table: &str| invalid(table, format!("kind `{kind}` needs a [{table}] table"));
-            self.model
-                .get_or_insert_with(ModelTable::default)
-                .validate(net)
-                .map_err(from_train)?;
-            let data = match net {
-                Net::ImageClassifier => self.data.get_or_insert_with(DataTable::default),
-                _ => self.data.as_mut().ok_or_else(|| need("data"))?,
-            };
-            data.validate(net).map_err(from_train)?;
-            self.train
-                .as_ref()
-                .ok_or_else(|| need("train"))?
-                .validate(net)
-                .map_err(from_train)?;
-            self.measure
-                .get_or_insert_with(MeasureTable::default)
-                .validate(net)
-                .map_err(from_train)?;
-            let width = self.model.as_ref().and_then(|m| m.width);
-            if let Some(width) = width.filter(|_| self.backend == Backend::Wgpu) {
-                if models::resnet::channels(width, 0) < 2 {
-                    return Err(invalid(
-                        "model.width",
-                        format!(
-                            "{width} leaves the stem and layer1 one channel wide, where burn 0.22.1's wgpu backend computes wrong gradients (a kernel-fusion bug, see crates/train/tests/wgpu_layers.rs): use width ≥ 1/32 on wgpu, or the CPU"
-                        ),
-                    ));
-                }
-            }
-        } else if self.backend != Backend::Cpu {
-            return Err(invalid(
-                "backend",
-                format!("kind `{kind}` computes on the CPU; `backend` is for kinds that train"),
-            ));
-        }
-        Ok(self)
-    }
-}
-
-fn from_train(e: train::config::Invalid) -> Invalid {
-    Invalid {
-        key: e.key,
-        message: e.message,
+        ]
     }
 }
 
@@ -339,7 +204,7 @@ fn check_lr(key: &str, lr: f64) -> Result<(), Invalid> {
 }
 
 fn check_size(key: &str, v: usize, max: usize) -> Result<(), Invalid> {
-    train::config::at_most(key, v, max).map_err(from_train)
+    train::config::at_most(key, v, max)
 }
 
 /// Batches of the theory kinds: the exact law or its Monte Carlo sample.
@@ -354,11 +219,30 @@ fn check_batch(key: &str, s: usize) -> Result<(), Invalid> {
     }
 }
 
+/// A validated `[regression]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegressionSpec {
+    pub data: RegressionData,
+    pub lr: f64,
+    pub batch_size: usize,
+}
+
+/// The 1-D dataset: inline, or Fig. 2's construction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegressionData {
+    Inline(Vec<f64>),
+    /// n − 1 standard normal points (from the seed) and one outlier with x₁².
+    Outlier {
+        n: usize,
+        outlier: f64,
+    },
+}
+
 impl RegressionConfig {
-    fn validate(&self) -> Result<(), Invalid> {
+    pub fn validate(&self) -> Result<RegressionSpec, Invalid> {
         check_lr("regression.lr", self.lr)?;
         check_batch("regression.batch_size", self.batch_size)?;
-        match (&self.x, self.n, self.outlier) {
+        let data = match (&self.x, self.n, self.outlier) {
             (Some(x), None, None) => {
                 if x.is_empty() {
                     return Err(invalid("regression.x", "the dataset is empty"));
@@ -369,7 +253,7 @@ impl RegressionConfig {
                         format!("x[{i}] = {} is not finite", x[i]),
                     ));
                 }
-                Ok(())
+                RegressionData::Inline(x.clone())
             }
             (None, Some(n), Some(outlier)) => {
                 if n < 1 {
@@ -382,33 +266,64 @@ impl RegressionConfig {
                         format!("x₁² must be ≥ 0 and finite, got {outlier}"),
                     ));
                 }
-                Ok(())
+                RegressionData::Outlier { n, outlier }
             }
-            (Some(_), _, _) => Err(invalid(
-                "regression.x",
-                "give either `x` or `n` with `outlier`, not both",
-            )),
-            (None, Some(_), None) => Err(invalid(
-                "regression.outlier",
-                "`n` needs `outlier` (x₁² of the outlier point)",
-            )),
-            (None, None, Some(_)) => Err(invalid(
-                "regression.n",
-                "`outlier` needs `n` (the dataset size)",
-            )),
-            (None, None, None) => Err(invalid(
-                "regression.x",
-                "give the dataset: `x = [...]`, or `n` and `outlier`",
-            )),
-        }
+            (Some(_), _, _) => {
+                return Err(invalid(
+                    "regression.x",
+                    "give either `x` or `n` with `outlier`, not both",
+                ));
+            }
+            (None, Some(_), None) => {
+                return Err(invalid(
+                    "regression.outlier",
+                    "`n` needs `outlier` (x₁² of the outlier point)",
+                ));
+            }
+            (None, None, Some(_)) => {
+                return Err(invalid(
+                    "regression.n",
+                    "`outlier` needs `n` (the dataset size)",
+                ));
+            }
+            (None, None, None) => {
+                return Err(invalid(
+                    "regression.x",
+                    "give the dataset: `x = [...]`, or `n` and `outlier`",
+                ));
+            }
+        };
+        Ok(RegressionSpec {
+            data,
+            lr: self.lr,
+            batch_size: self.batch_size,
+        })
     }
 }
 
+/// A validated `[saddle]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaddleSpec {
+    pub chi: ChiSpec,
+    pub lr: f64,
+    pub batch_size: usize,
+}
+
+/// The law of χ = xy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChiSpec {
+    /// χ = 1 or a, each with probability ½.
+    Bernoulli { a: f64 },
+    /// The Gaussian teacher with μ and σ, on N points (0: N = ∞).
+    Teacher { mu: f64, noise_std: f64, n: usize },
+}
+
 impl SaddleConfig {
-    fn validate(&mut self) -> Result<(), Invalid> {
+    /// Check, fill the teacher's defaults, and return the typed table.
+    pub fn validate(&mut self) -> Result<SaddleSpec, Invalid> {
         check_lr("saddle.lr", self.lr)?;
         check_batch("saddle.batch_size", self.batch_size)?;
-        match self.chi {
+        let chi = match self.chi {
             ChiKind::Bernoulli => {
                 for (key, set) in [
                     ("mu", self.mu.is_some()),
@@ -423,12 +338,16 @@ impl SaddleConfig {
                     }
                 }
                 match self.a {
-                    Some(a) if a.is_finite() => Ok(()),
-                    Some(a) => Err(invalid("saddle.a", format!("must be finite, got {a}"))),
-                    None => Err(invalid(
-                        "saddle.a",
-                        "chi = \"bernoulli\" needs `a` (χ = 1 or a)",
-                    )),
+                    Some(a) if a.is_finite() => ChiSpec::Bernoulli { a },
+                    Some(a) => {
+                        return Err(invalid("saddle.a", format!("must be finite, got {a}")));
+                    }
+                    None => {
+                        return Err(invalid(
+                            "saddle.a",
+                            "chi = \"bernoulli\" needs `a` (χ = 1 or a)",
+                        ));
+                    }
                 }
             }
             ChiKind::Teacher => {
@@ -448,19 +367,21 @@ impl SaddleConfig {
                         format!("must be ≥ 0 and finite, got {noise_std}"),
                     ));
                 }
-                check_size(
-                    "saddle.n",
-                    *self.n.get_or_insert(0),
-                    train::config::MAX_POINTS,
-                )?;
-                Ok(())
+                let n = *self.n.get_or_insert(0);
+                check_size("saddle.n", n, train::config::MAX_POINTS)?;
+                ChiSpec::Teacher { mu, noise_std, n }
             }
-        }
+        };
+        Ok(SaddleSpec {
+            chi,
+            lr: self.lr,
+            batch_size: self.batch_size,
+        })
     }
 }
 
 impl SimConfig {
-    fn validate(&self) -> Result<(), Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.trajectories < 1 {
             return Err(invalid("sim.trajectories", "must be ≥ 1"));
         }

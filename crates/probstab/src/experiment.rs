@@ -4,7 +4,10 @@
 use crate::config::Config;
 use crate::error::{ConfigError, Origin, OriginText};
 use crate::grid::{Axis, cell_id, parse_grid};
-use crate::plot::PlotSpec;
+use crate::kind::Spec;
+use crate::kinds;
+use crate::plot_spec::PlotSpec;
+use crate::store::ResultsDir;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
@@ -36,7 +39,76 @@ pub struct Cell {
     pub id: String,
     /// (dotted key, value) for each axis, in grid order.
     pub axes: Vec<(String, Value)>,
+    /// The resolved config (defaults filled), as `config.toml` stores it.
     pub config: Config,
+    /// What the cell's kind made of it.
+    pub spec: Spec,
+}
+
+/// An experiment and its cells, expanded once.
+#[derive(Debug)]
+pub struct Grid {
+    pub experiment: Experiment,
+    pub cells: Vec<Cell>,
+}
+
+impl Grid {
+    /// Expand an experiment.
+    pub fn new(experiment: Experiment) -> Result<Self, ConfigError> {
+        let cells = experiment.cells()?;
+        Ok(Self { experiment, cells })
+    }
+
+    /// The grid a results directory was run with (its `experiment.toml`).
+    pub fn of(results: &ResultsDir) -> Result<Self, ConfigError> {
+        Self::new(Experiment::load(&results.experiment_file(), &[])?)
+    }
+
+    /// The grid of a results directory, or None when it has no
+    /// `experiment.toml`.
+    pub fn of_existing(results: &ResultsDir) -> Result<Option<Self>, ConfigError> {
+        if results.experiment_file().exists() {
+            Self::of(results).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Whether `column` can be plotted: a metric the cells declare, an axis
+    /// or `status`; the error lists the kind's metrics.
+    pub fn check_column(&self, column: &str) -> Result<(), String> {
+        check_column(&self.cells, &self.experiment.axes, column)
+    }
+}
+
+/// The metric columns `cells` declare, in first-declared order.
+pub fn declared_metrics(cells: &[Cell]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for cell in cells {
+        for m in cell.spec.metrics() {
+            if !names.contains(&m.name) {
+                names.push(m.name);
+            }
+        }
+    }
+    names
+}
+
+fn check_column(cells: &[Cell], axes: &[Axis], column: &str) -> Result<(), String> {
+    let declared = declared_metrics(cells);
+    if column == "status"
+        || declared.iter().any(|m| m == column)
+        || axes.iter().any(|a| a.path == column)
+    {
+        return Ok(());
+    }
+    let mut kinds: Vec<&str> = cells.iter().map(|c| c.spec.kind().name()).collect();
+    kinds.dedup();
+    Err(format!(
+        "kind `{}` has no metric `{column}`; its metrics: {}",
+        kinds.join("`, `"),
+        declared.join(", ")
+    ))
 }
 
 impl Experiment {
@@ -228,18 +300,47 @@ impl Experiment {
                 .map(|a| a.path.clone())
                 .zip(point)
                 .collect();
-            let config = self.cell_config(&axes)?;
+            let (config, spec) = self.cell_config(&axes)?;
             cells.push(Cell {
                 id: cell_id(&axes),
                 axes,
                 config,
+                spec,
             });
         }
+        self.check_plot_columns(&cells)?;
         Ok(cells)
     }
 
-    /// The base config with the axis values set, deserialized and validated.
-    fn cell_config(&self, axes: &[(String, Value)]) -> Result<Config, ConfigError> {
+    /// Every metric a `[[plot]]` names (its metric, contours and curves) is
+    /// one the cells declare, an axis, or `status`: checked before any cell
+    /// runs.
+    fn check_plot_columns(&self, cells: &[Cell]) -> Result<(), ConfigError> {
+        if self.plots.is_empty() || cells.is_empty() {
+            return Ok(());
+        }
+        for (i, spec) in self.plots.iter().enumerate() {
+            let contours = spec
+                .contour
+                .iter()
+                .map(|c| c.split_once('=').map_or(c.as_str(), |(c, _)| c.trim()));
+            let named = spec
+                .metric
+                .iter()
+                .map(|m| ("metric", m.as_str()))
+                .chain(contours.map(|c| ("contour", c)))
+                .chain(spec.curve.iter().map(|c| ("curve", c.as_str())));
+            for (key, column) in named {
+                check_column(cells, &self.axes, column)
+                    .map_err(|message| self.key_error(&[], &format!("plot[{i}].{key}"), message))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The base config with the axis values set, deserialized and validated
+    /// into its kind's spec.
+    fn cell_config(&self, axes: &[(String, Value)]) -> Result<(Config, Spec), ConfigError> {
         let mut table = self.base.clone();
         for (path, value) in axes {
             set_path(&mut table, path, value.clone())
@@ -250,8 +351,7 @@ impl Experiment {
                 let (key, message) = error_key(&e.path().to_string(), e.inner().message());
                 self.key_error(axes, &key, message)
             })?;
-        config
-            .validate()
+        kinds::validate(config)
             .map_err(|invalid| self.key_error(axes, &invalid.key, invalid.message))
     }
 

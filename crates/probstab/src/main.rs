@@ -1,51 +1,12 @@
 //! `probstab`: run config-driven grids for the probabilistic stability of
-//! SGD, collect their results and plot them (DESIGN.md).
-
-/// `summary.csv` from the cell records.
-mod collect;
-/// The experiment schema, one struct per TOML table.
-mod config;
-/// Configuration errors that name the file, key and line.
-mod error;
-/// Experiment files: overrides, grid expansion into cells.
-mod experiment;
-/// `probstab data fetch`: download, verify and unpack a data set.
-mod fetch;
-/// `[grid]` axes and cell names.
-mod grid;
-/// Metrics of the image_classifier kind.
-mod image_classifier;
-/// What each kind computes.
-mod kinds;
-/// Heatmaps and lines from a results directory.
-mod plot;
-mod plot_axis;
-/// `[[plot]]` specs and their checks.
-mod plot_spec;
-/// Trace plots (Fig. 6) from a results directory.
-mod plot_trace;
-/// Cell records (`metrics.json`) and metric values.
-mod record;
-/// Parallel, resumable execution of cells.
-mod runner;
-/// `--cells i..j`: a slice of a grid's cells.
-mod slice;
-/// Job-array scripts for Slurm (`probstab slurm`).
-mod slurm;
-/// Complete, failed and missing cells of a results directory.
-mod status;
-/// The results directory and atomic writes.
-mod store;
-/// The 1-D saddle theory over two_layer heatmaps (Fig. 7's red line).
-mod theory_overlay;
-/// Per-step tables (`trace.csv`) and which steps they keep.
-mod trace;
+//! SGD, collect their results and plot them (DESIGN.md). The clap structs
+//! and a dispatch into the library (`probstab::app`).
 
 use anyhow::{Context, Result};
 use clap::{ArgAction, Parser, Subcommand};
-use experiment::{EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME, Experiment};
-use plot::PlotSpec;
-use std::path::{Path, PathBuf};
+use probstab::runner::RunOptions;
+use probstab::{ResultsDir, app, fetch, plot_spec, slice, slurm};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -185,7 +146,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<error::ConfigError>().is_some() {
+            if e.downcast_ref::<probstab::ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -226,14 +187,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             backend,
             submit,
         } => {
-            let (experiment, cells, out) = load_grid(args, out, backend)?;
-            let (_, complete) = runner::pending(&cells, &out)?;
+            let (grid, out) = app::load_grid(args, out, backend)?;
             let job = slurm::ArrayJob {
-                name: cells[0].config.name.clone(),
+                name: String::new(),
                 probstab: std::env::current_exe().context("cannot find the probstab binary")?,
-                out: slurm::absolute(&out)?,
+                out: ResultsDir::new(slurm::absolute(out.path())?),
                 workdir: std::env::current_dir().context("cannot read the working directory")?,
-                total: cells.len(),
+                total: 0,
                 cells_per_task,
                 max_parallel,
                 cpus_per_task,
@@ -242,26 +202,23 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 gpus,
                 extra: sbatch,
             };
-            let script = job.script()?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create the output directory {}", out.display()))?;
-            runner::write_experiment(&experiment, &out)?;
-            let path = job.script_path();
-            store::write_atomic(&path, script.as_bytes())?;
-            for warning in job.warnings() {
+            let report = app::slurm(&grid, job)?;
+            for warning in &report.warnings {
                 eprintln!("warning: {warning}");
             }
             println!(
-                "{} cells ({complete} already complete), {} tasks of up to {cells_per_task} cells",
-                cells.len(),
-                job.tasks()
+                "{} cells ({} already complete), {} tasks of up to {cells_per_task} cells",
+                grid.cells.len(),
+                report.complete,
+                report.tasks
             );
+            let path = &report.script;
             println!("script: {}", path.display());
             if submit {
-                let id = slurm::submit(&path)?;
+                let id = slurm::submit(path)?;
                 println!(
                     "submitted job array {id}; follow it with: probstab status {}",
-                    out.display()
+                    out.path().display()
                 );
             } else {
                 println!("submit it with: sbatch {}", path.display());
@@ -269,7 +226,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { dir, all } => {
-            let status = status::status(&dir)?;
+            let status = app::status(&ResultsDir::new(&dir))?;
             print!("{}", status.report(&dir, all));
             Ok(if status.is_complete() {
                 ExitCode::SUCCESS
@@ -279,64 +236,25 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Plot { dir, args } => {
             let specs = if args.metric.is_none() && args.trace.is_none() {
-                experiment_plots(&dir)?
+                Vec::new()
             } else {
                 vec![args.into_spec()?]
             };
-            for spec in &specs {
-                for path in plot::plot(&dir, spec)? {
-                    println!("{}", path.display());
-                }
+            for path in app::plot_dir(&ResultsDir::new(dir), specs)? {
+                println!("{}", path.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Collect { dir } => {
-            let (path, summary) = collect::collect(&dir)?;
+            let (path, cells, unfinished) = app::collect_dir(&ResultsDir::new(dir))?;
             println!(
-                "{} ({} cells, {} unfinished)",
-                path.display(),
-                summary.records.len(),
-                summary.missing.len()
+                "{} ({cells} cells, {unfinished} unfinished)",
+                path.display()
             );
             Ok(ExitCode::SUCCESS)
         }
         Command::Data { command } => fetch::run(command),
     }
-}
-
-/// The experiment named by `CONFIG [KEY=VALUE ...]` (the embedded default
-/// without CONFIG), its cells and the output directory.
-fn load_grid(
-    args: Vec<String>,
-    out: Option<PathBuf>,
-    backend: Option<String>,
-) -> Result<(Experiment, Vec<experiment::Cell>, PathBuf)> {
-    // The first argument is the config unless it reads as an override.
-    let (config, mut overrides) = match args.split_first() {
-        Some((first, rest)) if !(first.contains('=') && !Path::new(first).exists()) => {
-            (Some(PathBuf::from(first)), rest.to_vec())
-        }
-        _ => (None, args),
-    };
-    if let Some(backend) = backend {
-        overrides.push(format!("backend={backend}"));
-    }
-    let experiment = match &config {
-        Some(path) => Experiment::load(path, &overrides)?,
-        None => Experiment::from_source(
-            Path::new(EMBEDDED_DEFAULT_NAME),
-            EMBEDDED_DEFAULT.to_string(),
-            &overrides,
-        )?,
-    };
-    let cells = experiment.cells()?;
-    let name = cells
-        .first()
-        .map(|c| c.config.name.clone())
-        .or_else(|| experiment.name().map(String::from))
-        .context("the experiment has no cells")?;
-    let out = out.unwrap_or_else(|| PathBuf::from("results").join(&name));
-    Ok((experiment, cells, out))
 }
 
 fn run(run_args: RunArgs) -> Result<ExitCode> {
@@ -350,7 +268,7 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
         resume,
         no_pack,
     } = run_args;
-    let (experiment, cells, out) = load_grid(args, out, backend)?;
+    let (grid, out) = app::load_grid(args, out, backend)?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -361,83 +279,40 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
             64 * cores
         );
     }
-    let options = runner::RunOptions {
+    let options = RunOptions {
         jobs,
         resume,
         pack: !no_pack,
     };
-    if let Some(slice) = slice {
-        return run_slice(&experiment, &cells, &out, options, slice);
-    }
-    let counts = runner::run_cells(&experiment, &cells, &out, options)?;
-    let (summary, _) = collect::collect(&out)?;
-    println!("{} cells: {counts}", cells.len());
-    println!("summary: {}", summary.display());
-    if !no_plot {
-        for spec in &experiment.plots {
-            match plot::plot(&out, spec) {
-                Ok(paths) => paths
-                    .iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "png"))
-                    .for_each(|p| println!("plot: {}", p.display())),
-                Err(e) => eprintln!(
-                    "warning: plot {:?} failed: {e:#}",
-                    spec.metric.as_deref().unwrap_or("trace")
-                ),
-            }
+    let (failed, hint) = match slice {
+        Some(slice) => {
+            let (range, counts) = app::run_slice(&grid, &out, options, slice)?;
+            let n = grid.cells.len();
+            println!("cells {}..{} of {n}: {counts}", range.start, range.end);
+            println!("merge with: probstab collect {}", out.path().display());
+            let hint = format!("`probstab status {}` lists them", out.path().display());
+            (counts.failed, hint)
         }
-    }
-    if counts.failed > 0 {
-        eprintln!(
-            "error: {} cell(s) failed; their errors are in {} (status = failed); rerun to retry them",
-            counts.failed,
-            summary.display()
-        );
+        None => {
+            let report = app::run(&grid, &out, options, !no_plot)?;
+            println!("{} cells: {}", grid.cells.len(), report.counts);
+            println!("summary: {}", report.summary.display());
+            for p in &report.plots {
+                println!("plot: {}", p.display());
+            }
+            for e in &report.plot_errors {
+                eprintln!("warning: {e}");
+            }
+            let hint = format!(
+                "their errors are in {} (status = failed)",
+                report.summary.display()
+            );
+            (report.counts.failed, hint)
+        }
+    };
+    if failed > 0 {
+        eprintln!("error: {failed} cell(s) failed; {hint}; rerun to retry them");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `run --cells i..j`: one task of a job array. Many such runs write into one
-/// directory at once, so none of them writes summary.csv or plots (a summary
-/// written by one task could miss cells another task finishes at the same
-/// moment): `probstab collect DIR` merges once the grid is complete.
-fn run_slice(
-    experiment: &Experiment,
-    cells: &[experiment::Cell],
-    out: &Path,
-    options: runner::RunOptions,
-    slice: slice::CellSlice,
-) -> Result<ExitCode> {
-    let range = slice.range(cells.len())?;
-    let counts = runner::run_cells(experiment, &cells[range.clone()], out, options)?;
-    println!(
-        "cells {}..{} of {}: {counts}",
-        range.start,
-        range.end,
-        cells.len()
-    );
-    println!("merge with: probstab collect {}", out.display());
-    if counts.failed > 0 {
-        eprintln!(
-            "error: {} cell(s) failed; `probstab status {}` lists them; rerun to retry them",
-            counts.failed,
-            out.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The `[[plot]]` specs saved with a results directory.
-fn experiment_plots(dir: &Path) -> Result<Vec<PlotSpec>> {
-    let path = dir.join("experiment.toml");
-    let experiment = Experiment::load(&path, &[])?;
-    if experiment.plots.is_empty() {
-        anyhow::bail!(
-            "{} has no [[plot]] tables; say what to draw with --metric COLUMN or --trace COLUMNS",
-            path.display()
-        );
-    }
-    Ok(experiment.plots)
 }

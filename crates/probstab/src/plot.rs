@@ -3,9 +3,12 @@
 //! Specs come from the command line or from the experiment's `[[plot]]` tables.
 
 use crate::collect::{Summary, compare_values};
+use crate::experiment::Grid;
+use crate::kind::OverlayRequest;
 use crate::plot_axis::PlotAxis;
-pub use crate::plot_spec::PlotSpec;
+use crate::plot_spec::{PlotSpec, default_stem};
 use crate::record::Record;
+use crate::store::ResultsDir;
 use analysis::plot::{
     CellValue, Contour, Curve, Heatmap, LinePlot, Series, render_heatmap, render_lines,
 };
@@ -14,13 +17,14 @@ use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Render `spec` from the results in `out`; returns the files written.
-pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
+/// Render `spec` from the results in `out`, whose grid (None: no
+/// experiment file) the caller expanded; returns the files written.
+pub fn plot(out: &ResultsDir, grid: Option<&Grid>, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
     spec.check_file()
         .map_err(|m| anyhow::anyhow!("--file: {m}"))?;
-    let summary = Summary::read(out)?;
+    let summary = Summary::read(out, grid.map(|g| &g.cells[..]))?;
     if summary.records.is_empty() {
-        bail!("no finished cells in {}", out.display());
+        bail!("no finished cells in {}", out.path().display());
     }
     for key in spec.filter.keys() {
         if !summary.axis_columns.contains(key) {
@@ -52,14 +56,15 @@ pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
         );
     }
     let name = out
+        .path()
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let plots = out.join("plots");
+    let plots = out.plots();
     std::fs::create_dir_all(&plots)
         .with_context(|| format!("cannot create {}", plots.display()))?;
     match (&spec.metric, &spec.trace) {
-        (Some(metric), None) => grid_plot(out, &summary, &rows, spec, metric, &name, &plots),
+        (Some(metric), None) => grid_plot(grid, &summary, &rows, spec, metric, &name, &plots),
         (None, Some(columns)) => {
             crate::plot_trace::trace_plots(out, &summary, &rows, columns, spec, &plots)
         }
@@ -70,7 +75,7 @@ pub fn plot(out: &Path, spec: &PlotSpec) -> Result<Vec<PathBuf>> {
 }
 
 fn grid_plot(
-    out: &Path,
+    grid: Option<&Grid>,
     summary: &Summary,
     rows: &[&Record],
     spec: &PlotSpec,
@@ -78,6 +83,9 @@ fn grid_plot(
     name: &str,
     plots: &Path,
 ) -> Result<Vec<PathBuf>> {
+    if let Some(grid) = grid {
+        grid.check_column(metric).map_err(anyhow::Error::msg)?;
+    }
     if !summary.has_column(metric) {
         bail!(
             "no column `{metric}` in the summary (columns: {})",
@@ -276,10 +284,17 @@ fn grid_plot(
             points,
         });
     }
-    if !x_axis.is_categorical() && !y_axis.is_categorical() {
-        curves.extend(crate::theory_overlay::two_layer_theory(
-            out, spec, &x, &y, xs, ys,
-        )?);
+    if let Some(cell) = grid
+        .and_then(|g| g.cells.first())
+        .filter(|_| !x_axis.is_categorical() && !y_axis.is_categorical())
+    {
+        curves.extend(cell.spec.overlays(&OverlayRequest {
+            spec,
+            x: &x,
+            y: &y,
+            xs,
+            ys,
+        })?);
     }
     let heatmap = Heatmap {
         title,
@@ -383,22 +398,6 @@ fn where_text(spec: &PlotSpec) -> String {
         .map(|(k, v)| format!("{k}={}", crate::grid::format_value(v)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-pub(crate) fn default_stem(metric: &str, spec: &PlotSpec) -> String {
-    let mut stem = metric.to_string();
-    for (k, v) in &spec.filter {
-        stem.push_str(&format!("__{k}={}", crate::grid::format_value(v)));
-    }
-    stem.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._=+-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn default_title(name: &str, metric: &str, spec: &PlotSpec) -> String {

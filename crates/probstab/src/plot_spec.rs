@@ -104,7 +104,7 @@ impl PlotSpec {
         Some(
             self.file
                 .clone()
-                .unwrap_or_else(|| crate::plot::default_stem(metric, self)),
+                .unwrap_or_else(|| default_stem(metric, self)),
         )
     }
 
@@ -119,6 +119,23 @@ impl PlotSpec {
             _ => Ok(()),
         }
     }
+}
+
+/// The file name stem of a metric plot: the metric and the `where` values.
+pub fn default_stem(metric: &str, spec: &PlotSpec) -> String {
+    let mut stem = metric.to_string();
+    for (k, v) in &spec.filter {
+        stem.push_str(&format!("__{k}={}", crate::grid::format_value(v)));
+    }
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The flags of `probstab plot` that describe one plot.

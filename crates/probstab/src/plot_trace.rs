@@ -3,16 +3,16 @@
 //! single trajectories).
 
 use crate::collect::Summary;
-use crate::plot::PlotSpec;
+use crate::plot_spec::PlotSpec;
 use crate::record::Record;
-use crate::store::{TRACE, cell_dir};
+use crate::store::ResultsDir;
 use analysis::plot::{LinePlot, Series, render_lines};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// One line plot per selected cell of its `trace.csv` columns against step.
 pub fn trace_plots(
-    out: &Path,
+    out: &ResultsDir,
     summary: &Summary,
     rows: &[&Record],
     columns: &[String],
@@ -27,7 +27,7 @@ pub fn trace_plots(
     }
     let mut written = Vec::new();
     for record in rows {
-        let path = cell_dir(out, &record.id).join(TRACE);
+        let path = out.cell(&record.id).trace();
         let mut reader = csv::Reader::from_path(&path)
             .with_context(|| format!("cell {} has no trace ({})", record.id, path.display()))?;
         let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();

@@ -2,15 +2,12 @@
 //! record each one atomically (DESIGN.md §3, §5).
 
 use crate::experiment::{Cell, Experiment};
-use crate::kinds::{self, CellOutput};
+use crate::kind::{self, CellContext, CellOutput};
 use crate::record::{Record, Status, metrics_to_json};
-use crate::store::{
-    CONFIG, METRICS, TRACE, cell_dir, read_record, remove_stale_temporaries, write_atomic,
-};
+use crate::store::{CellDir, ResultsDir, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What a run did.
@@ -52,12 +49,11 @@ pub const MAX_PACK: usize = 64;
 pub fn run_cells(
     experiment: &Experiment,
     cells: &[Cell],
-    out: &Path,
+    out: &ResultsDir,
     options: RunOptions,
 ) -> Result<RunCounts> {
     let RunOptions { jobs, resume, pack } = options;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the output directory {}", out.display()))?;
+    create(out)?;
     let (todo, skipped) = pending(cells, out)?;
     write_experiment(experiment, out)?;
     let mut counts = RunCounts {
@@ -111,11 +107,21 @@ pub fn run_cells(
     Ok(counts)
 }
 
+/// Create the results directory.
+pub fn create(out: &ResultsDir) -> Result<()> {
+    std::fs::create_dir_all(out.path()).with_context(|| {
+        format!(
+            "cannot create the output directory {}",
+            out.path().display()
+        )
+    })
+}
+
 /// Save the resolved experiment as `<out>/experiment.toml`. Left alone when
 /// it already says the same, so the tasks of a job array, each running a
 /// slice into one directory, do not keep rewriting it.
-pub fn write_experiment(experiment: &Experiment, out: &Path) -> Result<()> {
-    let path = out.join("experiment.toml");
+pub fn write_experiment(experiment: &Experiment, out: &ResultsDir) -> Result<()> {
+    let path = out.experiment_file();
     let text = toml::to_string(&experiment.resolved)?;
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
         return Ok(());
@@ -126,16 +132,19 @@ pub fn write_experiment(experiment: &Experiment, out: &Path) -> Result<()> {
 /// The cells of `cells` that are not complete in `out`, each with its config
 /// text, and how many are complete. A complete cell computed from a different
 /// config is an error: results of two experiments never mix.
-pub fn pending<'a>(cells: &'a [Cell], out: &Path) -> Result<(Vec<(&'a Cell, String)>, usize)> {
+pub fn pending<'a>(
+    cells: &'a [Cell],
+    out: &ResultsDir,
+) -> Result<(Vec<(&'a Cell, String)>, usize)> {
     let mut todo = Vec::new();
     let mut complete = 0;
     let mut conflicts = Vec::new();
     for cell in cells {
-        let dir = cell_dir(out, &cell.id);
+        let dir = out.cell(&cell.id);
         let config = toml::to_string(&cell.config)?;
-        match read_record(&dir)? {
+        match dir.record()? {
             Some(record) if record.status.is_complete() => {
-                let stored = std::fs::read_to_string(dir.join(CONFIG)).unwrap_or_default();
+                let stored = std::fs::read_to_string(dir.config()).unwrap_or_default();
                 if stored == config {
                     complete += 1;
                 } else {
@@ -153,7 +162,7 @@ pub fn pending<'a>(cells: &'a [Cell], out: &Path) -> Result<(Vec<(&'a Cell, Stri
         bail!(
             "{} complete cell(s) in {} were computed with a different config, e.g. {}\nUse another --out, or delete those cell directories to recompute them.",
             conflicts.len(),
-            out.display(),
+            out.path().display(),
             conflicts[..conflicts.len().min(3)].join("; ")
         );
     }
@@ -183,7 +192,7 @@ fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Job<'a>> {
     let mut jobs = Vec::new();
     let mut packs: Vec<(String, Vec<(&Cell, String)>)> = Vec::new();
     for (cell, config) in todo {
-        match kinds::pack_key(&cell.config).filter(|_| pack) {
+        match cell.spec.pack_key().filter(|_| pack) {
             Some(key) => match packs
                 .iter_mut()
                 .find(|(k, p)| *k == key && p.len() < MAX_PACK)
@@ -199,25 +208,24 @@ fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Job<'a>> {
 }
 
 /// Write a cell's config before it runs; its directory.
-fn prepare(cell: &Cell, config: &str, out: &Path) -> Result<std::path::PathBuf> {
-    let dir = cell_dir(out, &cell.id);
-    remove_stale_temporaries(&dir);
-    write_atomic(&dir.join(CONFIG), config.as_bytes())?;
+fn prepare(cell: &Cell, config: &str, out: &ResultsDir) -> Result<CellDir> {
+    let dir = out.cell(&cell.id);
+    dir.remove_stale_temporaries();
+    write_atomic(&dir.config(), config.as_bytes())?;
     Ok(dir)
 }
 
 /// Run one cell and write its files; `metrics.json` goes last.
-fn execute(cell: &Cell, config: &str, out: &Path, resume: bool) -> Result<Status> {
+fn execute(cell: &Cell, config: &str, out: &ResultsDir, resume: bool) -> Result<Status> {
     let dir = prepare(cell, config, out)?;
     let started = Instant::now();
-    let context = kinds::CellContext {
+    let context = CellContext {
         dir: &dir,
         resume,
         config_text: config,
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        kinds::run(&cell.config, &context)
-    }));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.spec.run(&context)));
     let result = match outcome {
         Ok(result) => result.map_err(|e| format!("{e:#}")),
         Err(panic) => Err(panic_message(panic)),
@@ -225,18 +233,16 @@ fn execute(cell: &Cell, config: &str, out: &Path, resume: bool) -> Result<Status
     finish(cell, &dir, result, started.elapsed().as_secs_f64())
 }
 
-/// Run a pack of two_layer cells as one packed model and write each cell's
-/// files; each cell's `seconds` is its share of the pack's time.
-fn execute_pack(pack: &[(&Cell, String)], out: &Path) -> Result<Vec<Status>> {
+/// Run a pack of cells together and write each cell's files; each cell's
+/// `seconds` is its share of the pack's time.
+fn execute_pack(pack: &[(&Cell, String)], out: &ResultsDir) -> Result<Vec<Status>> {
     let dirs = pack
         .iter()
         .map(|(cell, config)| prepare(cell, config, out))
         .collect::<Result<Vec<_>>>()?;
     let started = Instant::now();
-    let configs: Vec<&crate::config::Config> = pack.iter().map(|(c, _)| &c.config).collect();
-    let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        kinds::run_two_layer_pack(&configs)
-    }));
+    let specs: Vec<&kind::Spec> = pack.iter().map(|(c, _)| &c.spec).collect();
+    let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind::run_pack(&specs)));
     let seconds = started.elapsed().as_secs_f64() / pack.len() as f64;
     let outputs = match outputs {
         Ok(Ok(outputs)) => Ok(outputs),
@@ -270,7 +276,7 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 /// Write a finished cell's trace and record (`metrics.json` last).
 fn finish(
     cell: &Cell,
-    dir: &Path,
+    dir: &CellDir,
     result: std::result::Result<CellOutput, String>,
     seconds: f64,
 ) -> Result<Status> {
@@ -282,9 +288,9 @@ fn finish(
         tracing::warn!(cell = %cell.id, error = %e, "cell failed");
     }
     match &output.trace {
-        Some(trace) => write_atomic(&dir.join(TRACE), trace.to_csv().as_bytes())?,
+        Some(trace) => write_atomic(&dir.trace(), trace.to_csv().as_bytes())?,
         None => {
-            let _ = std::fs::remove_file(dir.join(TRACE));
+            let _ = std::fs::remove_file(dir.trace());
         }
     }
     let record = Record {
@@ -306,13 +312,13 @@ fn finish(
             .unwrap_or(0.0),
     };
     write_atomic(
-        &dir.join(METRICS),
+        &dir.metrics(),
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )?;
     // The cell is complete: its checkpoint has served (a failed cell keeps
     // it, for --resume after the cause is fixed).
     if record.status != Status::Failed {
-        train::checkpoint::remove(dir);
+        dir.remove_checkpoint();
     }
     Ok(record.status)
 }

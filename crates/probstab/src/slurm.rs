@@ -6,6 +6,7 @@
 //! experiment as resolved at submission (`DIR/experiment.toml`), so editing
 //! the config while jobs wait in the queue changes nothing.
 
+use crate::store::ResultsDir;
 use anyhow::{Context, Result, bail};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ pub struct ArrayJob {
     /// The `probstab` binary the tasks call (absolute).
     pub probstab: PathBuf,
     /// The results directory (absolute); the tasks read `experiment.toml` there.
-    pub out: PathBuf,
+    pub out: ResultsDir,
     /// Where the tasks run, for relative paths in the config (absolute).
     pub workdir: PathBuf,
     /// Cells in the grid.
@@ -49,9 +50,7 @@ impl ArrayJob {
 
     /// The script's path under the results directory.
     pub fn script_path(&self) -> PathBuf {
-        self.out
-            .join("slurm")
-            .join(format!("{}.sbatch", job_name(&self.name)))
+        self.out.slurm_script(&job_name(&self.name))
     }
 
     /// The sbatch script, or an error naming the option that cannot go into it.
@@ -68,7 +67,8 @@ impl ArrayJob {
         if self.total == 0 {
             bail!("the grid has no cells");
         }
-        let out = directive_path(&self.out)?;
+        let out = directive_path(self.out.path())?;
+        let logs = directive_path(&self.out.slurm())?;
         let tasks = self.tasks();
         let per = self.cells_per_task;
         let total = self.total;
@@ -78,7 +78,7 @@ impl ArrayJob {
                 Some(n) => format!("--array=0-{}%{n}", tasks - 1),
                 None => format!("--array=0-{}", tasks - 1),
             },
-            format!("--output={out}/slurm/%x-%A_%a.out"),
+            format!("--output={logs}/%x-%A_%a.out"),
             // A requeued task appends to its log instead of replacing it.
             "--open-mode=append".to_string(),
             format!("--cpus-per-task={}", self.cpus_per_task),
@@ -141,8 +141,8 @@ impl ArrayJob {
             s,
             "exec {} run {} --out {} --cells \"$first..$end\" --jobs {} --resume",
             shell_quote(&self.probstab.to_string_lossy()),
-            shell_quote(&self.out.join("experiment.toml").to_string_lossy()),
-            shell_quote(&self.out.to_string_lossy()),
+            shell_quote(&self.out.experiment_file().to_string_lossy()),
+            shell_quote(&self.out.path().to_string_lossy()),
             self.cpus_per_task
         );
         Ok(s)

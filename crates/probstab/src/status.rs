@@ -2,11 +2,11 @@
 //! from `DIR/experiment.toml` (the resolved experiment every run writes), so
 //! cells that no task has started yet count as missing too.
 
-use crate::experiment::Experiment;
+use crate::experiment::Grid;
 use crate::record::Status;
 use crate::slice::ranges_text;
-use crate::store::{cell_dir, cells_dir, read_record};
-use anyhow::{Context, Result};
+use crate::store::ResultsDir;
+use anyhow::Result;
 use std::collections::HashSet;
 use std::fmt::Write;
 use std::path::Path;
@@ -111,22 +111,26 @@ fn more(s: &mut String, len: usize, all: bool) {
 }
 
 /// Compare the grid saved in `dir/experiment.toml` with the cell records.
-pub fn status(dir: &Path) -> Result<GridStatus> {
-    let path = dir.join("experiment.toml");
-    if !path.exists() {
+pub fn status(dir: &ResultsDir) -> Result<GridStatus> {
+    if !dir.experiment_file().exists() {
         anyhow::bail!(
             "{} is not a results directory: it has no experiment.toml (written by `probstab run` and `probstab slurm`)",
-            dir.display()
+            dir.path().display()
         );
     }
-    let experiment = Experiment::load(&path, &[])?;
-    let cells = experiment.cells()?;
+    Ok(status_of(dir, &Grid::of(dir)?)?)
+}
+
+/// The state of every cell of `grid` in `dir`.
+pub fn status_of(dir: &ResultsDir, grid: &Grid) -> Result<GridStatus> {
+    let cells = &grid.cells;
     let mut status = GridStatus {
         total: cells.len(),
         ..GridStatus::default()
     };
     for (index, cell) in cells.iter().enumerate() {
-        match read_record(&cell_dir(dir, &cell.id))? {
+        let cell_dir = dir.cell(&cell.id);
+        match cell_dir.record()? {
             Some(record) => {
                 if let Some(device) = record.device {
                     match status.devices.iter_mut().find(|(d, _)| *d == device) {
@@ -145,28 +149,17 @@ pub fn status(dir: &Path) -> Result<GridStatus> {
                 }
             }
             None => {
-                status.checkpointed +=
-                    usize::from(train::checkpoint::exists(&cell_dir(dir, &cell.id)));
+                status.checkpointed += usize::from(cell_dir.has_checkpoint());
                 status.missing.push((index, cell.id.clone()))
             }
         }
     }
     let ids: HashSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
-    let cells_dir = cells_dir(dir);
-    if cells_dir.exists() {
-        for entry in std::fs::read_dir(&cells_dir)
-            .with_context(|| format!("cannot list {}", cells_dir.display()))?
-        {
-            let name = entry
-                .with_context(|| format!("cannot list {}", cells_dir.display()))?
-                .file_name()
-                .to_string_lossy()
-                .into_owned();
-            if !ids.contains(name.as_str()) {
-                status.stray.push(name);
-            }
-        }
-    }
+    status.stray = dir
+        .cell_ids()?
+        .into_iter()
+        .filter(|name| !ids.contains(name.as_str()))
+        .collect();
     status.stray.sort();
     Ok(status)
 }

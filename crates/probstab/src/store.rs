@@ -7,7 +7,11 @@
 //! <out>/cells/<id>/metrics.json  written last: its presence means complete
 //! <out>/summary.csv              one row per cell
 //! <out>/plots/                   heatmaps and trace plots
+//! <out>/slurm/                   sbatch scripts and task logs
+//! <out>/cells/<id>/checkpoint/   an unfinished cell's checkpoint (train::checkpoint)
 //! ```
+//!
+//! [`ResultsDir`] and [`CellDir`] are the only owners of these names.
 //!
 //! Every file is written to a temporary name in the same directory and
 //! renamed into place, so a process killed at any moment (SIGKILL included)
@@ -17,17 +21,153 @@ use crate::record::Record;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
-pub const METRICS: &str = "metrics.json";
-pub const CONFIG: &str = "config.toml";
-pub const TRACE: &str = "trace.csv";
+const EXPERIMENT: &str = "experiment.toml";
+const CELLS: &str = "cells";
+const SUMMARY: &str = "summary.csv";
+const PLOTS: &str = "plots";
+const SLURM: &str = "slurm";
+const METRICS: &str = "metrics.json";
+const CONFIG: &str = "config.toml";
+const TRACE: &str = "trace.csv";
 const TMP_MARK: &str = ".tmp-";
 
-pub fn cells_dir(out: &Path) -> PathBuf {
-    out.join("cells")
+/// A results directory: every path in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultsDir(PathBuf);
+
+impl ResultsDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self(path.into())
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    /// `experiment.toml`: the resolved experiment every run writes.
+    pub fn experiment_file(&self) -> PathBuf {
+        self.0.join(EXPERIMENT)
+    }
+    pub fn cells(&self) -> PathBuf {
+        self.0.join(CELLS)
+    }
+    pub fn cell(&self, id: &str) -> CellDir {
+        CellDir(self.cells().join(id))
+    }
+    pub fn summary(&self) -> PathBuf {
+        self.0.join(SUMMARY)
+    }
+    pub fn plots(&self) -> PathBuf {
+        self.0.join(PLOTS)
+    }
+    /// Where the sbatch scripts and the task logs go.
+    pub fn slurm(&self) -> PathBuf {
+        self.0.join(SLURM)
+    }
+    /// The sbatch script of job `name`.
+    pub fn slurm_script(&self, name: &str) -> PathBuf {
+        self.slurm().join(format!("{name}.sbatch"))
+    }
+
+    /// Every cell record, sorted by cell id; directories without a record
+    /// (never finished) are reported as missing ids.
+    pub fn read_all(&self) -> Result<(Vec<Record>, Vec<String>)> {
+        let dir = self.cells();
+        let entries = std::fs::read_dir(&dir).with_context(|| {
+            format!(
+                "no results in {} (expected the directory {})",
+                self.0.display(),
+                dir.display()
+            )
+        })?;
+        let mut records = Vec::new();
+        let mut missing = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            match CellDir(entry.path()).record()? {
+                Some(record) => records.push(record),
+                None => missing.push(entry.file_name().to_string_lossy().into_owned()),
+            }
+        }
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        missing.sort();
+        Ok((records, missing))
+    }
+
+    /// The names of the cell directories present.
+    pub fn cell_ids(&self) -> Result<Vec<String>> {
+        let dir = self.cells();
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::new();
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            ids.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        Ok(ids)
+    }
 }
 
-pub fn cell_dir(out: &Path, id: &str) -> PathBuf {
-    cells_dir(out).join(id)
+impl From<&str> for ResultsDir {
+    fn from(path: &str) -> Self {
+        Self::new(path)
+    }
+}
+
+/// One cell's directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CellDir(PathBuf);
+
+impl CellDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    /// `config.toml`: the cell's resolved config.
+    pub fn config(&self) -> PathBuf {
+        self.0.join(CONFIG)
+    }
+    /// `metrics.json`: written last, its presence means complete.
+    pub fn metrics(&self) -> PathBuf {
+        self.0.join(METRICS)
+    }
+    pub fn trace(&self) -> PathBuf {
+        self.0.join(TRACE)
+    }
+    /// Whether it holds a checkpoint to resume.
+    pub fn has_checkpoint(&self) -> bool {
+        train::checkpoint::exists(&self.0)
+    }
+    /// Remove its checkpoint (the cell is done).
+    pub fn remove_checkpoint(&self) {
+        train::checkpoint::remove(&self.0)
+    }
+
+    /// The record, if `metrics.json` exists and parses.
+    pub fn record(&self) -> Result<Option<Record>> {
+        let path = self.metrics();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .with_context(|| format!("{} is not a valid cell record", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Remove temporary files a killed run left here.
+    pub fn remove_stale_temporaries(&self) {
+        if let Ok(entries) = std::fs::read_dir(&self.0) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().contains(TMP_MARK) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
 }
 
 /// Write `bytes` to `path` atomically (temporary file + rename).
@@ -49,55 +189,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} into place", path.display()))
-}
-
-/// Remove temporary files a killed run left in a cell directory.
-pub fn remove_stale_temporaries(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().contains(TMP_MARK) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-/// The record of a cell, if its `metrics.json` exists and parses.
-pub fn read_record(dir: &Path) -> Result<Option<Record>> {
-    let path = dir.join(METRICS);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .with_context(|| format!("{} is not a valid cell record", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// Every cell record under `out`, sorted by cell id; directories without a
-/// record (never finished) are reported as missing ids.
-pub fn read_all(out: &Path) -> Result<(Vec<Record>, Vec<String>)> {
-    let dir = cells_dir(out);
-    let entries = std::fs::read_dir(&dir).with_context(|| {
-        format!(
-            "no results in {} (expected the directory {})",
-            out.display(),
-            dir.display()
-        )
-    })?;
-    let mut records = Vec::new();
-    let mut missing = Vec::new();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            continue;
-        }
-        match read_record(&entry.path())? {
-            Some(record) => records.push(record),
-            None => missing.push(entry.file_name().to_string_lossy().into_owned()),
-        }
-    }
-    records.sort_by(|a, b| a.id.cmp(&b.id));
-    missing.sort();
-    Ok((records, missing))
 }

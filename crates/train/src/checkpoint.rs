@@ -9,7 +9,6 @@
 //! Checkpoints only save time: one that cannot be written or read is
 //! reported and the run goes on (or starts over).
 
-use crate::classifier::Eval;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
@@ -27,6 +26,14 @@ pub struct Checkpointing {
     pub resume: bool,
     /// The cell's config text: a checkpoint of another config is not resumed.
     pub fingerprint: String,
+}
+
+/// Test accuracy and loss at one step (after `step` updates).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct Eval {
+    pub step: usize,
+    pub test_accuracy: f64,
+    pub test_loss: f64,
 }
 
 /// How far a run got: everything but the tensors.

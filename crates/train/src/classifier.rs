@@ -8,7 +8,10 @@
 //! resumed from a checkpoint at step t is bit-for-bit the uninterrupted run.
 
 use crate::checkpoint::{self, Checkpointing, Progress};
-use crate::config::{DataTable, Dataset, LabelNoise, MeasureTable, ModelTable, TrainTable};
+use crate::config::{
+    DataTable, Dataset, ImageSource, Invalid, LabelNoise, MeasureTable, ModelTable, Net,
+    TrainTable, needs,
+};
 use crate::device::{Backend, device};
 use crate::images::{self, Augment, ImageData, ImageDataError, ImageSet, Normalization, Sampler};
 use crate::rng::{Stream, rng, rng_at};
@@ -29,12 +32,47 @@ use std::time::Instant;
 /// Test images per forward pass when evaluating.
 const EVAL_BATCH: usize = 250;
 
-/// Test accuracy and loss at one step (after `step` updates).
-#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-pub struct Eval {
-    pub step: usize,
-    pub test_accuracy: f64,
-    pub test_loss: f64,
+pub use crate::checkpoint::Eval;
+
+/// One validated image_classifier cell: what training it needs, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassifierCell {
+    /// The ResNet's channel multiplier, in (0, 1].
+    pub width: f64,
+    pub data: ImageSource,
+    pub train: TrainTable,
+    /// Test images whose penultimate features give the rank.
+    pub rank_samples: usize,
+    pub seed: u64,
+    pub backend: Backend,
+}
+
+impl ClassifierCell {
+    /// Validate the tables (filling their defaults) into a cell.
+    pub fn from_tables(
+        model: &mut ModelTable,
+        data: Option<&mut DataTable>,
+        train: Option<&TrainTable>,
+        measure: &mut MeasureTable,
+        seed: u64,
+        backend: Backend,
+    ) -> Result<Self, Invalid> {
+        let width = model.image()?;
+        let data = data
+            .ok_or_else(|| needs(Net::ImageClassifier.kind(), "data"))?
+            .image()?;
+        let train = train.ok_or_else(|| needs(Net::ImageClassifier.kind(), "train"))?;
+        train.validate(Net::ImageClassifier)?;
+        let rank_samples = measure.image()?;
+        Ok(Self {
+            width,
+            data,
+            train: train.clone(),
+            rank_samples,
+            seed,
+            backend,
+        })
+    }
 }
 
 pub struct ClassifierRun {
@@ -100,11 +138,11 @@ pub fn load(dataset: Dataset, dir: &std::path::Path) -> Result<Arc<Loaded>, Imag
 }
 
 /// The net's config for a dataset's images.
-pub fn model_config(model: &ModelTable, set: &ImageSet) -> ResNet18Config {
+pub fn model_config(width: f64, set: &ImageSet) -> ResNet18Config {
     ResNet18Config {
         in_channels: set.channels,
         num_classes: set.classes,
-        width: model.width.expect("validated"),
+        width,
     }
 }
 
@@ -134,16 +172,12 @@ pub fn initial_model(config: &ResNet18Config, seed: u64, device: &Device) -> Res
 /// Train one cell. With `checkpoint`, progress is saved every
 /// `checkpoint_every` steps and, when `resume` is set, picked up again.
 pub fn run(
-    model: &ModelTable,
-    data: &DataTable,
-    cfg: &TrainTable,
-    measure: &MeasureTable,
-    seed: u64,
-    backend: Backend,
+    cell: &ClassifierCell,
     checkpoint: Option<&Checkpointing>,
 ) -> Result<ClassifierRun, TrainError> {
+    let (data, cfg, seed, backend) = (&cell.data, &cell.train, cell.seed, cell.backend);
     let device = device(backend)?;
-    let dataset = data.dataset.expect("validated");
+    let dataset = data.dataset;
     let dir = data
         .dir
         .as_ref()
@@ -157,21 +191,21 @@ pub fn run(
     let n_test = data
         .test_size
         .map_or(test_set.len(), |n| n.min(test_set.len()));
-    let noise_prob = data.noise_prob.expect("validated");
+    let noise_prob = data.noise_prob;
     let mut labels = train_set.labels[..n_train].to_vec();
-    let labels_changed = match data.label_noise.expect("validated") {
+    let labels_changed = match data.label_noise {
         LabelNoise::Static => {
             images::static_noise(&mut labels, train_set.classes, noise_prob, seed)
         }
         LabelNoise::Dynamic => 0,
     };
-    let dynamic = data.label_noise == Some(LabelNoise::Dynamic) && noise_prob > 0.0;
-    let augment = data.augment.expect("validated").then_some(Augment {
+    let dynamic = data.label_noise == LabelNoise::Dynamic && noise_prob > 0.0;
+    let augment = data.augment.then_some(Augment {
         padding: 4,
         flip: true,
     });
 
-    let config = model_config(model, train_set);
+    let config = model_config(cell.width, train_set);
     if backend == Backend::Cpu {
         if let Some(available) = crate::memory::available_bytes() {
             let pixels = train_set.height * train_set.width;
@@ -217,7 +251,7 @@ pub fn run(
         progress.losses.push(value);
         progress.correct.push(correct);
         progress.step = step + 1;
-        if !value.is_finite() || value as f64 > cfg.diverge_above {
+        if rules::diverged(value, cfg.diverge_above) {
             progress.diverged_at = Some(step);
             break;
         }
@@ -252,7 +286,7 @@ pub fn run(
     // The column buffers of the CPU convolution are this cell's only.
     models::gemm_conv::release_scratch();
     // From the same test_size images the accuracy is measured on.
-    let samples = measure.rank_samples.expect("validated").min(n_test);
+    let samples = cell.rank_samples.min(n_test);
     let chosen = choose(n_test, samples, seed);
     let features = penultimate(&net, test_set, &chosen, &loaded.norm, &device);
     Ok(ClassifierRun {

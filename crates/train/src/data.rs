@@ -123,7 +123,7 @@ pub fn neuron_points(
         let xi: f64 = r.sample(StandardNormal);
         let eps: f64 = r.sample(StandardNormal);
         x.push(xi as f32);
-        y.push((signal * teacher.eval(xi) + noise_std * eps) as f32);
+        y.push((signal * teacher.sigma(xi) + noise_std * eps) as f32);
     }
     Batch {
         x,

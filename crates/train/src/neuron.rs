@@ -1,10 +1,12 @@
 //! The `neuron` kind (§4.3, Fig. 1a, 5): f(x) = u·σ(w·x) trained on a 1-D
 //! dataset; returns the final (w, u), the losses and the data.
 
-use crate::config::{DataTable, LossReduction, ModelTable, OptimizerKind, TrainTable};
+use crate::config::{
+    DataTable, Invalid, LossReduction, MeasureTable, ModelTable, Net, NeuronData, OptimizerKind,
+    TrainTable, needs,
+};
 use crate::data::{Batch, Source, neuron_points, read_xy_csv};
 use crate::device::{Backend, device};
-use crate::packed;
 use crate::rng::{Stream, rng};
 use crate::trainer::{Outcome, TrainError, train};
 use models::{Activation, Neuron, NeuronConfig};
@@ -20,36 +22,65 @@ pub struct NeuronRun {
     pub test_loss: Option<f64>,
 }
 
-/// The training data of a validated `[data]` table; a relative CSV path is
-/// taken from `base` (the config file's directory).
-pub fn dataset(data: &DataTable, seed: u64, base: &Path) -> Result<Batch, TrainError> {
-    if let (Some(x), Some(y)) = (&data.x, &data.y) {
-        return Ok(Batch {
+/// One validated neuron cell: what training it needs, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NeuronCell {
+    pub net: NeuronConfig,
+    pub data: NeuronData,
+    pub train: TrainTable,
+    /// Fresh points behind `test_loss` (generated data only).
+    pub test_points: usize,
+    pub seed: u64,
+    pub backend: Backend,
+}
+
+impl NeuronCell {
+    /// Validate the tables (filling their defaults) into a cell.
+    pub fn from_tables(
+        model: &mut ModelTable,
+        data: Option<&mut DataTable>,
+        train: Option<&TrainTable>,
+        measure: &mut MeasureTable,
+        seed: u64,
+        backend: Backend,
+    ) -> Result<Self, Invalid> {
+        let net = model.neuron()?;
+        let data = data
+            .ok_or_else(|| needs(Net::Neuron.kind(), "data"))?
+            .neuron()?;
+        let train = train.ok_or_else(|| needs(Net::Neuron.kind(), "train"))?;
+        train.validate(Net::Neuron)?;
+        let test_points = measure.neuron()?;
+        Ok(Self {
+            net,
+            data,
+            train: train.clone(),
+            test_points,
+            seed,
+            backend,
+        })
+    }
+}
+
+/// The training data of a cell; a CSV path is read as given (the
+/// experiment makes it absolute, from the config file's directory).
+pub fn dataset(data: &NeuronData, seed: u64) -> Result<Batch, TrainError> {
+    match data {
+        NeuronData::Inline { x, y } => Ok(Batch {
             x: x.iter().map(|v| *v as f32).collect(),
             y: y.iter().map(|v| *v as f32).collect(),
             rows: x.len(),
             dim: 1,
-        });
+        }),
+        NeuronData::Csv(csv) => Ok(read_xy_csv(&Path::new(".").join(csv))?),
+        NeuronData::Generated(g) => Ok(neuron_points(
+            g.n,
+            g.teacher,
+            g.signal,
+            g.noise_std,
+            &mut rng(seed, Stream::TrainData),
+        )),
     }
-    if let Some(csv) = &data.csv {
-        return Ok(read_xy_csv(&base.join(csv))?);
-    }
-    let (teacher, signal, noise) = generator(data);
-    Ok(neuron_points(
-        data.n.expect("validated"),
-        teacher,
-        signal,
-        noise,
-        &mut rng(seed, Stream::TrainData),
-    ))
-}
-
-fn generator(data: &DataTable) -> (Activation, f64, f64) {
-    (
-        data.teacher.expect("validated"),
-        data.signal.expect("validated"),
-        data.noise_std.expect("validated"),
-    )
 }
 
 /// `c · mean (u σ(w x) − y)²`: c = 1 for `Mean`, ½ for `HalfSum` (one output).
@@ -68,44 +99,34 @@ pub fn host_loss(
         .x
         .iter()
         .zip(&data.y)
-        .map(|(&x, &y)| (u * activation.eval(w * x as f64) - y as f64).powi(2))
+        .map(|(&x, &y)| (u * activation.sigma(w * x as f64) - y as f64).powi(2))
         .sum();
     scale * sum / data.rows as f64
 }
 
 /// Train a neuron cell: on the CPU by hand ([`train_on_host`]), on wgpu
 /// through burn's autodiff.
-pub fn run(
-    model: &ModelTable,
-    data: &DataTable,
-    cfg: &TrainTable,
-    test_points: usize,
-    seed: u64,
-    backend: Backend,
-    base: &Path,
-) -> Result<NeuronRun, TrainError> {
-    let train_data = dataset(data, seed, base)?;
-    let config = NeuronConfig {
-        activation: model.activation,
-        w0: model.w0.expect("validated"),
-        u0: model.u0.expect("validated"),
-    };
+pub fn run(cell: &NeuronCell) -> Result<NeuronRun, TrainError> {
+    let (config, cfg, seed) = (&cell.net, &cell.train, cell.seed);
+    let train_data = dataset(&cell.data, seed)?;
     let mut source = Source::fixed(train_data.clone(), seed);
-    let ((w, u), outcome) = match backend {
-        Backend::Cpu => train_on_host(&config, &mut source, cfg),
-        Backend::Wgpu => train_on_burn(&config, &mut source, cfg, backend)?,
+    let ((w, u), outcome) = match cell.backend {
+        Backend::Cpu => train_on_host(config, &mut source, cfg),
+        Backend::Wgpu => train_on_burn(config, &mut source, cfg, cell.backend)?,
     };
-    let test_loss = (data.x.is_none() && data.csv.is_none()).then(|| {
-        let (teacher, signal, noise) = generator(data);
-        let fresh = neuron_points(
-            test_points,
-            teacher,
-            signal,
-            noise,
-            &mut rng(seed, Stream::TestData),
-        );
-        host_loss(model.activation, w, u, &fresh, cfg.loss)
-    });
+    let test_loss = match &cell.data {
+        NeuronData::Generated(g) => {
+            let fresh = neuron_points(
+                cell.test_points,
+                g.teacher,
+                g.signal,
+                g.noise_std,
+                &mut rng(seed, Stream::TestData),
+            );
+            Some(host_loss(config.activation, w, u, &fresh, cfg.loss))
+        }
+        NeuronData::Inline { .. } | NeuronData::Csv(_) => None,
+    };
     Ok(NeuronRun {
         w,
         u,
@@ -141,10 +162,7 @@ fn train_on_host(
     let mut p = [config.w0 as f32, config.u0 as f32];
     let mut adam = (cfg.optimizer == OptimizerKind::Adam)
         .then(|| (crate::adam::Adam::new(cfg), [0.0f32; 2], [0.0f32; 2]));
-    let mut outcome = Outcome {
-        losses: Vec::with_capacity(cfg.steps.min(1 << 20)),
-        diverged_at: None,
-    };
+    let mut outcome = Outcome::with_capacity(cfg.steps);
     for step in 0..cfg.steps {
         let batch = source.next_batch(cfg.batch_size);
         // As trainer::loss: a mean over the rows (one output each).
@@ -156,18 +174,16 @@ fn train_on_host(
         let (mut total, mut g) = (0.0f64, [0.0f32; 2]);
         for (&x, &y) in batch.x.iter().zip(&batch.y) {
             let z = x * w;
-            let a = packed::sigma(sigma, z);
+            let a = sigma.sigma(z);
             let diff = a * u - y;
             total += (diff as f64) * (diff as f64);
             // ∂L/∂f, then the chain rule to u and w.
             let e = (2.0 * scale * diff as f64) as f32;
             g[1] += e * a;
-            g[0] += e * u * packed::sigma_prime(sigma, z, a) * x;
+            g[0] += e * u * sigma.sigma_prime(z, a) * x;
         }
         let value = (total * scale) as f32;
-        outcome.losses.push(value);
-        if !value.is_finite() || value as f64 > cfg.diverge_above {
-            outcome.diverged_at = Some(step);
+        if outcome.record(step, value, cfg.diverge_above) {
             break;
         }
         match &mut adam {
@@ -185,7 +201,6 @@ fn train_on_host(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Net;
 
     /// The hand-written CPU path against burn's autodiff and optimizers on
     /// the CPU, for every neuron activation, both optimizers and losses, batch
@@ -209,19 +224,21 @@ mod tests {
                 "activation = \"{activation}\"\nw0 = 0.6\nu0 = -0.4"
             ))
             .unwrap();
-            model.validate(Net::Neuron).unwrap();
             let mut data: DataTable =
                 toml::from_str("n = 30\nteacher = \"tanh\"\nsignal = 1.0\nnoise_std = 0.5")
                     .unwrap();
-            data.validate(Net::Neuron).unwrap();
             let cfg: TrainTable = toml::from_str(&format!("{train}\nsteps = 300")).unwrap();
-            cfg.validate(Net::Neuron).unwrap();
-            let config = NeuronConfig {
-                activation: model.activation,
-                w0: model.w0.unwrap(),
-                u0: model.u0.unwrap(),
-            };
-            let points = dataset(&data, 3, Path::new(".")).unwrap();
+            let cell = NeuronCell::from_tables(
+                &mut model,
+                Some(&mut data),
+                Some(&cfg),
+                &mut MeasureTable::default(),
+                3,
+                Backend::Cpu,
+            )
+            .unwrap();
+            let config = cell.net;
+            let points = dataset(&cell.data, 3).unwrap();
             let source = || Source::fixed(points.clone(), 3);
             let (host, burn) = (
                 train_on_host(&config, &mut source(), &cfg),

@@ -12,29 +12,22 @@
 //! loss and divergence rules, so the two agree to float rounding
 //! (`tests/packed.rs` checks it against burn's autodiff).
 
-use crate::config::{DataTable, LossReduction, ModelTable, OptimizerKind, TrainTable};
-use crate::data::{Source, Teacher};
+use crate::config::{LossReduction, OptimizerKind, TrainTable};
+use crate::data::Source;
 use crate::init::{linear_bias, linear_weight};
 use crate::rng::{Stream, rng};
-use crate::trainer::Outcome;
-use crate::two_layer::{TEST_POINTS, TwoLayerRun};
+use crate::two_layer::{TEST_POINTS, TwoLayerCell, TwoLayerRun};
 use models::Activation;
 use rayon::prelude::*;
+use rules::Outcome;
+use std::borrow::Borrow;
 
-/// One cell of a pack: its validated tables and seed.
-#[derive(Clone, Copy)]
-pub struct PackedCell<'a> {
-    pub model: &'a ModelTable,
-    pub data: &'a DataTable,
-    pub train: &'a TrainTable,
-    pub seed: u64,
-}
-
-/// What cells must share to be packed together.
-pub fn pack_key(cell: &PackedCell) -> String {
-    let (m, t) = (cell.model, cell.train);
+/// What cells must share to be packed together (the backend apart: the
+/// caller adds it).
+pub fn pack_key(cell: &TwoLayerCell) -> String {
+    let (m, t) = (&cell.net, &cell.train);
     format!(
-        "{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}",
+        "{}|{}|{:?}|{}|{}|{}|{:?}|{}|{:?}",
         m.dim,
         m.hidden,
         m.activation,
@@ -48,14 +41,11 @@ pub fn pack_key(cell: &PackedCell) -> String {
 }
 
 /// Train every cell of `cells` (which share a [`pack_key`]).
-pub fn run_packed(cells: &[PackedCell]) -> Vec<TwoLayerRun> {
+pub fn run_packed<C: Borrow<TwoLayerCell> + Sync>(cells: &[C]) -> Vec<TwoLayerRun> {
     let Some(first) = cells.first() else {
         return Vec::new();
     };
-    let (d, h) = (
-        first.model.dim.expect("validated"),
-        first.model.hidden.expect("validated"),
-    );
+    let (d, h) = (first.borrow().net.dim, first.borrow().net.hidden);
     let [mut w1, mut w2, mut b1, mut b2] = initial_params(cells, d, h);
     w1.par_chunks_mut(h * d)
         .zip(w2.par_chunks_mut(d * h))
@@ -63,6 +53,7 @@ pub fn run_packed(cells: &[PackedCell]) -> Vec<TwoLayerRun> {
         .zip(b2.par_chunks_mut(d))
         .zip(cells.par_iter())
         .map(|((((w1, w2), b1), b2), cell)| {
+            let cell = cell.borrow();
             let mut net = Net {
                 d,
                 h,
@@ -70,8 +61,8 @@ pub fn run_packed(cells: &[PackedCell]) -> Vec<TwoLayerRun> {
                 w2,
                 b1,
                 b2,
-                sigma: cell.model.activation,
-                bias: cell.model.bias.expect("validated"),
+                sigma: cell.net.activation,
+                bias: cell.net.bias,
                 loss: cell.train.loss,
             };
             train_cell(&mut net, cell)
@@ -81,16 +72,21 @@ pub fn run_packed(cells: &[PackedCell]) -> Vec<TwoLayerRun> {
 
 /// The stacked parameters W₁, W₂, b₁, b₂, PyTorch layout (out × in),
 /// cell-major: the initial weights of the unpacked path, drawn in its order.
-pub(crate) fn initial_params(cells: &[PackedCell], d: usize, h: usize) -> [Vec<f32>; 4] {
+pub(crate) fn initial_params<C: Borrow<TwoLayerCell>>(
+    cells: &[C],
+    d: usize,
+    h: usize,
+) -> [Vec<f32>; 4] {
     let k = cells.len();
     let (mut w1, mut w2) = (Vec::with_capacity(k * h * d), Vec::with_capacity(k * d * h));
     let (mut b1, mut b2) = (Vec::with_capacity(k * h), Vec::with_capacity(k * d));
     for cell in cells {
+        let cell = cell.borrow();
         let mut r = rng(cell.seed, Stream::Init);
         w1.extend(linear_weight(&mut r, h, d));
         w2.extend(linear_weight(&mut r, d, h));
         let (b1_k, b2_k) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
-        let bias = cell.model.bias.expect("validated");
+        let bias = cell.net.bias;
         b1.extend(b1_k.into_iter().map(|b| if bias { b } else { 0.0 }));
         b2.extend(b2_k.into_iter().map(|b| if bias { b } else { 0.0 }));
     }
@@ -112,7 +108,7 @@ struct Net<'a> {
 
 /// Train one cell of the pack: with AVX2 where the CPU has it (the loops
 /// below then run eight lanes wide; the default x86-64 target has four).
-fn train_cell(net: &mut Net, cell: &PackedCell) -> TwoLayerRun {
+fn train_cell(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
@@ -123,31 +119,22 @@ fn train_cell(net: &mut Net, cell: &PackedCell) -> TwoLayerRun {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn train_cell_avx2(net: &mut Net, cell: &PackedCell) -> TwoLayerRun {
+fn train_cell_avx2(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
     train_cell_portable(net, cell)
 }
 
 #[inline(always)]
-fn train_cell_portable(net: &mut Net, cell: &PackedCell) -> TwoLayerRun {
-    let (t, data) = (cell.train, cell.data);
-    let teacher = Teacher {
-        dim: net.d,
-        mu: data.mu.expect("validated"),
-        noise_std: data.noise_std.expect("validated"),
-    };
-    let mut source = Source::teacher(teacher, data.n.expect("validated"), cell.seed);
-    let mut outcome = Outcome {
-        losses: Vec::with_capacity(t.steps.min(1 << 20)),
-        diverged_at: None,
-    };
+fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
+    let t = &cell.train;
+    let teacher = cell.teacher();
+    let mut source = Source::teacher(teacher, cell.data.n, cell.seed);
+    let mut outcome = Outcome::with_capacity(t.steps);
     let mut scratch = Scratch::new(net.d, net.h, t.batch_size);
     let mut adam = (t.optimizer == OptimizerKind::Adam).then(|| Adam::new(net.d, net.h, t));
     for step in 0..t.steps {
         let batch = source.next_batch(t.batch_size);
         let value = net.forward(&batch.x, &batch.y, batch.rows, &mut scratch);
-        outcome.losses.push(value);
-        if !value.is_finite() || value as f64 > t.diverge_above {
-            outcome.diverged_at = Some(step);
+        if outcome.record(step, value, t.diverge_above) {
             break;
         }
         match &mut adam {
@@ -205,7 +192,7 @@ impl Net<'_> {
             let (z, a) = (&mut s.z[r * h..(r + 1) * h], &mut s.a[r * h..(r + 1) * h]);
             for j in 0..h {
                 z[j] = self.b1[j] + dot(&self.w1[j * d..(j + 1) * d], xr);
-                a[j] = sigma(self.sigma, z[j]);
+                a[j] = self.sigma.sigma(z[j]);
             }
             let e = &mut s.e[r * d..(r + 1) * d];
             for i in 0..d {
@@ -239,7 +226,7 @@ impl Net<'_> {
             }
         }
         for (j, delta) in s.delta[..rows * h].iter_mut().enumerate() {
-            *delta *= sigma_prime(self.sigma, s.z[j], s.a[j]);
+            *delta *= self.sigma.sigma_prime(s.z[j], s.a[j]);
         }
         for r in 0..rows {
             let xr = &x[r * d..(r + 1) * d];
@@ -294,7 +281,7 @@ impl Net<'_> {
             }
         }
         for (j, delta) in s.delta[..rows * h].iter_mut().enumerate() {
-            *delta *= sigma_prime(self.sigma, s.z[j], s.a[j]);
+            *delta *= self.sigma.sigma_prime(s.z[j], s.a[j]);
         }
         for r in 0..rows {
             let xr = &x[r * d..(r + 1) * d];
@@ -337,36 +324,6 @@ impl Adam {
         if net.bias {
             step.update(net.b1, &g.b1, &mut m.b1, &mut v.b1);
             step.update(net.b2, &g.b2, &mut m.b2, &mut v.b2);
-        }
-    }
-}
-
-#[inline(always)]
-pub(crate) fn sigma(s: Activation, z: f32) -> f32 {
-    match s {
-        Activation::Linear => z,
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => z.max(0.0),
-        Activation::Swish => z / (1.0 + (-z).exp()),
-    }
-}
-
-/// σ'(z), given a = σ(z).
-#[inline(always)]
-pub(crate) fn sigma_prime(s: Activation, z: f32, a: f32) -> f32 {
-    match s {
-        Activation::Linear => 1.0,
-        Activation::Tanh => 1.0 - a * a,
-        Activation::Relu => {
-            if z > 0.0 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        Activation::Swish => {
-            let sig = 1.0 / (1.0 + (-z).exp());
-            sig * (1.0 + z * (1.0 - sig))
         }
     }
 }

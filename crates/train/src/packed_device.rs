@@ -13,13 +13,13 @@
 
 use crate::config::{LossReduction, OptimizerKind};
 use crate::data::{Batch, Source, Teacher};
-use crate::packed::PackedCell;
 use crate::rng::{Stream, rng};
 use crate::trainer::Outcome;
-use crate::two_layer::{TEST_POINTS, TwoLayerRun};
-use burn::tensor::activation::{relu, sigmoid};
+use crate::two_layer::{TEST_POINTS, TwoLayerCell, TwoLayerRun};
 use burn::tensor::{Device, Tensor, TensorData};
 use models::Activation;
+use models::activation::OnTensors;
+use std::borrow::Borrow;
 
 /// The stacked parameters of a pack (or anything shaped as them).
 struct Stack {
@@ -42,20 +42,17 @@ impl Stack {
 
 /// Train every cell of `cells` (which share a [`crate::packed::pack_key`])
 /// on `device`.
-pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> {
+pub fn run_packed_on<C: Borrow<TwoLayerCell>>(cells: &[C], device: &Device) -> Vec<TwoLayerRun> {
+    let cells: Vec<&TwoLayerCell> = cells.iter().map(Borrow::borrow).collect();
     let Some(first) = cells.first() else {
         return Vec::new();
     };
     let device = device.clone().without_autodiff();
-    let (m, t) = (first.model, first.train);
-    let (d, h, k) = (
-        m.dim.expect("validated"),
-        m.hidden.expect("validated"),
-        cells.len(),
-    );
-    let (sigma, bias) = (m.activation, m.bias.expect("validated"));
-    let mut stack = initial_stack(cells, d, h, &device);
-    let per_cell = |f: &dyn Fn(&PackedCell) -> f64| {
+    let (m, t) = (&first.net, &first.train);
+    let (d, h, k) = (m.dim, m.hidden, cells.len());
+    let (sigma, bias) = (m.activation, m.bias);
+    let mut stack = initial_stack(&cells, d, h, &device);
+    let per_cell = |f: &dyn Fn(&TwoLayerCell) -> f64| {
         let v: Vec<f32> = cells.iter().map(|c| f(c) as f32).collect();
         Tensor::<3>::from_data(TensorData::new(v, [k, 1, 1]), &device)
     };
@@ -63,16 +60,16 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
     let mut adam = (t.optimizer == OptimizerKind::Adam).then(|| Adam {
         cells: cells
             .iter()
-            .map(|c| crate::adam::Adam::new(c.train))
+            .map(|c| crate::adam::Adam::new(&c.train))
             .collect(),
         betas: (per_cell(&|c| c.train.beta1), per_cell(&|c| c.train.beta2)),
         moments: (stack.zeros_like(), stack.zeros_like()),
     });
-    let teachers: Vec<Teacher> = cells.iter().map(|c| teacher(c, d)).collect();
+    let teachers: Vec<Teacher> = cells.iter().map(|c| c.teacher()).collect();
     let mut sources: Vec<Source> = cells
         .iter()
         .zip(&teachers)
-        .map(|(c, t)| Source::teacher(*t, c.data.n.expect("validated"), c.seed))
+        .map(|(c, t)| Source::teacher(*t, c.data.n, c.seed))
         .collect();
     let mut outcomes: Vec<Outcome> = (0..k).map(|_| Outcome::default()).collect();
     // Parameters of the cells that diverged, as they were at that step.
@@ -92,9 +89,7 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
             if stopped[i].is_some() {
                 continue;
             }
-            outcomes[i].losses.push(*value);
-            if !value.is_finite() || *value as f64 > cells[i].train.diverge_above {
-                outcomes[i].diverged_at = Some(step);
+            if outcomes[i].record(step, *value, cells[i].train.diverge_above) {
                 stopped[i] = Some(cell_params(&stack, i));
             }
         }
@@ -137,16 +132,8 @@ pub fn run_packed_on(cells: &[PackedCell], device: &Device) -> Vec<TwoLayerRun> 
     runs
 }
 
-fn teacher(cell: &PackedCell, dim: usize) -> Teacher {
-    Teacher {
-        dim,
-        mu: cell.data.mu.expect("validated"),
-        noise_std: cell.data.noise_std.expect("validated"),
-    }
-}
-
 /// The initial weights of the unpacked path (as the CPU pack draws them).
-fn initial_stack(cells: &[PackedCell], d: usize, h: usize, device: &Device) -> Stack {
+fn initial_stack(cells: &[&TwoLayerCell], d: usize, h: usize, device: &Device) -> Stack {
     let k = cells.len();
     let [w1, w2, b1, b2] = crate::packed::initial_params(cells, d, h);
     let t =
@@ -180,7 +167,7 @@ struct Pass {
 fn forward(s: &Stack, x: Tensor<3>, y: Tensor<3>, sigma: Activation, loss: LossReduction) -> Pass {
     let [k, rows, d] = x.dims();
     let z = x.matmul(s.w1.clone().swap_dims(1, 2)) + s.b1.clone();
-    let a = activation(sigma, z.clone());
+    let a = sigma.apply(z.clone());
     let diff = a.clone().matmul(s.w2.clone().swap_dims(1, 2)) + s.b2.clone() - y;
     let scale = match loss {
         LossReduction::Mean => 1.0 / (rows * d) as f64,
@@ -202,7 +189,7 @@ fn forward(s: &Stack, x: Tensor<3>, y: Tensor<3>, sigma: Activation, loss: LossR
 /// ∂W₁, ∂W₂, ∂b₁, ∂b₂ of the batch of `p` (δ from the current W₂), shaped
 /// as the parameters.
 fn gradients(s: &Stack, p: Pass, x: Tensor<3>, sigma: Activation) -> Stack {
-    let delta = p.e.clone().matmul(s.w2.clone()) * derivative(sigma, p.z, p.a.clone());
+    let delta = p.e.clone().matmul(s.w2.clone()) * sigma.derivative(p.z, p.a.clone());
     Stack {
         w2: p.e.clone().swap_dims(1, 2).matmul(p.a),
         w1: delta.clone().swap_dims(1, 2).matmul(x),
@@ -255,29 +242,6 @@ impl Adam {
         if bias {
             update(&mut s.b1, g.b1, &mut m.b1, &mut v.b1);
             update(&mut s.b2, g.b2, &mut m.b2, &mut v.b2);
-        }
-    }
-}
-
-fn activation(sigma: Activation, z: Tensor<3>) -> Tensor<3> {
-    match sigma {
-        Activation::Linear => z,
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => relu(z),
-        Activation::Swish => z.clone() * sigmoid(z),
-    }
-}
-
-/// σ'(z), given a = σ(z).
-fn derivative(sigma: Activation, z: Tensor<3>, a: Tensor<3>) -> Tensor<3> {
-    match sigma {
-        Activation::Linear => z.ones_like(),
-        Activation::Tanh => (a.clone() * a).neg().add_scalar(1.0),
-        Activation::Relu => z.greater_elem(0.0).float(),
-        Activation::Swish => {
-            // s + z s (1 − s) with s = sigmoid(z).
-            let s = sigmoid(z.clone());
-            s.clone() + z * s.clone() * s.neg().add_scalar(1.0)
         }
     }
 }

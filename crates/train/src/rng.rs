@@ -1,10 +1,6 @@
-//! Seeded random streams (xoshiro256++: a fixed algorithm, so numbers do not
-//! change with the `rand` version).
+//! The named random streams of training; the seed rule is `rules::seed`.
 
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
-
-pub type Rng = Xoshiro256PlusPlus;
+pub use rules::seed::Rng;
 
 /// What a stream is used for; streams of one seed are independent.
 #[derive(Clone, Copy, Debug)]
@@ -26,18 +22,12 @@ pub enum Stream {
 }
 
 pub fn rng(seed: u64, stream: Stream) -> Rng {
-    Xoshiro256PlusPlus::seed_from_u64(seed ^ (stream as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    rules::seed::stream(seed, stream as u64)
 }
 
 /// The stream of `(seed, stream)` at `index` (a step or an epoch): each index
 /// gets its own generator, so a run resumed at step t draws what an
 /// uninterrupted run draws there, with no generator state to save.
 pub fn rng_at(seed: u64, stream: Stream, index: u64) -> Rng {
-    let mut z = index.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    Xoshiro256PlusPlus::seed_from_u64(
-        seed.rotate_left(17) ^ z ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
-    )
+    rules::seed::stream_at(seed, stream as u64, index)
 }

@@ -23,14 +23,8 @@ pub enum TrainError {
     Memory(#[from] crate::memory::TooBig),
 }
 
-/// What a run did, as plain numbers.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Outcome {
-    /// Minibatch loss at each step taken.
-    pub losses: Vec<f32>,
-    /// Step at which the loss became non-finite or exceeded the bound.
-    pub diverged_at: Option<usize>,
-}
+pub use rules::Outcome;
+use rules::diverged;
 
 /// The optimizer of `[train]`: plain SGD, or Adam with its β₁, β₂, ε.
 pub fn optimizer(cfg: &TrainTable) -> ModuleOptimizer {
@@ -73,19 +67,14 @@ pub fn train<M: Module>(
     device: &Device,
 ) -> (M, Outcome) {
     let mut optim = optimizer(cfg);
-    let mut outcome = Outcome {
-        losses: Vec::with_capacity(cfg.steps.min(1 << 20)),
-        diverged_at: None,
-    };
+    let mut outcome = Outcome::with_capacity(cfg.steps);
     for step in 0..cfg.steps {
         let (x, y) = tensors(source.next_batch(cfg.batch_size), device);
         let (next, value) = train_step(model, &forward, &mut optim, x, y, cfg, |v| {
-            !v.is_finite() || v as f64 > cfg.diverge_above
+            diverged(v, cfg.diverge_above)
         });
         model = next;
-        outcome.losses.push(value);
-        if !value.is_finite() || value as f64 > cfg.diverge_above {
-            outcome.diverged_at = Some(step);
+        if outcome.record(step, value, cfg.diverge_above) {
             break;
         }
     }

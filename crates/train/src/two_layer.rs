@@ -1,7 +1,7 @@
 //! The `two_layer` kind (§4.4, Fig. 7, 8): a d → h → d net trained on the
 //! teacher stream; returns its weights and losses as plain arrays.
 
-use crate::config::{DataTable, ModelTable, TrainTable};
+use crate::config::{DataTable, Invalid, ModelTable, Net, TeacherData, TrainTable, needs};
 use crate::data::{Source, Teacher};
 use crate::device::{Backend, device};
 use crate::init::{linear_bias, linear_weight};
@@ -23,13 +23,47 @@ pub struct TwoLayerRun {
     pub test_loss: f64,
 }
 
-/// The model config of a validated `[model]` table.
-pub fn model_config(m: &ModelTable) -> TwoLayerConfig {
-    TwoLayerConfig {
-        dim: m.dim.expect("validated"),
-        hidden: m.hidden.expect("validated"),
-        activation: m.activation,
-        bias: m.bias.expect("validated"),
+/// One validated two_layer cell: what training it needs, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TwoLayerCell {
+    pub net: TwoLayerConfig,
+    pub data: TeacherData,
+    pub train: TrainTable,
+    pub seed: u64,
+    pub backend: Backend,
+}
+
+impl TwoLayerCell {
+    /// Validate the tables (filling their defaults) into a cell.
+    pub fn from_tables(
+        model: &mut ModelTable,
+        data: Option<&mut DataTable>,
+        train: Option<&TrainTable>,
+        seed: u64,
+        backend: Backend,
+    ) -> Result<Self, Invalid> {
+        let net = model.two_layer()?;
+        let data = data
+            .ok_or_else(|| needs(Net::TwoLayer.kind(), "data"))?
+            .two_layer()?;
+        let train = train.ok_or_else(|| needs(Net::TwoLayer.kind(), "train"))?;
+        train.validate(Net::TwoLayer)?;
+        Ok(Self {
+            net,
+            data,
+            train: train.clone(),
+            seed,
+            backend,
+        })
+    }
+
+    /// The teacher stream of this cell's width.
+    pub fn teacher(&self) -> Teacher {
+        Teacher {
+            dim: self.net.dim,
+            mu: self.data.mu,
+            noise_std: self.data.noise_std,
+        }
     }
 }
 
@@ -47,23 +81,14 @@ pub fn initial_model(
     config.init_with(device, &w1, &w2, Some((&b1, &b2)))
 }
 
-pub fn run(
-    model: &ModelTable,
-    data: &DataTable,
-    cfg: &TrainTable,
-    seed: u64,
-    backend: Backend,
-) -> Result<TwoLayerRun, TrainError> {
-    let device = device(backend)?;
-    let config = model_config(model);
-    let teacher = Teacher {
-        dim: config.dim,
-        mu: data.mu.expect("validated"),
-        noise_std: data.noise_std.expect("validated"),
-    };
-    let mut source = Source::teacher(teacher, data.n.expect("validated"), seed);
+/// Train one cell through burn's autodiff.
+pub fn run(cell: &TwoLayerCell) -> Result<TwoLayerRun, TrainError> {
+    let (config, cfg, seed) = (&cell.net, &cell.train, cell.seed);
+    let device = device(cell.backend)?;
+    let teacher = cell.teacher();
+    let mut source = Source::teacher(teacher, cell.data.n, seed);
     let (net, outcome) = train(
-        initial_model(&config, seed, &device),
+        initial_model(config, seed, &device),
         TwoLayer::forward,
         &mut source,
         cfg,
@@ -95,19 +120,17 @@ mod tests {
         optimizer: OptimizerKind,
         lr: f64,
         steps: usize,
-    ) -> (ModelTable, DataTable, TrainTable) {
+    ) -> TwoLayerCell {
         let mut model = ModelTable {
             activation,
             dim: Some(8),
             hidden: Some(8),
             ..ModelTable::default()
         };
-        model.validate(crate::config::Net::TwoLayer).unwrap();
         let mut data = DataTable {
             mu: Some(1.0),
             ..DataTable::default()
         };
-        data.validate(crate::config::Net::TwoLayer).unwrap();
         let train: TrainTable = toml::from_str(&format!(
             "lr = {lr}\nsteps = {steps}\nbatch_size = 16\noptimizer = \"{}\"",
             match optimizer {
@@ -117,14 +140,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(train.loss, LossReduction::Mean);
-        (model, data, train)
+        TwoLayerCell::from_tables(&mut model, Some(&mut data), Some(&train), 0, Backend::Cpu)
+            .unwrap()
     }
 
     #[test]
     fn sgd_and_adam_learn_the_noiseless_teacher() {
         for (optimizer, lr) in [(OptimizerKind::Sgd, 0.5), (OptimizerKind::Adam, 0.01)] {
-            let (m, d, t) = tables(Activation::Linear, optimizer, lr, 400);
-            let run = run(&m, &d, &t, 3, Backend::Cpu).unwrap();
+            let cell = tables(Activation::Linear, optimizer, lr, 400);
+            let run = run(&TwoLayerCell { seed: 3, ..cell }).unwrap();
             assert_eq!(run.outcome.diverged_at, None);
             let first: f32 = run.outcome.losses[..20].iter().sum::<f32>() / 20.0;
             assert!(
@@ -138,13 +162,19 @@ mod tests {
 
     #[test]
     fn same_seed_same_numbers_and_divergence_is_a_result() {
-        let (m, d, t) = tables(Activation::Tanh, OptimizerKind::Sgd, 0.1, 30);
-        let a = run(&m, &d, &t, 9, Backend::Cpu).unwrap();
-        let b = run(&m, &d, &t, 9, Backend::Cpu).unwrap();
+        let cell = TwoLayerCell {
+            seed: 9,
+            ..tables(Activation::Tanh, OptimizerKind::Sgd, 0.1, 30)
+        };
+        let a = run(&cell).unwrap();
+        let b = run(&cell).unwrap();
         assert_eq!(a.outcome, b.outcome);
         assert_eq!(a.w2, b.w2);
-        let (m, d, t) = tables(Activation::Linear, OptimizerKind::Sgd, 50.0, 100);
-        let blown = run(&m, &d, &t, 9, Backend::Cpu).unwrap();
+        let cell = TwoLayerCell {
+            seed: 9,
+            ..tables(Activation::Linear, OptimizerKind::Sgd, 50.0, 100)
+        };
+        let blown = run(&cell).unwrap();
         let at = blown.outcome.diverged_at.expect("λ = 50 diverges");
         assert_eq!(blown.outcome.losses.len(), at + 1);
     }

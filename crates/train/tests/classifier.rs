@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use train::Backend;
 use train::checkpoint::{CHECKPOINT, Checkpointing};
-use train::classifier::{ClassifierRun, run};
-use train::config::{DataTable, MeasureTable, ModelTable, Net, TrainTable};
+use train::classifier::{ClassifierCell, ClassifierRun, run};
+use train::config::{DataTable, MeasureTable, ModelTable, TrainTable};
 use train::synthetic_images::{synthetic, write_cifar10};
 
 fn temp_dir(label: &str) -> PathBuf {
@@ -19,39 +19,27 @@ fn temp_dir(label: &str) -> PathBuf {
     dir
 }
 
-struct Tables {
-    model: ModelTable,
-    data: DataTable,
-    train: TrainTable,
-    measure: MeasureTable,
-}
+type Tables = ClassifierCell;
 
+/// A validated cell of these tables, seed 0.
 fn tables(model: &str, data: &str, train: &str, measure: &str) -> Tables {
-    let mut t = Tables {
-        model: toml::from_str(model).unwrap(),
-        data: toml::from_str(data).unwrap(),
-        train: toml::from_str(train).unwrap(),
-        measure: toml::from_str(measure).unwrap(),
-    };
-    let net = Net::ImageClassifier;
-    t.model.validate(net).unwrap();
-    t.data.validate(net).unwrap();
-    t.train.validate(net).unwrap();
-    t.measure.validate(net).unwrap();
-    t
+    let mut model: ModelTable = toml::from_str(model).unwrap();
+    let mut data: DataTable = toml::from_str(data).unwrap();
+    let train: TrainTable = toml::from_str(train).unwrap();
+    let mut measure: MeasureTable = toml::from_str(measure).unwrap();
+    ClassifierCell::from_tables(
+        &mut model,
+        Some(&mut data),
+        Some(&train),
+        &mut measure,
+        0,
+        Backend::Cpu,
+    )
+    .unwrap()
 }
 
 fn go(t: &Tables, seed: u64, ck: Option<&Checkpointing>) -> ClassifierRun {
-    run(
-        &t.model,
-        &t.data,
-        &t.train,
-        &t.measure,
-        seed,
-        Backend::Cpu,
-        ck,
-    )
-    .unwrap()
+    run(&ClassifierCell { seed, ..t.clone() }, ck).unwrap()
 }
 
 fn cifar(dir: &Path) -> String {

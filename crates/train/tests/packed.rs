@@ -7,26 +7,23 @@
 mod common;
 
 use train::Backend;
-use train::config::{DataTable, ModelTable, Net, TrainTable};
-use train::packed::{PackedCell, pack_key, run_packed};
-use train::two_layer::{TwoLayerRun, run};
+use train::config::{DataTable, ModelTable, TrainTable};
+use train::packed::{pack_key, run_packed};
+use train::two_layer::{TwoLayerCell, TwoLayerRun, run};
 
-struct Tables {
-    model: ModelTable,
-    data: DataTable,
-    train: TrainTable,
+type Tables = TwoLayerCell;
+
+/// A validated cell of these tables, seed 0.
+fn tables(model: &str, data: &str, train: &str) -> Tables {
+    let mut model: ModelTable = toml::from_str(model).unwrap();
+    let mut data: DataTable = toml::from_str(data).unwrap();
+    let train: TrainTable = toml::from_str(train).unwrap();
+    TwoLayerCell::from_tables(&mut model, Some(&mut data), Some(&train), 0, Backend::Cpu).unwrap()
 }
 
-fn tables(model: &str, data: &str, train: &str) -> Tables {
-    let mut t = Tables {
-        model: toml::from_str(model).unwrap(),
-        data: toml::from_str(data).unwrap(),
-        train: toml::from_str(train).unwrap(),
-    };
-    t.model.validate(Net::TwoLayer).unwrap();
-    t.data.validate(Net::TwoLayer).unwrap();
-    t.train.validate(Net::TwoLayer).unwrap();
-    t
+/// The cell `t` with another seed.
+fn seeded(t: &Tables, seed: u64) -> TwoLayerCell {
+    TwoLayerCell { seed, ..t.clone() }
 }
 
 /// Relative agreement of two float sequences, scaled by the larger size.
@@ -107,18 +104,10 @@ fn packed_cells_match_burn_autodiff_cell_by_cell() {
     for (model, data, train) in cases {
         let t = tables(model, data, train);
         let seeds = [1u64, 2, 3];
-        let cells: Vec<PackedCell> = seeds
-            .iter()
-            .map(|&seed| PackedCell {
-                model: &t.model,
-                data: &t.data,
-                train: &t.train,
-                seed,
-            })
-            .collect();
+        let cells: Vec<TwoLayerCell> = seeds.iter().map(|&seed| seeded(&t, seed)).collect();
         let packed = run_packed(&cells);
         for (seed, p) in seeds.iter().zip(&packed) {
-            let burn = run(&t.model, &t.data, &t.train, *seed, Backend::Cpu).unwrap();
+            let burn = run(&seeded(&t, *seed)).unwrap();
             compare(
                 &burn,
                 p,
@@ -143,25 +132,12 @@ fn a_diverging_cell_stops_alone_at_burns_step() {
         "mu = 0.5",
         "lr = 40.0\nsteps = 60",
     );
-    let cells = [
-        PackedCell {
-            model: &calm.model,
-            data: &calm.data,
-            train: &calm.train,
-            seed: 5,
-        },
-        PackedCell {
-            model: &wild.model,
-            data: &wild.data,
-            train: &wild.train,
-            seed: 5,
-        },
-    ];
+    let cells = [seeded(&calm, 5), seeded(&wild, 5)];
     assert_eq!(pack_key(&cells[0]), pack_key(&cells[1]), "λ is per cell");
     let packed = run_packed(&cells);
     assert_eq!(packed[0].outcome.diverged_at, None);
     assert_eq!(packed[0].outcome.losses.len(), 60);
-    let burn = run(&wild.model, &wild.data, &wild.train, 5, Backend::Cpu).unwrap();
+    let burn = run(&seeded(&wild, 5)).unwrap();
     let at = burn.outcome.diverged_at.expect("λ = 40 diverges");
     assert_eq!(packed[1].outcome.diverged_at, Some(at));
     close(
@@ -180,14 +156,7 @@ fn adam_and_sgd_cells_pack_apart() {
         "mu = 0.5",
         "lr = 0.01\noptimizer = \"adam\"",
     );
-    let cell = |t: &Tables| {
-        pack_key(&PackedCell {
-            model: &t.model,
-            data: &t.data,
-            train: &t.train,
-            seed: 0,
-        })
-    };
+    let cell = |t: &Tables| pack_key(&seeded(t, 0));
     assert_ne!(cell(&sgd), cell(&adam));
 }
 
@@ -216,15 +185,7 @@ fn a_wgpu_adam_pack_gives_each_cell_its_own_betas_and_eps() {
             )
         })
         .collect();
-    let cells: Vec<PackedCell> = tables
-        .iter()
-        .map(|t| PackedCell {
-            model: &t.model,
-            data: &t.data,
-            train: &t.train,
-            seed: 7,
-        })
-        .collect();
+    let cells: Vec<TwoLayerCell> = tables.iter().map(|t| seeded(t, 7)).collect();
     assert!(cells.iter().all(|c| pack_key(c) == pack_key(&cells[0])));
     let cpu = run_packed(&cells);
     let gpu = train::packed_device::run_packed_on(&cells, &device);

@@ -1,8 +1,11 @@
 //! Per-kind validation of the tables: each `validate` checks the values,
 //! fills the kind's defaults, and rejects a key the kind does not use.
 
-use super::{DataTable, LossReduction, MeasureTable, ModelTable, Net, TrainTable};
-use models::Activation;
+use super::tables::{
+    DataTable, Generator, ImageSource, LossReduction, MeasureTable, ModelTable, Net, NeuronData,
+    TeacherData, TrainTable,
+};
+use models::{Activation, NeuronConfig, TwoLayerConfig};
 
 /// A key with a bad value, and why (the binary adds file and line).
 #[derive(Debug)]
@@ -30,8 +33,7 @@ pub fn at_most(key: &str, v: usize, max: usize) -> Result<(), Invalid> {
 }
 
 impl ModelTable {
-    /// Check and fill the kind's defaults.
-    pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
+    fn reject_unused(&self, net: Net) -> Result<(), Invalid> {
         reject_unused(
             &[
                 ("model.arch", self.arch.is_some(), &[IMAGE]),
@@ -48,58 +50,67 @@ impl ModelTable {
                 ),
             ],
             net,
-        )?;
-        match net {
-            Net::ImageClassifier => {
-                self.arch.get_or_insert_default();
-                let width = *self.width.get_or_insert(1.0);
-                if !(width > 0.0 && width <= 1.0) {
-                    return Err(invalid(
-                        "model.width",
-                        format!("must be in (0, 1], got {width}"),
-                    ));
-                }
-            }
-            Net::TwoLayer => {
-                for (key, v) in [
-                    ("model.dim", self.dim.get_or_insert(200)),
-                    ("model.hidden", self.hidden.get_or_insert(200)),
-                ] {
-                    if *v < 1 {
-                        return Err(invalid(key, "must be ≥ 1"));
-                    }
-                }
-                at_most(
-                    "model.hidden",
-                    self.dim
-                        .unwrap_or(1)
-                        .saturating_mul(self.hidden.unwrap_or(1)),
-                    MAX_WEIGHTS,
-                )?;
-                self.bias.get_or_insert(false);
-            }
-            Net::Neuron => {
-                if self.activation == Activation::Relu {
-                    return Err(invalid(
-                        "model.activation",
-                        "a neuron takes `linear`, `tanh` or `swish`",
-                    ));
-                }
-                for (key, v) in [("model.w0", self.w0), ("model.u0", self.u0)] {
-                    match v {
-                        Some(v) if v.is_finite() => {}
-                        Some(v) => return Err(invalid(key, format!("must be finite, got {v}"))),
-                        None => return Err(invalid(key, "a neuron needs its initial (w0, u0)")),
-                    }
-                }
+        )
+    }
+
+    /// image_classifier: fill the defaults; the width multiplier.
+    pub fn image(&mut self) -> Result<f64, Invalid> {
+        self.reject_unused(IMAGE)?;
+        self.arch.get_or_insert_default();
+        let width = *self.width.get_or_insert(1.0);
+        if !(width > 0.0 && width <= 1.0) {
+            return Err(invalid(
+                "model.width",
+                format!("must be in (0, 1], got {width}"),
+            ));
+        }
+        Ok(width)
+    }
+
+    /// two_layer: fill the defaults; the net.
+    pub fn two_layer(&mut self) -> Result<TwoLayerConfig, Invalid> {
+        self.reject_unused(TWO_LAYER)?;
+        let dim = *self.dim.get_or_insert(200);
+        let hidden = *self.hidden.get_or_insert(200);
+        for (key, v) in [("model.dim", dim), ("model.hidden", hidden)] {
+            if v < 1 {
+                return Err(invalid(key, "must be ≥ 1"));
             }
         }
-        Ok(())
+        at_most("model.hidden", dim.saturating_mul(hidden), MAX_WEIGHTS)?;
+        let bias = *self.bias.get_or_insert(false);
+        Ok(TwoLayerConfig {
+            dim,
+            hidden,
+            activation: self.activation,
+            bias,
+        })
+    }
+
+    /// neuron: the activation and the initial (w, u).
+    pub fn neuron(&mut self) -> Result<NeuronConfig, Invalid> {
+        self.reject_unused(NEURON)?;
+        if self.activation == Activation::Relu {
+            return Err(invalid(
+                "model.activation",
+                "a neuron takes `linear`, `tanh` or `swish`",
+            ));
+        }
+        let initial = |key: &str, v: Option<f64>| match v {
+            Some(v) if v.is_finite() => Ok(v),
+            Some(v) => Err(invalid(key, format!("must be finite, got {v}"))),
+            None => Err(invalid(key, "a neuron needs its initial (w0, u0)")),
+        };
+        Ok(NeuronConfig {
+            activation: self.activation,
+            w0: initial("model.w0", self.w0)?,
+            u0: initial("model.u0", self.u0)?,
+        })
     }
 }
 
 impl DataTable {
-    pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
+    fn reject_unused(&self, net: Net) -> Result<(), Invalid> {
         reject_unused(
             &[
                 ("data.mu", self.mu.is_some(), &[TWO_LAYER]),
@@ -123,95 +134,121 @@ impl DataTable {
                 ("data.test_size", self.test_size.is_some(), &[IMAGE]),
             ],
             net,
-        )?;
-        match net {
-            Net::ImageClassifier => {
-                self.dataset.get_or_insert_default();
-                self.label_noise.get_or_insert_default();
-                self.augment.get_or_insert(true);
-                let p = *self.noise_prob.get_or_insert(0.0);
-                if !(0.0..=1.0).contains(&p) {
-                    return Err(invalid(
-                        "data.noise_prob",
-                        format!("must be in [0, 1], got {p}"),
-                    ));
-                }
-                for (key, n) in [
-                    ("data.train_size", self.train_size),
-                    ("data.test_size", self.test_size),
-                ] {
-                    if n == Some(0) {
-                        return Err(invalid(key, "must be ≥ 1"));
-                    }
-                }
-            }
-            Net::TwoLayer => {
-                let mu = self.mu.ok_or_else(|| {
-                    invalid(
-                        "data.mu",
-                        "two_layer needs `mu` in [0, 1] (y = μx + (1 − μ)ε)",
-                    )
-                })?;
-                if !(0.0..=1.0).contains(&mu) {
-                    return Err(invalid("data.mu", format!("must be in [0, 1], got {mu}")));
-                }
-                non_negative("data.noise_std", *self.noise_std.get_or_insert(2.0))?;
-                at_most("data.n", *self.n.get_or_insert(0), MAX_POINTS)?;
-            }
-            Net::Neuron => {
-                let inline = self.x.is_some() || self.y.is_some();
-                let generated = self.n.is_some()
-                    || self.teacher.is_some()
-                    || self.signal.is_some()
-                    || self.noise_std.is_some();
-                match (inline, self.csv.is_some(), generated) {
-                    (true, false, false) => {
-                        let (x, y) = (
-                            self.x.as_deref().unwrap_or_default(),
-                            self.y.as_deref().unwrap_or_default(),
-                        );
-                        if x.is_empty() || x.len() != y.len() {
-                            return Err(invalid(
-                                "data.x",
-                                format!(
-                                    "`x` and `y` need the same, non-zero length (got {} and {})",
-                                    x.len(),
-                                    y.len()
-                                ),
-                            ));
-                        }
-                        if let Some(i) = x.iter().chain(y).position(|v| !v.is_finite()) {
-                            return Err(invalid(
-                                if i < x.len() { "data.x" } else { "data.y" },
-                                "values must be finite",
-                            ));
-                        }
-                    }
-                    (false, true, false) => {}
-                    (false, false, _) => {
-                        if *self.n.get_or_insert(100) < 1 {
-                            return Err(invalid("data.n", "must be ≥ 1"));
-                        }
-                        at_most("data.n", self.n.unwrap_or(0), MAX_POINTS)?;
-                        if self.teacher.get_or_insert(Activation::Swish) == &Activation::Relu {
-                            return Err(invalid("data.teacher", "use `linear`, `tanh` or `swish`"));
-                        }
-                        let signal = *self.signal.get_or_insert(0.1);
-                        if !signal.is_finite() {
-                            return Err(invalid("data.signal", "must be finite"));
-                        }
-                        non_negative("data.noise_std", *self.noise_std.get_or_insert(0.9))?;
-                    }
-                    _ => {
-                        return Err(invalid(
-                            "data",
-                            "give one dataset: inline `x` and `y`, or `csv`, or generated (`n`, `teacher`, `signal`, `noise_std`)",
-                        ));
-                    }
-                }
+        )
+    }
+
+    /// image_classifier: fill the defaults; the images and their noise.
+    pub fn image(&mut self) -> Result<ImageSource, Invalid> {
+        self.reject_unused(IMAGE)?;
+        let dataset = *self.dataset.get_or_insert_default();
+        let label_noise = *self.label_noise.get_or_insert_default();
+        let augment = *self.augment.get_or_insert(true);
+        let p = *self.noise_prob.get_or_insert(0.0);
+        if !(0.0..=1.0).contains(&p) {
+            return Err(invalid(
+                "data.noise_prob",
+                format!("must be in [0, 1], got {p}"),
+            ));
+        }
+        for (key, n) in [
+            ("data.train_size", self.train_size),
+            ("data.test_size", self.test_size),
+        ] {
+            if n == Some(0) {
+                return Err(invalid(key, "must be ≥ 1"));
             }
         }
-        Ok(())
+        Ok(ImageSource {
+            dataset,
+            dir: self.dir.clone(),
+            label_noise,
+            noise_prob: p,
+            augment,
+            train_size: self.train_size,
+            test_size: self.test_size,
+        })
+    }
+
+    /// two_layer: fill the defaults; the teacher stream.
+    pub fn two_layer(&mut self) -> Result<TeacherData, Invalid> {
+        self.reject_unused(TWO_LAYER)?;
+        let mu = self.mu.ok_or_else(|| {
+            invalid(
+                "data.mu",
+                "two_layer needs `mu` in [0, 1] (y = μx + (1 − μ)ε)",
+            )
+        })?;
+        if !(0.0..=1.0).contains(&mu) {
+            return Err(invalid("data.mu", format!("must be in [0, 1], got {mu}")));
+        }
+        let noise_std = *self.noise_std.get_or_insert(2.0);
+        non_negative("data.noise_std", noise_std)?;
+        let n = *self.n.get_or_insert(0);
+        at_most("data.n", n, MAX_POINTS)?;
+        Ok(TeacherData { mu, noise_std, n })
+    }
+
+    /// neuron: fill the defaults; one dataset, inline, CSV or generated.
+    pub fn neuron(&mut self) -> Result<NeuronData, Invalid> {
+        self.reject_unused(NEURON)?;
+        let inline = self.x.is_some() || self.y.is_some();
+        let generated = self.n.is_some()
+            || self.teacher.is_some()
+            || self.signal.is_some()
+            || self.noise_std.is_some();
+        match (inline, &self.csv, generated) {
+            (true, None, false) => {
+                let (x, y) = (
+                    self.x.clone().unwrap_or_default(),
+                    self.y.clone().unwrap_or_default(),
+                );
+                if x.is_empty() || x.len() != y.len() {
+                    return Err(invalid(
+                        "data.x",
+                        format!(
+                            "`x` and `y` need the same, non-zero length (got {} and {})",
+                            x.len(),
+                            y.len()
+                        ),
+                    ));
+                }
+                if let Some(i) = x.iter().chain(&y).position(|v| !v.is_finite()) {
+                    return Err(invalid(
+                        if i < x.len() { "data.x" } else { "data.y" },
+                        "values must be finite",
+                    ));
+                }
+                Ok(NeuronData::Inline { x, y })
+            }
+            (false, Some(csv), false) => Ok(NeuronData::Csv(csv.clone())),
+            (false, None, _) => {
+                let n = *self.n.get_or_insert(100);
+                if n < 1 {
+                    return Err(invalid("data.n", "must be ≥ 1"));
+                }
+                at_most("data.n", n, MAX_POINTS)?;
+                let teacher = *self.teacher.get_or_insert(Activation::Swish);
+                if teacher == Activation::Relu {
+                    return Err(invalid("data.teacher", "use `linear`, `tanh` or `swish`"));
+                }
+                let signal = *self.signal.get_or_insert(0.1);
+                if !signal.is_finite() {
+                    return Err(invalid("data.signal", "must be finite"));
+                }
+                let noise_std = *self.noise_std.get_or_insert(0.9);
+                non_negative("data.noise_std", noise_std)?;
+                Ok(NeuronData::Generated(Generator {
+                    n,
+                    teacher,
+                    signal,
+                    noise_std,
+                }))
+            }
+            _ => Err(invalid(
+                "data",
+                "give one dataset: inline `x` and `y`, or `csv`, or generated (`n`, `teacher`, `signal`, `noise_std`)",
+            )),
+        }
     }
 }
 
@@ -258,16 +295,8 @@ impl TrainTable {
 }
 
 impl MeasureTable {
-    pub fn validate(&mut self, net: Net) -> Result<(), Invalid> {
-        if net == Net::ImageClassifier {
-            let samples = *self.rank_samples.get_or_insert(1000);
-            if samples < 2 {
-                return Err(invalid("measure.rank_samples", "must be ≥ 2"));
-            }
-            at_most("measure.rank_samples", samples, MAX_POINTS)?;
-        } else if self.rank_samples.is_some() {
-            return Err(not_used("measure.rank_samples", net));
-        }
+    /// rank_rtol, sparsity_atol and window, which every training kind reads.
+    fn common(&self) -> Result<(), Invalid> {
         positive("measure.rank_rtol", self.rank_rtol)?;
         non_negative("measure.sparsity_atol", self.sparsity_atol)?;
         if !(self.window > 0.0 && self.window <= 1.0) {
@@ -276,20 +305,57 @@ impl MeasureTable {
                 format!("must be in (0, 1], got {}", self.window),
             ));
         }
-        if net == Net::Neuron {
-            let points = *self.test_points.get_or_insert(DEFAULT_TEST_POINTS);
-            if points < 1 {
-                return Err(invalid("measure.test_points", "must be ≥ 1"));
-            }
-            at_most("measure.test_points", points, MAX_POINTS)?;
-        } else if self.test_points.is_some() {
-            return Err(not_used("measure.test_points", net));
+        Ok(())
+    }
+
+    /// image_classifier: fill the default; the test images behind `rank`.
+    pub fn image(&mut self) -> Result<usize, Invalid> {
+        let samples = *self.rank_samples.get_or_insert(1000);
+        if samples < 2 {
+            return Err(invalid("measure.rank_samples", "must be ≥ 2"));
+        }
+        at_most("measure.rank_samples", samples, MAX_POINTS)?;
+        self.common()?;
+        if self.test_points.is_some() {
+            return Err(not_used("measure.test_points", IMAGE));
+        }
+        Ok(samples)
+    }
+
+    /// two_layer: the common keys only.
+    pub fn two_layer(&mut self) -> Result<(), Invalid> {
+        if self.rank_samples.is_some() {
+            return Err(not_used("measure.rank_samples", TWO_LAYER));
+        }
+        self.common()?;
+        if self.test_points.is_some() {
+            return Err(not_used("measure.test_points", TWO_LAYER));
         }
         Ok(())
     }
+
+    /// neuron: fill the default; the fresh points behind `test_loss`.
+    pub fn neuron(&mut self) -> Result<usize, Invalid> {
+        if self.rank_samples.is_some() {
+            return Err(not_used("measure.rank_samples", NEURON));
+        }
+        self.common()?;
+        let points = *self.test_points.get_or_insert(DEFAULT_TEST_POINTS);
+        if points < 1 {
+            return Err(invalid("measure.test_points", "must be ≥ 1"));
+        }
+        at_most("measure.test_points", points, MAX_POINTS)?;
+        Ok(points)
+    }
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> Invalid {
+/// The error for a table that `kind` needs and the config lacks.
+pub fn needs(kind: &str, table: &str) -> Invalid {
+    invalid(table, format!("kind `{kind}` needs a [{table}] table"))
+}
+
+/// An [`Invalid`] for `key`.
+pub fn invalid(key: &str, message: impl Into<String>) -> Invalid {
     Invalid {
         key: key.to_string(),
         message: message.into(),
@@ -329,10 +395,5 @@ fn reject_unused(keys: &[(&str, bool, &[Net])], net: Net) -> Result<(), Invalid>
 }
 
 fn not_used(key: &str, net: Net) -> Invalid {
-    let kind = match net {
-        Net::TwoLayer => "two_layer",
-        Net::Neuron => "neuron",
-        Net::ImageClassifier => "image_classifier",
-    };
-    invalid(key, format!("not used by kind `{kind}`"))
+    invalid(key, format!("not used by kind `{}`", net.kind()))
 }

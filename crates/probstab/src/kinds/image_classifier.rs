@@ -1,0 +1,229 @@
+//! `image_classifier`: ResNet-18 on CIFAR-10 or Fashion-MNIST with label
+//! noise (Fig. 1c, 9–12): test accuracy, the rank of the penultimate
+//! features, per-layer sparsity, m_L.
+
+use super::report::{loss_rate_docs, push_loss_rate, status_of};
+use crate::config::{Backend, Config, Invalid};
+use crate::kind::{CellContext, CellOutput, Kind, MetricDoc};
+use crate::record::{Metric, Metrics};
+use crate::trace::Trace;
+use analysis::rank::rank;
+use analysis::sparsity::sparsity_report;
+use models::ResNet18Config;
+use train::checkpoint::Checkpointing;
+use train::classifier::{ClassifierCell, ClassifierRun};
+use train::config::{DataTable, MeasureTable, ModelTable, invalid};
+
+pub struct ImageClassifier;
+
+/// A cell: what training needs, and the tolerances of its metrics.
+pub struct Spec {
+    pub cell: ClassifierCell,
+    pub measure: MeasureTable,
+}
+
+impl Kind for ImageClassifier {
+    type Spec = Spec;
+    const NAME: &'static str = "image_classifier";
+    const ABOUT: &'static str = "Fig. 1c, 9–12: ResNet-18 (CIFAR stem, width multiplier) on CIFAR-10 or Fashion-MNIST with dynamic or static label noise; test accuracy, penultimate rank, per-layer sparsity.";
+    const TABLES: &'static [&'static str] = &["model", "data", "train", "measure"];
+    const TRAINS: bool = true;
+    const EXAMPLE: &'static str = "[model]\nwidth = 0.0625\n\n[data]\ndataset = \"fashion_mnist\"\nnoise_prob = 0.2\ntrain_size = 256\ntest_size = 64\n\n[train]\nlr = 0.05\nbatch_size = 32\nsteps = 10\n\n[measure]\nrank_samples = 64\n";
+    const TRACE: &'static str = "`step`, `loss`, `log_loss`, `batch_accuracy`, `test_accuracy`, `test_loss` (at most `train.trace_points` steps, plus every evaluation; NaN where a step had none).";
+
+    fn spec(config: &mut Config) -> Result<Spec, Invalid> {
+        let (seed, backend) = (config.seed, config.backend);
+        let model = config.model.get_or_insert_with(ModelTable::default);
+        let data = Some(config.data.get_or_insert_with(DataTable::default));
+        let train = config.train.as_ref();
+        let measure = config.measure.get_or_insert_with(MeasureTable::default);
+        let cell = ClassifierCell::from_tables(model, data, train, measure, seed, backend)?;
+        if backend == Backend::Wgpu && models::resnet::channels(cell.width, 0) < 2 {
+            return Err(invalid(
+                "model.width",
+                format!(
+                    "{} leaves the stem and layer1 one channel wide, where burn 0.22.1's wgpu backend computes wrong gradients (a kernel-fusion bug, see crates/train/tests/wgpu_layers.rs): use width ≥ 1/32 on wgpu, or the CPU",
+                    cell.width
+                ),
+            ));
+        }
+        Ok(Spec {
+            cell,
+            measure: measure.clone(),
+        })
+    }
+
+    fn metrics(spec: &Spec) -> Vec<MetricDoc> {
+        let mut m = vec![
+            MetricDoc::new("test_accuracy", "accuracy on the `test_size` test images"),
+            MetricDoc::new("test_loss", "cross-entropy on them"),
+            MetricDoc::new(
+                "train_accuracy",
+                "accuracy on the training batches of the trailing `measure.window` (their noisy labels)",
+            ),
+        ];
+        m.extend(loss_rate_docs());
+        m.extend([
+            MetricDoc::new(
+                "rank",
+                "rank of the penultimate features of `rank_samples` random test images (drawn from the `test_size` used)",
+            ),
+            MetricDoc::new("effective_rank", "their effective rank"),
+            MetricDoc::new("rank_samples", "images behind `rank`"),
+            MetricDoc::new("train_images", "training images used (`train_size` capped by the data set)"),
+            MetricDoc::new("test_images", "test images used"),
+            MetricDoc::new("feature_dim", "width of the penultimate features"),
+            MetricDoc::new("sparsity", "fraction of conv weights with |w| ≤ `measure.sparsity_atol`"),
+        ]);
+        let net = ResNet18Config {
+            in_channels: 1,
+            num_classes: 2,
+            width: spec.cell.width,
+        };
+        m.extend(
+            net.params()
+                .into_iter()
+                .filter(|p| !p.name.starts_with("fc."))
+                .map(|p| {
+                    MetricDoc::new(
+                        format!("sparsity_{}", p.name),
+                        "that conv's sparsity (torchvision names)",
+                    )
+                }),
+        );
+        m.extend([
+            MetricDoc::new("labels_changed", "training labels static noise replaced"),
+            MetricDoc::new(
+                "images_per_second",
+                "training images per second of wall time",
+            ),
+            MetricDoc::new("resumed_at", "the step a resumed cell continued from"),
+        ]);
+        m
+    }
+
+    fn run(spec: &Spec, cell: &CellContext) -> anyhow::Result<CellOutput> {
+        let measure = &spec.measure;
+        let checkpointing = Checkpointing {
+            dir: cell.dir.path().to_path_buf(),
+            resume: cell.resume,
+            fingerprint: cell.config_text.to_string(),
+        };
+        let run = train::classifier::run(&spec.cell, Some(&checkpointing))?;
+        let mut metrics: Metrics = Vec::new();
+        let mut push = |name: &str, value: Metric| metrics.push((name.to_string(), value));
+        let last = run.evals.last().expect("a final evaluation");
+        push("test_accuracy", Metric::Number(last.test_accuracy));
+        push("test_loss", Metric::Number(last.test_loss));
+        push(
+            "train_accuracy",
+            Metric::Number(train_accuracy(&run, measure.window)),
+        );
+        push_loss_rate(&mut metrics, &run.outcome, measure);
+        let mut push = |name: &str, value: Metric| metrics.push((name.to_string(), value));
+        let finite = run.features.iter().all(|v| v.is_finite());
+        let features = finite.then(|| {
+            rank(
+                &run.features,
+                run.samples,
+                run.feature_dim,
+                measure.rank_rtol,
+            )
+        });
+        push(
+            "rank",
+            features
+                .as_ref()
+                .map_or(Metric::Number(f64::NAN), |r| Metric::Integer(r.rank as i64)),
+        );
+        push(
+            "effective_rank",
+            Metric::Number(features.as_ref().map_or(f64::NAN, |r| r.effective_rank)),
+        );
+        push("rank_samples", Metric::Integer(run.samples as i64));
+        push("train_images", Metric::Integer(run.train_images as i64));
+        push("test_images", Metric::Integer(run.test_images as i64));
+        push("feature_dim", Metric::Integer(run.feature_dim as i64));
+        let convs: Vec<(&str, &[f32])> = run
+            .layers
+            .iter()
+            .filter(|(name, _)| name != "fc")
+            .map(|(name, w)| (name.as_str(), &w[..]))
+            .collect();
+        let sparsity = sparsity_report(convs, measure.sparsity_atol);
+        push("sparsity", Metric::Number(sparsity.overall));
+        for (name, value) in &sparsity.per_layer {
+            push(&format!("sparsity_{name}"), Metric::Number(*value));
+        }
+        push("labels_changed", Metric::Integer(run.labels_changed as i64));
+        push("images_per_second", Metric::Number(run.images_per_second));
+        if let Some(step) = run.resumed_at {
+            push("resumed_at", Metric::Integer(step as i64));
+        }
+        Ok(CellOutput {
+            status: status_of(&run.outcome),
+            metrics,
+            trace: Some(trace(&run, spec.cell.train.trace_points)),
+            diverged_at: run.outcome.diverged_at.map(|s| s as u64),
+        })
+    }
+}
+
+/// Accuracy on the training minibatches of the trailing `window` of steps.
+fn train_accuracy(run: &ClassifierRun, window: f64) -> f64 {
+    let n = run.correct.len();
+    let from = n - ((n as f64 * window).ceil() as usize).clamp(1, n.max(1));
+    let correct: u64 = run.correct[from..].iter().map(|&c| c as u64).sum();
+    correct as f64 / ((n - from) * run.batch_size).max(1) as f64
+}
+
+/// `step, loss, log_loss, batch_accuracy, test_accuracy, test_loss`: at most
+/// `points` evenly spaced steps plus every evaluation (NaN where a step had
+/// none). An evaluation at step s follows s updates, the loss of step s
+/// precedes its update.
+fn trace(run: &ClassifierRun, points: usize) -> Trace {
+    let n = run.outcome.losses.len();
+    let mut steps = crate::trace::trace_steps(n, points);
+    steps.extend(run.evals.iter().map(|e| e.step).filter(|s| *s < n));
+    steps.sort_unstable();
+    steps.dedup();
+    let mut rows: Vec<Vec<f64>> = steps
+        .iter()
+        .map(|&t| {
+            let loss = run.outcome.losses[t] as f64;
+            let eval = run.evals.iter().find(|e| e.step == t);
+            vec![
+                t as f64,
+                loss,
+                loss.ln(),
+                run.correct[t] as f64 / run.batch_size as f64,
+                eval.map_or(f64::NAN, |e| e.test_accuracy),
+                eval.map_or(f64::NAN, |e| e.test_loss),
+            ]
+        })
+        .collect();
+    // The final evaluation comes after the last update: a row of its own.
+    if let Some(e) = run.evals.last().filter(|e| e.step >= n) {
+        rows.push(vec![
+            e.step as f64,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+            e.test_accuracy,
+            e.test_loss,
+        ]);
+    }
+    Trace {
+        columns: [
+            "step",
+            "loss",
+            "log_loss",
+            "batch_accuracy",
+            "test_accuracy",
+            "test_loss",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }
+}

@@ -1,0 +1,194 @@
+//! `two_layer`: a d → h → d net on the teacher stream y = μx + (1 − μ)ε
+//! (§4.4, Fig. 7, 8): the ranks and sparsity of its layers, m_L. Cells that
+//! share a shape pack into one stacked model (DESIGN.md §9); the heatmaps
+//! over λ × μ get the 1-D saddle theory's lines.
+
+use super::report::{loss_rate_docs, training_output};
+use crate::config::{Backend, Config, Invalid};
+use crate::kind::{CellContext, CellOutput, Kind, MetricDoc, OverlayRequest};
+use crate::record::{Metric, Metrics};
+use analysis::plot::{Curve, contour_segments};
+use analysis::rank::rank;
+use analysis::saddle::{Chi, saddle_theory};
+use analysis::sparsity::sparsity_report;
+use analysis::teacher::Teacher;
+use train::config::{LossReduction, MeasureTable, ModelTable};
+use train::two_layer::{TwoLayerCell, TwoLayerRun};
+
+pub struct TwoLayer;
+
+/// A cell: what training needs, and the tolerances of its metrics.
+pub struct Spec {
+    pub cell: TwoLayerCell,
+    pub measure: MeasureTable,
+}
+
+impl Kind for TwoLayer {
+    type Spec = Spec;
+    const NAME: &'static str = "two_layer";
+    const ABOUT: &'static str = "Fig. 7, 8: a d → h → d net (linear, tanh, relu, swish) trained by SGD or Adam on the online teacher y = μx + (1 − μ)ε; the rank of its layers.";
+    const TABLES: &'static [&'static str] = &["model", "data", "train", "measure"];
+    const TRAINS: bool = true;
+    const EXAMPLE: &'static str =
+        "[model]\ndim = 8\nhidden = 8\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 100\n";
+    const TRACE: &'static str = "`step`, `loss` (the minibatch loss before that step's update), `log_loss`; at most `train.trace_points` rows.";
+
+    fn spec(config: &mut Config) -> Result<Spec, Invalid> {
+        let (seed, backend) = (config.seed, config.backend);
+        let model = config.model.get_or_insert_with(ModelTable::default);
+        let (data, train) = (config.data.as_mut(), config.train.as_ref());
+        let cell = TwoLayerCell::from_tables(model, data, train, seed, backend)?;
+        let measure = config.measure.get_or_insert_with(MeasureTable::default);
+        measure.two_layer()?;
+        Ok(Spec {
+            cell,
+            measure: measure.clone(),
+        })
+    }
+
+    fn metrics(_: &Spec) -> Vec<MetricDoc> {
+        let mut m = vec![
+            MetricDoc::new(
+                "rank_w2",
+                "rank of W₂: singular values above `measure.rank_rtol`·σ_max",
+            ),
+            MetricDoc::new("rank_w1", "rank of W₁"),
+            MetricDoc::new(
+                "effective_rank_w2",
+                "exp of the entropy of W₂'s normalised singular values",
+            ),
+            MetricDoc::new(
+                "sparsity",
+                "fraction of weights with |w| ≤ `measure.sparsity_atol`",
+            ),
+            MetricDoc::new("final_loss", "loss on 1000 fresh teacher points"),
+        ];
+        m.extend(loss_rate_docs());
+        m
+    }
+
+    fn run(spec: &Spec, _: &CellContext) -> anyhow::Result<CellOutput> {
+        let run = train::two_layer::run(&spec.cell)?;
+        Ok(output(spec, run))
+    }
+
+    /// The backend is part of the key: on the CPU a pack is
+    /// `train::packed`, on wgpu `train::packed_device`.
+    fn pack_key(spec: &Spec) -> Option<String> {
+        Some(format!(
+            "{:?}|{}",
+            spec.cell.backend,
+            train::packed::pack_key(&spec.cell)
+        ))
+    }
+
+    fn run_pack(specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>> {
+        let cells: Vec<&TwoLayerCell> = specs.iter().map(|s| &s.cell).collect();
+        let runs = match cells.first().map(|c| c.backend) {
+            Some(Backend::Wgpu) => {
+                train::packed_device::run_packed_on(&cells, &train::device(Backend::Wgpu)?)
+            }
+            _ => train::packed::run_packed(&cells),
+        };
+        Ok(runs
+            .into_iter()
+            .zip(specs)
+            .map(|(run, spec)| output(spec, run))
+            .collect())
+    }
+
+    fn overlays(spec: &Spec, request: &OverlayRequest) -> anyhow::Result<Vec<Curve>> {
+        Ok(saddle_lines(spec, request))
+    }
+}
+
+/// Ranks, sparsity and test loss of a trained net, then m_L and the trace.
+fn output(spec: &Spec, run: TwoLayerRun) -> CellOutput {
+    let measure = &spec.measure;
+    let mut metrics: Metrics = Vec::new();
+    if run.outcome.diverged_at.is_none() {
+        let w2 = rank(&run.w2, run.dim, run.hidden, measure.rank_rtol);
+        let w1 = rank(&run.w1, run.hidden, run.dim, measure.rank_rtol);
+        metrics.push(("rank_w2".into(), Metric::Integer(w2.rank as i64)));
+        metrics.push(("rank_w1".into(), Metric::Integer(w1.rank as i64)));
+        metrics.push((
+            "effective_rank_w2".into(),
+            Metric::Number(w2.effective_rank),
+        ));
+        let sparsity = sparsity_report(
+            [("w1", &run.w1[..]), ("w2", &run.w2[..])],
+            measure.sparsity_atol,
+        );
+        metrics.push(("sparsity".into(), Metric::Number(sparsity.overall)));
+        metrics.push(("final_loss".into(), Metric::Number(run.test_loss)));
+    }
+    training_output(metrics, run.outcome, &spec.cell.train, measure)
+}
+
+/// Fine grid on which the 1-D theory is evaluated, per axis.
+const RESOLUTION: usize = 120;
+
+/// The 1-D theory drawn over a heatmap over `train.lr` and `data.mu` (either
+/// way round; Fig. 7's red line): the saddle of the matching u·w model
+/// (same μ, noise σ, batch size S) has `m₊ = 0` and `m₋ = 0` lines that bound
+/// the collapse to low rank. The net and the 1-D theory use different
+/// learning-rate units: the theory is evaluated at `λ₁ = κλ`, by default
+/// κ = 2 for the `mean` loss (MSELoss: the 2 of the squared error; its 1/d
+/// is offset by the input norm ‖x‖² ≈ d) and κ = d for `half_sum` (whose
+/// gradient is d/2 times larger). This is a heuristic mapping;
+/// `theory_lr_scale` sets κ. Empty for other axes or with `theory = false`.
+fn saddle_lines(spec: &Spec, request: &OverlayRequest) -> Vec<Curve> {
+    let OverlayRequest { x, y, xs, ys, .. } = *request;
+    let lr_on_x = match (x, y) {
+        ("train.lr", "data.mu") => true,
+        ("data.mu", "train.lr") => false,
+        _ => return Vec::new(),
+    };
+    if request.spec.theory == Some(false) || xs.len() < 2 || ys.len() < 2 {
+        return Vec::new();
+    }
+    let cell = &spec.cell;
+    let kappa = request
+        .spec
+        .theory_lr_scale
+        .unwrap_or(match cell.train.loss {
+            LossReduction::Mean => 2.0,
+            LossReduction::HalfSum => cell.net.dim as f64,
+        });
+    let noise_std = cell.data.noise_std;
+    let span = |v: &[f64]| {
+        (0..RESOLUTION)
+            .map(|i| v[0] + (v[v.len() - 1] - v[0]) * i as f64 / (RESOLUTION - 1) as f64)
+            .collect::<Vec<_>>()
+    };
+    let (fx, fy) = (span(xs), span(ys));
+    let mut minus = vec![vec![0.0; RESOLUTION]; RESOLUTION];
+    let mut plus = vec![vec![0.0; RESOLUTION]; RESOLUTION];
+    for (iy, &yv) in fy.iter().enumerate() {
+        for (ix, &xv) in fx.iter().enumerate() {
+            let (lr, mu) = if lr_on_x { (xv, yv) } else { (yv, xv) };
+            let t = saddle_theory(
+                &Chi::Teacher(Teacher {
+                    mu: mu.clamp(0.0, 1.0),
+                    noise_std,
+                }),
+                kappa * lr.max(1e-12),
+                cell.train.batch_size,
+                0,
+            );
+            minus[iy][ix] = t.m_minus.value;
+            plus[iy][ix] = t.m_plus.value;
+        }
+    }
+    let curve = |label: String, values: &[Vec<f64>]| {
+        let mut points = Vec::new();
+        for (a, b) in contour_segments(&fx, &fy, false, false, values, 0.0) {
+            points.extend([a, b, (f64::NAN, f64::NAN)]);
+        }
+        Curve { label, points }
+    };
+    vec![
+        curve(format!("theory m₊ = 0 (1-D saddle, λ₁ = {kappa}λ)"), &plus),
+        curve("theory m₋ = 0".to_string(), &minus),
+    ]
+}
