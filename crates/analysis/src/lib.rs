@@ -12,6 +12,8 @@ pub mod gaussian_log;
 pub mod landscape;
 /// m_L = E ln L over a trailing window, and the slope of ln L (Eq. 10, 12).
 pub mod loss_rate;
+/// The Lyapunov spectrum of a product of random matrices (Benettin's QR).
+pub mod lyapunov;
 /// Figures: heatmaps with contours and curves, line plots (PNG + SVG).
 pub mod plot;
 /// Adaptive Gauss–Kronrod quadrature.

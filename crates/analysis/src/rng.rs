@@ -12,6 +12,8 @@ pub enum Stream {
     Expectation = 2,
     /// Simulated SGD trajectories.
     Trajectories = 3,
+    /// The initial frame of a Lyapunov-spectrum estimate.
+    Frame = 4,
 }
 
 /// A fixed-algorithm generator (xoshiro256++), so results do not change with

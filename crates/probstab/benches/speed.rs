@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 use train::Backend;
-use train::config::{DataTable, ModelTable, Net, TrainTable};
+use train::config::{DataTable, MeasureTable, ModelTable, Net, Tables, TrainTable};
 use train::data::{Source, Teacher};
 use train::packed::run_packed;
 use train::trainer::{optimizer, tensors, train_step};
@@ -121,13 +121,14 @@ fn packed(cells: usize, quick: bool) {
                 "lr = {}\nsteps = {steps}",
                 0.01 + 0.001 * k as f64
             ));
-            TwoLayerCell::from_tables(
-                &mut model,
-                Some(&mut data),
-                Some(&train),
-                k as u64,
-                Backend::Cpu,
-            )
+            TwoLayerCell::from_tables(Tables {
+                model: &mut model,
+                data: Some(&mut data),
+                train: Some(&train),
+                measure: &mut MeasureTable::default(),
+                seed: k as u64,
+                backend: Backend::Cpu,
+            })
             .unwrap()
         })
         .collect();

@@ -111,18 +111,43 @@ pub struct SlurmReport {
     pub warnings: Vec<String>,
 }
 
-/// Write the sbatch script of `job` (its `total` and `name` are set from
-/// the grid) and the resolved experiment it runs.
-pub fn slurm(grid: &Grid, mut job: ArrayJob) -> Result<SlurmReport> {
-    let out = job.out.clone();
-    let (_, complete) = runner::pending(&grid.cells, &out)?;
-    job.total = grid.cells.len();
-    if let Some(cell) = grid.cells.first() {
-        job.name = cell.config.name.clone();
-    }
+/// The sbatch options of `probstab slurm`.
+pub struct SlurmOptions {
+    pub cells_per_task: usize,
+    pub max_parallel: Option<usize>,
+    pub cpus_per_task: usize,
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub gpus: Option<String>,
+    /// Extra `#SBATCH` lines.
+    pub extra: Vec<String>,
+}
+
+/// Write the sbatch script that runs the grid as a job array of this
+/// binary, and the resolved experiment its tasks run.
+pub fn slurm(grid: &Grid, out: &ResultsDir, options: SlurmOptions) -> Result<SlurmReport> {
+    let job = ArrayJob {
+        name: grid
+            .cells
+            .first()
+            .map(|c| c.config.name.clone())
+            .unwrap_or_default(),
+        probstab: std::env::current_exe().context("cannot find the probstab binary")?,
+        out: ResultsDir::new(crate::slurm::absolute(out.path())?),
+        workdir: std::env::current_dir().context("cannot read the working directory")?,
+        total: grid.cells.len(),
+        cells_per_task: options.cells_per_task,
+        max_parallel: options.max_parallel,
+        cpus_per_task: options.cpus_per_task,
+        partition: options.partition,
+        time: options.time,
+        gpus: options.gpus,
+        extra: options.extra,
+    };
+    let (_, complete) = runner::pending(&grid.cells, out)?;
     let script = job.script()?;
-    runner::create(&out)?;
-    runner::write_experiment(&grid.experiment, &out)?;
+    runner::create(out)?;
+    runner::write_experiment(&grid.experiment, out)?;
     let path = job.script_path();
     write_atomic(&path, script.as_bytes())?;
     Ok(SlurmReport {

@@ -60,7 +60,7 @@ pub struct RegressionConfig {
     /// λ, the learning rate (> 0).
     pub lr: f64,
     /// S, points per minibatch, drawn i.i.d. Default 1.
-    #[serde(default = "one")]
+    #[serde(default = "train::config::one")]
     pub batch_size: usize,
 }
 
@@ -89,7 +89,7 @@ pub struct SaddleConfig {
     /// λ, the learning rate (> 0).
     pub lr: f64,
     /// S, samples per minibatch, drawn i.i.d. Default 1.
-    #[serde(default = "one")]
+    #[serde(default = "train::config::one")]
     pub batch_size: usize,
 }
 
@@ -134,9 +134,6 @@ impl Default for SimConfig {
     }
 }
 
-fn one() -> usize {
-    1
-}
 fn default_trajectories() -> usize {
     200
 }
@@ -153,8 +150,7 @@ fn default_trace_samples() -> usize {
     10
 }
 
-/// σ of the teacher's label noise when the config leaves it out.
-pub const DEFAULT_NOISE_STD: f64 = 2.0;
+pub use train::config::DEFAULT_NOISE_STD;
 
 impl Config {
     /// The experiment name is a safe directory name.

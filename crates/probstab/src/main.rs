@@ -2,7 +2,7 @@
 //! SGD, collect their results and plot them (DESIGN.md). The clap structs
 //! and a dispatch into the library (`probstab::app`).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{ArgAction, Parser, Subcommand};
 use probstab::runner::RunOptions;
 use probstab::{ResultsDir, app, fetch, plot_spec, slice, slurm};
@@ -188,12 +188,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             submit,
         } => {
             let (grid, out) = app::load_grid(args, out, backend)?;
-            let job = slurm::ArrayJob {
-                name: String::new(),
-                probstab: std::env::current_exe().context("cannot find the probstab binary")?,
-                out: ResultsDir::new(slurm::absolute(out.path())?),
-                workdir: std::env::current_dir().context("cannot read the working directory")?,
-                total: 0,
+            let options = app::SlurmOptions {
                 cells_per_task,
                 max_parallel,
                 cpus_per_task,
@@ -202,7 +197,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 gpus,
                 extra: sbatch,
             };
-            let report = app::slurm(&grid, job)?;
+            let report = app::slurm(&grid, &out, options)?;
             for warning in &report.warnings {
                 eprintln!("warning: {warning}");
             }

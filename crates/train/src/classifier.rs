@@ -9,8 +9,7 @@
 
 use crate::checkpoint::{self, Checkpointing, Progress};
 use crate::config::{
-    DataTable, Dataset, ImageSource, Invalid, LabelNoise, MeasureTable, ModelTable, Net,
-    TrainTable, needs,
+    Dataset, ImageSource, Invalid, LabelNoise, MeasureTable, Net, Tables, TrainTable, required,
 };
 use crate::device::{Backend, device};
 use crate::images::{self, Augment, ImageData, ImageDataError, ImageSet, Normalization, Sampler};
@@ -41,6 +40,8 @@ pub struct ClassifierCell {
     pub width: f64,
     pub data: ImageSource,
     pub train: TrainTable,
+    /// The tolerances of its metrics.
+    pub measure: MeasureTable,
     /// Test images whose penultimate features give the rank.
     pub rank_samples: usize,
     pub seed: u64,
@@ -49,28 +50,20 @@ pub struct ClassifierCell {
 
 impl ClassifierCell {
     /// Validate the tables (filling their defaults) into a cell.
-    pub fn from_tables(
-        model: &mut ModelTable,
-        data: Option<&mut DataTable>,
-        train: Option<&TrainTable>,
-        measure: &mut MeasureTable,
-        seed: u64,
-        backend: Backend,
-    ) -> Result<Self, Invalid> {
-        let width = model.image()?;
-        let data = data
-            .ok_or_else(|| needs(Net::ImageClassifier.kind(), "data"))?
-            .image()?;
-        let train = train.ok_or_else(|| needs(Net::ImageClassifier.kind(), "train"))?;
+    pub fn from_tables(t: Tables) -> Result<Self, Invalid> {
+        let width = t.model.image()?;
+        let data = required(t.data, Net::ImageClassifier, "data")?.image()?;
+        let train = required(t.train, Net::ImageClassifier, "train")?;
         train.validate(Net::ImageClassifier)?;
-        let rank_samples = measure.image()?;
+        let rank_samples = t.measure.image()?;
         Ok(Self {
             width,
             data,
             train: train.clone(),
+            measure: t.measure.clone(),
             rank_samples,
-            seed,
-            backend,
+            seed: t.seed,
+            backend: t.backend,
         })
     }
 }

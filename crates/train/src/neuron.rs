@@ -2,8 +2,8 @@
 //! dataset; returns the final (w, u), the losses and the data.
 
 use crate::config::{
-    DataTable, Invalid, LossReduction, MeasureTable, ModelTable, Net, NeuronData, OptimizerKind,
-    TrainTable, needs,
+    Invalid, LossReduction, MeasureTable, Net, NeuronData, OptimizerKind, Tables, TrainTable,
+    required,
 };
 use crate::data::{Batch, Source, neuron_points, read_xy_csv};
 use crate::device::{Backend, device};
@@ -28,6 +28,8 @@ pub struct NeuronCell {
     pub net: NeuronConfig,
     pub data: NeuronData,
     pub train: TrainTable,
+    /// The tolerances of its metrics.
+    pub measure: MeasureTable,
     /// Fresh points behind `test_loss` (generated data only).
     pub test_points: usize,
     pub seed: u64,
@@ -36,28 +38,20 @@ pub struct NeuronCell {
 
 impl NeuronCell {
     /// Validate the tables (filling their defaults) into a cell.
-    pub fn from_tables(
-        model: &mut ModelTable,
-        data: Option<&mut DataTable>,
-        train: Option<&TrainTable>,
-        measure: &mut MeasureTable,
-        seed: u64,
-        backend: Backend,
-    ) -> Result<Self, Invalid> {
-        let net = model.neuron()?;
-        let data = data
-            .ok_or_else(|| needs(Net::Neuron.kind(), "data"))?
-            .neuron()?;
-        let train = train.ok_or_else(|| needs(Net::Neuron.kind(), "train"))?;
+    pub fn from_tables(t: Tables) -> Result<Self, Invalid> {
+        let net = t.model.neuron()?;
+        let data = required(t.data, Net::Neuron, "data")?.neuron()?;
+        let train = required(t.train, Net::Neuron, "train")?;
         train.validate(Net::Neuron)?;
-        let test_points = measure.neuron()?;
+        let test_points = t.measure.neuron()?;
         Ok(Self {
             net,
             data,
             train: train.clone(),
+            measure: t.measure.clone(),
             test_points,
-            seed,
-            backend,
+            seed: t.seed,
+            backend: t.backend,
         })
     }
 }
@@ -201,6 +195,7 @@ fn train_on_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{DataTable, ModelTable};
 
     /// The hand-written CPU path against burn's autodiff and optimizers on
     /// the CPU, for every neuron activation, both optimizers and losses, batch
@@ -228,14 +223,14 @@ mod tests {
                 toml::from_str("n = 30\nteacher = \"tanh\"\nsignal = 1.0\nnoise_std = 0.5")
                     .unwrap();
             let cfg: TrainTable = toml::from_str(&format!("{train}\nsteps = 300")).unwrap();
-            let cell = NeuronCell::from_tables(
-                &mut model,
-                Some(&mut data),
-                Some(&cfg),
-                &mut MeasureTable::default(),
-                3,
-                Backend::Cpu,
-            )
+            let cell = NeuronCell::from_tables(crate::config::Tables {
+                model: &mut model,
+                data: Some(&mut data),
+                train: Some(&cfg),
+                measure: &mut MeasureTable::default(),
+                seed: 3,
+                backend: Backend::Cpu,
+            })
             .unwrap();
             let config = cell.net;
             let points = dataset(&cell.data, 3).unwrap();

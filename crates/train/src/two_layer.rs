@@ -1,7 +1,7 @@
 //! The `two_layer` kind (§4.4, Fig. 7, 8): a d → h → d net trained on the
 //! teacher stream; returns its weights and losses as plain arrays.
 
-use crate::config::{DataTable, Invalid, ModelTable, Net, TeacherData, TrainTable, needs};
+use crate::config::{Invalid, MeasureTable, Net, Tables, TeacherData, TrainTable, required};
 use crate::data::{Source, Teacher};
 use crate::device::{Backend, device};
 use crate::init::{linear_bias, linear_weight};
@@ -29,31 +29,27 @@ pub struct TwoLayerCell {
     pub net: TwoLayerConfig,
     pub data: TeacherData,
     pub train: TrainTable,
+    /// The tolerances of its metrics.
+    pub measure: MeasureTable,
     pub seed: u64,
     pub backend: Backend,
 }
 
 impl TwoLayerCell {
     /// Validate the tables (filling their defaults) into a cell.
-    pub fn from_tables(
-        model: &mut ModelTable,
-        data: Option<&mut DataTable>,
-        train: Option<&TrainTable>,
-        seed: u64,
-        backend: Backend,
-    ) -> Result<Self, Invalid> {
-        let net = model.two_layer()?;
-        let data = data
-            .ok_or_else(|| needs(Net::TwoLayer.kind(), "data"))?
-            .two_layer()?;
-        let train = train.ok_or_else(|| needs(Net::TwoLayer.kind(), "train"))?;
+    pub fn from_tables(t: Tables) -> Result<Self, Invalid> {
+        let net = t.model.two_layer()?;
+        let data = required(t.data, Net::TwoLayer, "data")?.two_layer()?;
+        let train = required(t.train, Net::TwoLayer, "train")?;
         train.validate(Net::TwoLayer)?;
+        t.measure.two_layer()?;
         Ok(Self {
             net,
             data,
             train: train.clone(),
-            seed,
-            backend,
+            measure: t.measure.clone(),
+            seed: t.seed,
+            backend: t.backend,
         })
     }
 
@@ -112,7 +108,7 @@ pub fn run(cell: &TwoLayerCell) -> Result<TwoLayerRun, TrainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LossReduction, OptimizerKind};
+    use crate::config::{DataTable, LossReduction, ModelTable, OptimizerKind};
     use models::Activation;
 
     fn tables(
@@ -140,8 +136,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(train.loss, LossReduction::Mean);
-        TwoLayerCell::from_tables(&mut model, Some(&mut data), Some(&train), 0, Backend::Cpu)
-            .unwrap()
+        TwoLayerCell::from_tables(crate::config::Tables {
+            model: &mut model,
+            data: Some(&mut data),
+            train: Some(&train),
+            measure: &mut MeasureTable::default(),
+            seed: 0,
+            backend: Backend::Cpu,
+        })
+        .unwrap()
     }
 
     #[test]

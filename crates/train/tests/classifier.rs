@@ -27,14 +27,14 @@ fn tables(model: &str, data: &str, train: &str, measure: &str) -> Tables {
     let mut data: DataTable = toml::from_str(data).unwrap();
     let train: TrainTable = toml::from_str(train).unwrap();
     let mut measure: MeasureTable = toml::from_str(measure).unwrap();
-    ClassifierCell::from_tables(
-        &mut model,
-        Some(&mut data),
-        Some(&train),
-        &mut measure,
-        0,
-        Backend::Cpu,
-    )
+    ClassifierCell::from_tables(train::config::Tables {
+        model: &mut model,
+        data: Some(&mut data),
+        train: Some(&train),
+        measure: &mut measure,
+        seed: 0,
+        backend: Backend::Cpu,
+    })
     .unwrap()
 }
 

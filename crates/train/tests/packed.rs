@@ -7,7 +7,7 @@
 mod common;
 
 use train::Backend;
-use train::config::{DataTable, ModelTable, TrainTable};
+use train::config::{DataTable, MeasureTable, ModelTable, TrainTable};
 use train::packed::{pack_key, run_packed};
 use train::two_layer::{TwoLayerCell, TwoLayerRun, run};
 
@@ -18,7 +18,15 @@ fn tables(model: &str, data: &str, train: &str) -> Tables {
     let mut model: ModelTable = toml::from_str(model).unwrap();
     let mut data: DataTable = toml::from_str(data).unwrap();
     let train: TrainTable = toml::from_str(train).unwrap();
-    TwoLayerCell::from_tables(&mut model, Some(&mut data), Some(&train), 0, Backend::Cpu).unwrap()
+    TwoLayerCell::from_tables(train::config::Tables {
+        model: &mut model,
+        data: Some(&mut data),
+        train: Some(&train),
+        measure: &mut MeasureTable::default(),
+        seed: 0,
+        backend: Backend::Cpu,
+    })
+    .unwrap()
 }
 
 /// The cell `t` with another seed.

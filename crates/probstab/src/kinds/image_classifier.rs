@@ -2,7 +2,7 @@
 //! noise (Fig. 1c, 9–12): test accuracy, the rank of the penultimate
 //! features, per-layer sparsity, m_L.
 
-use super::report::{loss_rate_docs, push_loss_rate, status_of};
+use super::report::{loss_rate_docs, push_loss_rate, status_of, tables};
 use crate::config::{Backend, Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc};
 use crate::record::{Metric, Metrics};
@@ -12,33 +12,22 @@ use analysis::sparsity::sparsity_report;
 use models::ResNet18Config;
 use train::checkpoint::Checkpointing;
 use train::classifier::{ClassifierCell, ClassifierRun};
-use train::config::{DataTable, MeasureTable, ModelTable, invalid};
+use train::config::{Net, invalid};
 
 pub struct ImageClassifier;
 
-/// A cell: what training needs, and the tolerances of its metrics.
-pub struct Spec {
-    pub cell: ClassifierCell,
-    pub measure: MeasureTable,
-}
-
 impl Kind for ImageClassifier {
-    type Spec = Spec;
-    const NAME: &'static str = "image_classifier";
+    type Spec = ClassifierCell;
+    const NAME: &'static str = Net::ImageClassifier.kind();
     const ABOUT: &'static str = "Fig. 1c, 9–12: ResNet-18 (CIFAR stem, width multiplier) on CIFAR-10 or Fashion-MNIST with dynamic or static label noise; test accuracy, penultimate rank, per-layer sparsity.";
     const TABLES: &'static [&'static str] = &["model", "data", "train", "measure"];
     const TRAINS: bool = true;
     const EXAMPLE: &'static str = "[model]\nwidth = 0.0625\n\n[data]\ndataset = \"fashion_mnist\"\nnoise_prob = 0.2\ntrain_size = 256\ntest_size = 64\n\n[train]\nlr = 0.05\nbatch_size = 32\nsteps = 10\n\n[measure]\nrank_samples = 64\n";
     const TRACE: &'static str = "`step`, `loss`, `log_loss`, `batch_accuracy`, `test_accuracy`, `test_loss` (at most `train.trace_points` steps, plus every evaluation; NaN where a step had none).";
 
-    fn spec(config: &mut Config) -> Result<Spec, Invalid> {
-        let (seed, backend) = (config.seed, config.backend);
-        let model = config.model.get_or_insert_with(ModelTable::default);
-        let data = Some(config.data.get_or_insert_with(DataTable::default));
-        let train = config.train.as_ref();
-        let measure = config.measure.get_or_insert_with(MeasureTable::default);
-        let cell = ClassifierCell::from_tables(model, data, train, measure, seed, backend)?;
-        if backend == Backend::Wgpu && models::resnet::channels(cell.width, 0) < 2 {
+    fn spec(config: &mut Config) -> Result<ClassifierCell, Invalid> {
+        let cell = ClassifierCell::from_tables(tables(config, true))?;
+        if cell.backend == Backend::Wgpu && models::resnet::channels(cell.width, 0) < 2 {
             return Err(invalid(
                 "model.width",
                 format!(
@@ -47,13 +36,10 @@ impl Kind for ImageClassifier {
                 ),
             ));
         }
-        Ok(Spec {
-            cell,
-            measure: measure.clone(),
-        })
+        Ok(cell)
     }
 
-    fn metrics(spec: &Spec) -> Vec<MetricDoc> {
+    fn metrics(spec: &ClassifierCell) -> Vec<MetricDoc> {
         let mut m = vec![
             MetricDoc::new("test_accuracy", "accuracy on the `test_size` test images"),
             MetricDoc::new("test_loss", "cross-entropy on them"),
@@ -78,7 +64,7 @@ impl Kind for ImageClassifier {
         let net = ResNet18Config {
             in_channels: 1,
             num_classes: 2,
-            width: spec.cell.width,
+            width: spec.width,
         };
         m.extend(
             net.params()
@@ -102,14 +88,14 @@ impl Kind for ImageClassifier {
         m
     }
 
-    fn run(spec: &Spec, cell: &CellContext) -> anyhow::Result<CellOutput> {
+    fn run(spec: &ClassifierCell, cell: &CellContext) -> anyhow::Result<CellOutput> {
         let measure = &spec.measure;
         let checkpointing = Checkpointing {
             dir: cell.dir.path().to_path_buf(),
             resume: cell.resume,
             fingerprint: cell.config_text.to_string(),
         };
-        let run = train::classifier::run(&spec.cell, Some(&checkpointing))?;
+        let run = train::classifier::run(spec, Some(&checkpointing))?;
         let mut metrics: Metrics = Vec::new();
         let mut push = |name: &str, value: Metric| metrics.push((name.to_string(), value));
         let last = run.evals.last().expect("a final evaluation");
@@ -163,7 +149,7 @@ impl Kind for ImageClassifier {
         Ok(CellOutput {
             status: status_of(&run.outcome),
             metrics,
-            trace: Some(trace(&run, spec.cell.train.trace_points)),
+            trace: Some(trace(&run, spec.train.trace_points)),
             diverged_at: run.outcome.diverged_at.map(|s| s as u64),
         })
     }

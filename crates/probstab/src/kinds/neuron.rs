@@ -2,23 +2,17 @@
 //! 5): where SGD ends, and which stationary point of the full-data loss
 //! (minima A, B, the saddle C at the origin) it ends nearest.
 
-use super::report::{loss_rate_docs, training_output};
+use super::report::{loss_rate_docs, tables, training_output};
 use crate::config::{Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc};
 use crate::record::{Metric, Metrics};
 use analysis::landscape::{NeuronLandscape, PointKind, StationaryPoint, nearest};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use train::config::{LossReduction, MeasureTable, ModelTable};
+use train::config::{LossReduction, Net};
 use train::neuron::NeuronCell;
 
 pub struct Neuron;
-
-/// A cell: what training needs, and the tolerances of its metrics.
-pub struct Spec {
-    pub cell: NeuronCell,
-    pub measure: MeasureTable,
-}
 
 /// A run ended "at" a stationary point when it is closer than this (in (w, u)).
 pub const AT_POINT: f64 = 0.05;
@@ -26,27 +20,19 @@ pub const AT_POINT: f64 = 0.05;
 pub const LANDSCAPE_BOUND: f64 = 5.0;
 
 impl Kind for Neuron {
-    type Spec = Spec;
-    const NAME: &'static str = "neuron";
+    type Spec = NeuronCell;
+    const NAME: &'static str = Net::Neuron.kind();
     const ABOUT: &'static str = "Fig. 1a, 5: a single neuron u·σ(w·x) (linear, tanh, swish) on generated, inline or CSV 1-D data; where SGD ends and the stationary point it ends nearest.";
     const TABLES: &'static [&'static str] = &["model", "data", "train", "measure"];
     const TRAINS: bool = true;
     const EXAMPLE: &'static str = "[model]\nactivation = \"tanh\"\nw0 = 0.5\nu0 = 0.5\n\n[data]\nn = 50\n\n[train]\nlr = 0.1\nsteps = 100\n";
     const TRACE: &'static str = "`step`, `loss` (the minibatch loss before that step's update), `log_loss`; at most `train.trace_points` rows.";
 
-    fn spec(config: &mut Config) -> Result<Spec, Invalid> {
-        let (seed, backend) = (config.seed, config.backend);
-        let model = config.model.get_or_insert_with(ModelTable::default);
-        let (data, train) = (config.data.as_mut(), config.train.as_ref());
-        let measure = config.measure.get_or_insert_with(MeasureTable::default);
-        let cell = NeuronCell::from_tables(model, data, train, measure, seed, backend)?;
-        Ok(Spec {
-            cell,
-            measure: measure.clone(),
-        })
+    fn spec(config: &mut Config) -> Result<NeuronCell, Invalid> {
+        NeuronCell::from_tables(tables(config, false))
     }
 
-    fn metrics(_: &Spec) -> Vec<MetricDoc> {
+    fn metrics(_: &NeuronCell) -> Vec<MetricDoc> {
         let mut m = vec![
             MetricDoc::new("w", "final w"),
             MetricDoc::new("u", "final u"),
@@ -75,8 +61,8 @@ impl Kind for Neuron {
         m
     }
 
-    fn run(spec: &Spec, _: &CellContext) -> anyhow::Result<CellOutput> {
-        let cell = &spec.cell;
+    fn run(spec: &NeuronCell, _: &CellContext) -> anyhow::Result<CellOutput> {
+        let cell = spec;
         let run = train::neuron::run(cell)?;
         let mut metrics: Metrics = Vec::new();
         if run.outcome.diverged_at.is_none() {

@@ -2,14 +2,32 @@
 //! Lyapunov slope of a training run, a run's status, the loss trace, and
 //! the Fig. 6 trace of the simulations.
 
+use crate::config::Config;
 use crate::kind::{CellOutput, MetricDoc};
 use crate::record::{Metric, Metrics, Status};
 use crate::trace::{Trace, loss_trace};
 use analysis::Estimate;
 use analysis::loss_rate::loss_rate;
 use analysis::simulate::TraceRow;
-use train::config::{MeasureTable, TrainTable};
+use train::config::{DataTable, MeasureTable, ModelTable, Tables, TrainTable};
 use train::trainer::Outcome;
+
+/// A training kind's tables, for its cell's `from_tables`: `[model]` and
+/// `[measure]` default to their defaults (written back into the config), and
+/// so does `[data]` where the kind has a default data set.
+pub fn tables(config: &mut Config, default_data: bool) -> Tables<'_> {
+    if default_data {
+        config.data.get_or_insert_with(DataTable::default);
+    }
+    Tables {
+        model: config.model.get_or_insert_with(ModelTable::default),
+        data: config.data.as_mut(),
+        train: config.train.as_ref(),
+        measure: config.measure.get_or_insert_with(MeasureTable::default),
+        seed: config.seed,
+        backend: config.backend,
+    }
+}
 
 /// `name` and `name_err` (0 when exact).
 pub fn push_estimate(metrics: &mut Metrics, name: &str, e: Estimate) {

@@ -3,7 +3,7 @@
 //! share a shape pack into one stacked model (DESIGN.md §9); the heatmaps
 //! over λ × μ get the 1-D saddle theory's lines.
 
-use super::report::{loss_rate_docs, training_output};
+use super::report::{loss_rate_docs, tables, training_output};
 use crate::config::{Backend, Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc, OverlayRequest};
 use crate::record::{Metric, Metrics};
@@ -12,20 +12,14 @@ use analysis::rank::rank;
 use analysis::saddle::{Chi, saddle_theory};
 use analysis::sparsity::sparsity_report;
 use analysis::teacher::Teacher;
-use train::config::{LossReduction, MeasureTable, ModelTable};
+use train::config::{LossReduction, Net};
 use train::two_layer::{TwoLayerCell, TwoLayerRun};
 
 pub struct TwoLayer;
 
-/// A cell: what training needs, and the tolerances of its metrics.
-pub struct Spec {
-    pub cell: TwoLayerCell,
-    pub measure: MeasureTable,
-}
-
 impl Kind for TwoLayer {
-    type Spec = Spec;
-    const NAME: &'static str = "two_layer";
+    type Spec = TwoLayerCell;
+    const NAME: &'static str = Net::TwoLayer.kind();
     const ABOUT: &'static str = "Fig. 7, 8: a d → h → d net (linear, tanh, relu, swish) trained by SGD or Adam on the online teacher y = μx + (1 − μ)ε; the rank of its layers.";
     const TABLES: &'static [&'static str] = &["model", "data", "train", "measure"];
     const TRAINS: bool = true;
@@ -33,20 +27,11 @@ impl Kind for TwoLayer {
         "[model]\ndim = 8\nhidden = 8\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 100\n";
     const TRACE: &'static str = "`step`, `loss` (the minibatch loss before that step's update), `log_loss`; at most `train.trace_points` rows.";
 
-    fn spec(config: &mut Config) -> Result<Spec, Invalid> {
-        let (seed, backend) = (config.seed, config.backend);
-        let model = config.model.get_or_insert_with(ModelTable::default);
-        let (data, train) = (config.data.as_mut(), config.train.as_ref());
-        let cell = TwoLayerCell::from_tables(model, data, train, seed, backend)?;
-        let measure = config.measure.get_or_insert_with(MeasureTable::default);
-        measure.two_layer()?;
-        Ok(Spec {
-            cell,
-            measure: measure.clone(),
-        })
+    fn spec(config: &mut Config) -> Result<TwoLayerCell, Invalid> {
+        TwoLayerCell::from_tables(tables(config, false))
     }
 
-    fn metrics(_: &Spec) -> Vec<MetricDoc> {
+    fn metrics(_: &TwoLayerCell) -> Vec<MetricDoc> {
         let mut m = vec![
             MetricDoc::new(
                 "rank_w2",
@@ -67,23 +52,23 @@ impl Kind for TwoLayer {
         m
     }
 
-    fn run(spec: &Spec, _: &CellContext) -> anyhow::Result<CellOutput> {
-        let run = train::two_layer::run(&spec.cell)?;
+    fn run(spec: &TwoLayerCell, _: &CellContext) -> anyhow::Result<CellOutput> {
+        let run = train::two_layer::run(spec)?;
         Ok(output(spec, run))
     }
 
     /// The backend is part of the key: on the CPU a pack is
     /// `train::packed`, on wgpu `train::packed_device`.
-    fn pack_key(spec: &Spec) -> Option<String> {
+    fn pack_key(spec: &TwoLayerCell) -> Option<String> {
         Some(format!(
             "{:?}|{}",
-            spec.cell.backend,
-            train::packed::pack_key(&spec.cell)
+            spec.backend,
+            train::packed::pack_key(spec)
         ))
     }
 
-    fn run_pack(specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>> {
-        let cells: Vec<&TwoLayerCell> = specs.iter().map(|s| &s.cell).collect();
+    fn run_pack(specs: &[&TwoLayerCell]) -> anyhow::Result<Vec<CellOutput>> {
+        let cells: Vec<&TwoLayerCell> = specs.to_vec();
         let runs = match cells.first().map(|c| c.backend) {
             Some(Backend::Wgpu) => {
                 train::packed_device::run_packed_on(&cells, &train::device(Backend::Wgpu)?)
@@ -97,13 +82,13 @@ impl Kind for TwoLayer {
             .collect())
     }
 
-    fn overlays(spec: &Spec, request: &OverlayRequest) -> anyhow::Result<Vec<Curve>> {
+    fn overlays(spec: &TwoLayerCell, request: &OverlayRequest) -> anyhow::Result<Vec<Curve>> {
         Ok(saddle_lines(spec, request))
     }
 }
 
 /// Ranks, sparsity and test loss of a trained net, then m_L and the trace.
-fn output(spec: &Spec, run: TwoLayerRun) -> CellOutput {
+fn output(spec: &TwoLayerCell, run: TwoLayerRun) -> CellOutput {
     let measure = &spec.measure;
     let mut metrics: Metrics = Vec::new();
     if run.outcome.diverged_at.is_none() {
@@ -122,7 +107,7 @@ fn output(spec: &Spec, run: TwoLayerRun) -> CellOutput {
         metrics.push(("sparsity".into(), Metric::Number(sparsity.overall)));
         metrics.push(("final_loss".into(), Metric::Number(run.test_loss)));
     }
-    training_output(metrics, run.outcome, &spec.cell.train, measure)
+    training_output(metrics, run.outcome, &spec.train, measure)
 }
 
 /// Fine grid on which the 1-D theory is evaluated, per axis.
@@ -137,7 +122,7 @@ const RESOLUTION: usize = 120;
 /// is offset by the input norm ‖x‖² ≈ d) and κ = d for `half_sum` (whose
 /// gradient is d/2 times larger). This is a heuristic mapping;
 /// `theory_lr_scale` sets κ. Empty for other axes or with `theory = false`.
-fn saddle_lines(spec: &Spec, request: &OverlayRequest) -> Vec<Curve> {
+fn saddle_lines(spec: &TwoLayerCell, request: &OverlayRequest) -> Vec<Curve> {
     let OverlayRequest { x, y, xs, ys, .. } = *request;
     let lr_on_x = match (x, y) {
         ("train.lr", "data.mu") => true,
@@ -147,7 +132,7 @@ fn saddle_lines(spec: &Spec, request: &OverlayRequest) -> Vec<Curve> {
     if request.spec.theory == Some(false) || xs.len() < 2 || ys.len() < 2 {
         return Vec::new();
     }
-    let cell = &spec.cell;
+    let cell = spec;
     let kappa = request
         .spec
         .theory_lr_scale

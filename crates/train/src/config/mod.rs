@@ -10,5 +10,5 @@ mod validate;
 
 pub use tables::*;
 pub use validate::{
-    Invalid, MAX_BATCH, MAX_POINTS, MAX_STEPS, MAX_WEIGHTS, at_most, invalid, needs,
+    Invalid, MAX_BATCH, MAX_POINTS, MAX_STEPS, MAX_WEIGHTS, at_most, invalid, needs, required,
 };

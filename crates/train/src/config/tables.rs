@@ -1,6 +1,7 @@
 //! The tables as serde structs, with defaults and units, and the typed
 //! values their validation returns.
 
+use crate::device::Backend;
 use models::Activation;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,18 @@ pub struct ImageSource {
     /// None: all images.
     pub train_size: Option<usize>,
     pub test_size: Option<usize>,
+}
+
+/// A training cell's tables as its config has them (defaults not yet
+/// filled), with its seed and backend: what `TwoLayerCell::from_tables` and
+/// its siblings validate into a typed cell.
+pub struct Tables<'a> {
+    pub model: &'a mut ModelTable,
+    pub data: Option<&'a mut DataTable>,
+    pub train: Option<&'a TrainTable>,
+    pub measure: &'a mut MeasureTable,
+    pub seed: u64,
+    pub backend: Backend,
 }
 
 /// `[model]`.
@@ -287,7 +300,12 @@ impl Default for MeasureTable {
     }
 }
 
-fn one() -> usize {
+/// σ of the teacher's label noise when the config leaves it out: the
+/// paper's ε ~ N(0, 4) (§4.2, §4.4), for `[saddle]` and two_layer's `[data]`.
+pub const DEFAULT_NOISE_STD: f64 = 2.0;
+
+/// S = 1, the default batch size of every kind.
+pub fn one() -> usize {
     1
 }
 fn default_steps() -> usize {

@@ -2,8 +2,8 @@
 //! fills the kind's defaults, and rejects a key the kind does not use.
 
 use super::tables::{
-    DataTable, Generator, ImageSource, LossReduction, MeasureTable, ModelTable, Net, NeuronData,
-    TeacherData, TrainTable,
+    DEFAULT_NOISE_STD, DataTable, Generator, ImageSource, LossReduction, MeasureTable, ModelTable,
+    Net, NeuronData, TeacherData, TrainTable,
 };
 use models::{Activation, NeuronConfig, TwoLayerConfig};
 
@@ -181,7 +181,7 @@ impl DataTable {
         if !(0.0..=1.0).contains(&mu) {
             return Err(invalid("data.mu", format!("must be in [0, 1], got {mu}")));
         }
-        let noise_std = *self.noise_std.get_or_insert(2.0);
+        let noise_std = *self.noise_std.get_or_insert(DEFAULT_NOISE_STD);
         non_negative("data.noise_std", noise_std)?;
         let n = *self.n.get_or_insert(0);
         at_most("data.n", n, MAX_POINTS)?;
@@ -347,6 +347,11 @@ impl MeasureTable {
         at_most("measure.test_points", points, MAX_POINTS)?;
         Ok(points)
     }
+}
+
+/// A table that `net`'s kind needs, or the error that it is missing.
+pub fn required<T>(table: Option<T>, net: Net, name: &str) -> Result<T, Invalid> {
+    table.ok_or_else(|| needs(net.kind(), name))
 }
 
 /// The error for a table that `kind` needs and the config lacks.
