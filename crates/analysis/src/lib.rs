@@ -14,6 +14,9 @@ pub mod landscape;
 pub mod loss_rate;
 /// The Lyapunov spectrum of a product of random matrices (Benettin's QR).
 pub mod lyapunov;
+/// The linearised SGD of a two-layer net at its saddle (Eq. 48): the step
+/// and the mean-square rate.
+pub mod network;
 /// Figures: heatmaps with contours and curves, line plots (PNG + SVG).
 pub mod plot;
 /// Adaptive Gauss–Kronrod quadrature.
