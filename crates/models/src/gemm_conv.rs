@@ -4,7 +4,7 @@
 //! per tile, the weight repacked for each) and gets the weight gradient as a
 //! convolution whose "kernel" is the whole output gradient: thousands of GEMMs
 //! nine columns wide. Profiled on a ResNet-18 CIFAR step at batch 32, that is
-//! most of the step (see README, Performance). Here a convolution of x
+//! most of the step (see docs/performance.md). Here a convolution of x
 //! `[B, C, H, W]` by w `[O, C, k, k]` is
 //!
 //! - forward: `y[O, B·P] = w[O, C·k²] · cols[C·k², B·P]`, cols = im2col(x);

@@ -41,6 +41,9 @@ pub struct Config {
     /// Training kinds: tolerances of the metrics (`[measure]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<MeasureTable>,
+    /// two_layer_theory: the Monte Carlo of the spectrum (`[spectrum]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectrum: Option<SpectrumConfig>,
 }
 
 /// `[regression]`: 1-D regression through the origin, `ℓ = ½(wx − y)²`.
@@ -99,6 +102,56 @@ pub enum ChiKind {
     Bernoulli,
     #[default]
     Teacher,
+}
+
+/// `[spectrum]`: the Monte Carlo of the spectrum.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpectrumConfig {
+    /// Steps counted. Default 20000: the exponents are O(1/d) per step with
+    /// the `mean` loss, so a wider net needs more.
+    #[serde(default = "default_spectrum_steps")]
+    pub steps: usize,
+    /// Steps taken first and not counted. Default 2000.
+    #[serde(default = "default_burn_in")]
+    pub burn_in: usize,
+    /// Re-orthonormalise every this many steps. Default 10.
+    #[serde(default = "default_every")]
+    pub every: usize,
+    /// Blocks of the counted steps behind the standard errors. Default 10.
+    #[serde(default = "default_blocks")]
+    pub blocks: usize,
+    /// Minibatches behind `mean_square_rate`. Default 1000.
+    #[serde(default = "default_ms_batches")]
+    pub ms_batches: usize,
+}
+
+impl Default for SpectrumConfig {
+    fn default() -> Self {
+        Self {
+            steps: default_spectrum_steps(),
+            burn_in: default_burn_in(),
+            every: default_every(),
+            blocks: default_blocks(),
+            ms_batches: default_ms_batches(),
+        }
+    }
+}
+
+fn default_spectrum_steps() -> usize {
+    20_000
+}
+fn default_burn_in() -> usize {
+    2000
+}
+fn default_every() -> usize {
+    10
+}
+fn default_blocks() -> usize {
+    10
+}
+fn default_ms_batches() -> usize {
+    1000
 }
 
 /// `[sim]`: Monte Carlo trajectories for `regression_sim` and `saddle_sim`.
@@ -175,7 +228,7 @@ impl Config {
     }
 
     /// Which of the optional tables are present.
-    pub fn tables_present(&self) -> [(&'static str, bool); 7] {
+    pub fn tables_present(&self) -> [(&'static str, bool); 8] {
         [
             ("regression", self.regression.is_some()),
             ("saddle", self.saddle.is_some()),
@@ -184,6 +237,7 @@ impl Config {
             ("data", self.data.is_some()),
             ("train", self.train.is_some()),
             ("measure", self.measure.is_some()),
+            ("spectrum", self.spectrum.is_some()),
         ]
     }
 }

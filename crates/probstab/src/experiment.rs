@@ -54,8 +54,9 @@ pub struct Grid {
 
 impl Grid {
     /// Expand an experiment.
-    pub fn new(experiment: Experiment) -> Result<Self, ConfigError> {
+    pub fn new(mut experiment: Experiment) -> Result<Self, ConfigError> {
         let cells = experiment.cells()?;
+        experiment.fit_plots(&cells)?;
         Ok(Self { experiment, cells })
     }
 
@@ -308,32 +309,60 @@ impl Experiment {
                 spec,
             });
         }
-        self.check_plot_columns(&cells)?;
         Ok(cells)
     }
 
     /// Every metric a `[[plot]]` names (its metric, contours and curves) is
     /// one the cells declare, an axis, or `status`: checked before any cell
-    /// runs.
-    fn check_plot_columns(&self, cells: &[Cell]) -> Result<(), ConfigError> {
+    /// runs. When `kind` is set on the command line (`kind=two_layer_theory`
+    /// on a two_layer experiment), the file's plots were written for its own
+    /// kind: those the new kind cannot draw are dropped, with a warning,
+    /// from the plots and from the resolved `experiment.toml`.
+    fn fit_plots(&mut self, cells: &[Cell]) -> Result<(), ConfigError> {
         if self.plots.is_empty() || cells.is_empty() {
             return Ok(());
         }
+        let kind_overridden = self.overrides.iter().any(|(_, key)| key == "kind");
+        let mut keep = Vec::with_capacity(self.plots.len());
         for (i, spec) in self.plots.iter().enumerate() {
-            let contours = spec
-                .contour
-                .iter()
-                .map(|c| c.split_once('=').map_or(c.as_str(), |(c, _)| c.trim()));
-            let named = spec
-                .metric
-                .iter()
-                .map(|m| ("metric", m.as_str()))
-                .chain(contours.map(|c| ("contour", c)))
-                .chain(spec.curve.iter().map(|c| ("curve", c.as_str())));
-            for (key, column) in named {
-                check_column(cells, &self.axes, column)
-                    .map_err(|message| self.key_error(&[], &format!("plot[{i}].{key}"), message))?;
+            match self.check_plot(i, spec, cells) {
+                Ok(()) => keep.push(true),
+                Err(error) if kind_overridden => {
+                    tracing::warn!(
+                        "plot[{i}] dropped: kind `{}` was set on the command line and cannot draw it ({error})",
+                        cells[0].config.kind
+                    );
+                    keep.push(false);
+                }
+                Err(error) => return Err(error),
             }
+        }
+        let mut flags = keep.iter();
+        self.plots.retain(|_| *flags.next().unwrap_or(&true));
+        if let Some(Value::Array(plots)) = self.resolved.get_mut("plot") {
+            let mut flags = keep.iter();
+            plots.retain(|_| *flags.next().unwrap_or(&true));
+            if plots.is_empty() {
+                self.resolved.remove("plot");
+            }
+        }
+        Ok(())
+    }
+
+    fn check_plot(&self, i: usize, spec: &PlotSpec, cells: &[Cell]) -> Result<(), ConfigError> {
+        let contours = spec
+            .contour
+            .iter()
+            .map(|c| c.split_once('=').map_or(c.as_str(), |(c, _)| c.trim()));
+        let named = spec
+            .metric
+            .iter()
+            .map(|m| ("metric", m.as_str()))
+            .chain(contours.map(|c| ("contour", c)))
+            .chain(spec.curve.iter().map(|c| ("curve", c.as_str())));
+        for (key, column) in named {
+            check_column(cells, &self.axes, column)
+                .map_err(|message| self.key_error(&[], &format!("plot[{i}].{key}"), message))?;
         }
         Ok(())
     }

@@ -19,6 +19,8 @@ pub struct CellOutput {
     pub status: Status,
     pub metrics: Metrics,
     pub trace: Option<Trace>,
+    /// A spectrum table (`spectrum.csv`), for kinds that compute one.
+    pub spectrum: Option<Trace>,
     pub diverged_at: Option<u64>,
 }
 
@@ -70,6 +72,9 @@ pub trait Kind: Sync + 'static {
     /// Whether it trains, so that `backend` applies (the others compute on
     /// the CPU and refuse another backend).
     const TRAINS: bool = false;
+    /// A kind that does not train but takes a training kind's config as it
+    /// is ignores `backend` instead of refusing it.
+    const IGNORES_BACKEND: bool = false;
     /// A small config of this kind (without `name` and `kind`): the example
     /// of docs/kinds.md, and the cell the tests run to check the metrics.
     const EXAMPLE: &'static str;
@@ -104,6 +109,7 @@ pub trait Plug: Sync {
     fn about(&self) -> &'static str;
     fn tables(&self) -> &'static [&'static str];
     fn trains(&self) -> bool;
+    fn ignores_backend(&self) -> bool;
     fn example(&self) -> &'static str;
     fn trace(&self) -> &'static str;
     fn spec(&'static self, config: &mut Config) -> Result<Spec, Invalid>;
@@ -141,6 +147,9 @@ impl<K: Kind> Plug for Plugged<K> {
     }
     fn trains(&self) -> bool {
         K::TRAINS
+    }
+    fn ignores_backend(&self) -> bool {
+        K::IGNORES_BACKEND
     }
     fn example(&self) -> &'static str {
         K::EXAMPLE

@@ -42,7 +42,7 @@ pub struct PlotSpec {
     /// theory's boundaries (Fig. 7's red line). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theory: Option<bool>,
-    /// κ of the theory overlay, λ₁ = κλ (see theory_overlay.rs).
+    /// κ of the theory overlay, λ₁ = κλ (see kinds/two_layer.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theory_lr_scale: Option<f64>,
     /// File name stem under `plots/` (default from the metric and `where`).

@@ -14,6 +14,10 @@ pub enum Status {
     Diverged,
     /// An error or panic; rerunning the grid retries the cell.
     Failed,
+    /// The kind's theory does not apply to this cell (a result, with the
+    /// reason in the metric `not_applicable`).
+    #[serde(rename = "n/a")]
+    NotApplicable,
 }
 
 impl Status {
@@ -22,6 +26,7 @@ impl Status {
             Status::Ok => "ok",
             Status::Diverged => "diverged",
             Status::Failed => "failed",
+            Status::NotApplicable => "n/a",
         }
     }
 

@@ -17,14 +17,20 @@ pub struct RunCounts {
     pub ok: usize,
     pub diverged: usize,
     pub failed: usize,
+    /// Cells whose theory does not apply (status `n/a`).
+    pub not_applicable: usize,
 }
 
 impl std::fmt::Display for RunCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let run = self.ok + self.diverged + self.failed;
+        let run = self.ok + self.diverged + self.failed + self.not_applicable;
+        let na = match self.not_applicable {
+            0 => String::new(),
+            n => format!(", {n} n/a"),
+        };
         write!(
             f,
-            "{run} run ({} ok, {} diverged, {} failed), {} already complete",
+            "{run} run ({} ok, {} diverged, {} failed{na}), {} already complete",
             self.ok, self.diverged, self.failed, self.skipped
         )
     }
@@ -102,6 +108,7 @@ pub fn run_cells(
             Status::Ok => counts.ok += 1,
             Status::Diverged => counts.diverged += 1,
             Status::Failed => counts.failed += 1,
+            Status::NotApplicable => counts.not_applicable += 1,
         }
     }
     Ok(counts)
@@ -293,6 +300,9 @@ fn finish(
             let _ = std::fs::remove_file(dir.trace());
         }
     }
+    if let Some(spectrum) = &output.spectrum {
+        write_atomic(&dir.spectrum(), spectrum.to_csv().as_bytes())?;
+    }
     let record = Record {
         id: cell.id.clone(),
         axes: cell
@@ -328,6 +338,7 @@ fn failed() -> CellOutput {
         status: Status::Failed,
         metrics: Vec::new(),
         trace: None,
+        spectrum: None,
         diverged_at: None,
     }
 }

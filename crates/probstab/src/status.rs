@@ -20,6 +20,8 @@ pub struct GridStatus {
     pub total: usize,
     pub ok: usize,
     pub diverged: usize,
+    /// Cells whose theory does not apply (status `n/a`), complete.
+    pub not_applicable: usize,
     /// (grid index, id, error) of failed cells; a rerun retries them.
     pub failed: Vec<(usize, String, String)>,
     /// (grid index, id) of cells without `metrics.json`: never started,
@@ -43,7 +45,7 @@ impl GridStatus {
     /// The text `probstab status` prints; `all` lists every missing id.
     pub fn report(&self, dir: &Path, all: bool) -> String {
         let mut s = String::new();
-        let complete = self.ok + self.diverged;
+        let complete = self.ok + self.diverged + self.not_applicable;
         let _ = writeln!(
             s,
             "{}: {complete} of {} cells complete",
@@ -52,6 +54,9 @@ impl GridStatus {
         );
         let _ = writeln!(s, "  ok        {}", self.ok);
         let _ = writeln!(s, "  diverged  {}", self.diverged);
+        if self.not_applicable > 0 {
+            let _ = writeln!(s, "  n/a       {}", self.not_applicable);
+        }
         let _ = writeln!(s, "  failed    {}", self.failed.len());
         let _ = writeln!(s, "  missing   {}", self.missing.len());
         for (device, count) in &self.devices {
@@ -141,6 +146,7 @@ pub fn status_of(dir: &ResultsDir, grid: &Grid) -> Result<GridStatus> {
                 match record.status {
                     Status::Ok => status.ok += 1,
                     Status::Diverged => status.diverged += 1,
+                    Status::NotApplicable => status.not_applicable += 1,
                     Status::Failed => status.failed.push((
                         index,
                         cell.id.clone(),

@@ -4,6 +4,7 @@
 //! <out>/experiment.toml          the resolved experiment (overrides applied)
 //! <out>/cells/<id>/config.toml   the cell's resolved config
 //! <out>/cells/<id>/trace.csv     per-step trace, where the kind has one
+//! <out>/cells/<id>/spectrum.csv  Lyapunov spectrum (two_layer_theory)
 //! <out>/cells/<id>/metrics.json  written last: its presence means complete
 //! <out>/summary.csv              one row per cell
 //! <out>/plots/                   heatmaps and trace plots
@@ -29,6 +30,7 @@ const SLURM: &str = "slurm";
 const METRICS: &str = "metrics.json";
 const CONFIG: &str = "config.toml";
 const TRACE: &str = "trace.csv";
+const SPECTRUM: &str = "spectrum.csv";
 const TMP_MARK: &str = ".tmp-";
 
 /// A results directory: every path in it.
@@ -136,6 +138,10 @@ impl CellDir {
     }
     pub fn trace(&self) -> PathBuf {
         self.0.join(TRACE)
+    }
+    /// `spectrum.csv`: a theory cell's Lyapunov spectrum.
+    pub fn spectrum(&self) -> PathBuf {
+        self.0.join(SPECTRUM)
     }
     /// Whether it holds a checkpoint to resume.
     pub fn has_checkpoint(&self) -> bool {

@@ -46,7 +46,7 @@ struct Probed {
 /// which wgpu falls back to where Vulkan has no driver: on Mesa's software
 /// OpenGL, burn 0.22.1 trained a 4-wide two_layer cell ~10× slower than on
 /// Mesa's software Vulkan and, on a busy machine, crashed in 1 run of 4 and
-/// once hung for good in autotune (README, *On a GPU*).
+/// once hung for good in autotune (docs/gpu.md).
 #[cfg(target_os = "macos")]
 const GRAPHICS_APIS: &[(WgpuBackend, &str)] = &[(WgpuBackend::Metal, "Metal")];
 #[cfg(windows)]

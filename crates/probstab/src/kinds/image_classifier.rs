@@ -150,6 +150,7 @@ impl Kind for ImageClassifier {
             status: status_of(&run.outcome),
             metrics,
             trace: Some(trace(&run, spec.train.trace_points)),
+            spectrum: None,
             diverged_at: run.outcome.diverged_at.map(|s| s as u64),
         })
     }

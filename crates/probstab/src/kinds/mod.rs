@@ -21,6 +21,8 @@ pub mod saddle_sim;
 pub mod saddle_theory;
 /// Fig. 7, 8: d → h → d nets on the teacher stream.
 pub mod two_layer;
+/// The Lyapunov spectrum of a two_layer cell's linearised SGD.
+pub mod two_layer_theory;
 
 /// Every kind, in the order docs/kinds.md lists them.
 pub static KINDS: &[&dyn Plug] = &[
@@ -29,6 +31,7 @@ pub static KINDS: &[&dyn Plug] = &[
     &Plugged::<regression_sim::RegressionSim>::NEW,
     &Plugged::<saddle_sim::SaddleSim>::NEW,
     &Plugged::<two_layer::TwoLayer>::NEW,
+    &Plugged::<two_layer_theory::TwoLayerTheory>::NEW,
     &Plugged::<neuron::Neuron>::NEW,
     &Plugged::<image_classifier::ImageClassifier>::NEW,
 ];
@@ -63,7 +66,7 @@ pub fn validate(mut config: Config) -> Result<(Config, Spec), Invalid> {
         }
     }
     let spec = kind.spec(&mut config)?;
-    if !kind.trains() && config.backend != Backend::Cpu {
+    if !kind.trains() && !kind.ignores_backend() && config.backend != Backend::Cpu {
         return Err(invalid(
             "backend",
             format!(

@@ -99,6 +99,7 @@ pub fn training_output(
         status: status_of(&outcome),
         metrics,
         trace: Some(trace),
+        spectrum: None,
         diverged_at: outcome.diverged_at.map(|s| s as u64),
     }
 }
@@ -109,6 +110,7 @@ pub fn computed(metrics: Metrics, trace: Option<Trace>) -> CellOutput {
         status: Status::Ok,
         metrics,
         trace,
+        spectrum: None,
         diverged_at: None,
     }
 }

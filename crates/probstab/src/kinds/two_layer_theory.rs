@@ -1,0 +1,252 @@
+//! `two_layer_theory`: the theory of a `two_layer` cell itself. Around the
+//! saddle W₁ = W₂ = 0 every hidden unit's state (its column of W₂, its row
+//! of W₁) is multiplied each step by the same random matrix
+//! M_t = I + λc[[0, C_t], [C_tᵀ, 0]] (`analysis::network`); the Lyapunov
+//! spectrum of the product (Benettin's QR, `analysis::lyapunov`) says how
+//! many directions escape the saddle and how many collapse into it
+//! (Theorem 2), hence the rank. It takes a `two_layer` config as it is.
+
+use super::report::tables;
+use crate::config::{Config, Invalid, SpectrumConfig};
+use crate::kind::{CellContext, CellOutput, Kind, MetricDoc};
+use crate::record::{Metric, Metrics, Status};
+use crate::trace::Trace;
+use analysis::Estimate;
+use analysis::lyapunov::{QrSettings, spectrum};
+use analysis::network::{linearised_step, lr_factor, mean_square_rate};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use train::config::{LossReduction, OptimizerKind, at_most, invalid};
+use train::data::Source;
+use train::two_layer::TwoLayerCell;
+
+pub struct TwoLayerTheory;
+
+/// A cell: the two_layer cell it is the theory of, and the Monte Carlo.
+pub struct Spec {
+    pub cell: TwoLayerCell,
+    pub spectrum: SpectrumConfig,
+}
+
+impl Kind for TwoLayerTheory {
+    type Spec = Spec;
+    const NAME: &'static str = "two_layer_theory";
+    const ABOUT: &'static str = "The Lyapunov spectrum of a two_layer cell's SGD linearised at the saddle W₁ = W₂ = 0, from the cell's own config and data: how many directions escape (the predicted rank), and the mean-square rate.";
+    const TABLES: &'static [&'static str] = &["model", "data", "train", "measure", "spectrum"];
+    const IGNORES_BACKEND: bool = true;
+    const EXAMPLE: &'static str = "[model]\ndim = 8\nhidden = 8\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 1000\n\n[spectrum]\nsteps = 4000\nburn_in = 400\nms_batches = 200\n";
+
+    fn spec(config: &mut Config) -> Result<Spec, Invalid> {
+        let cell = TwoLayerCell::from_tables(tables(config, false))?;
+        if cell.net.bias {
+            return Err(invalid(
+                "model.bias",
+                "two_layer_theory linearises the net without biases (with them the saddle moves: σ(b₁) couples every unit to the mean of y); set bias = false",
+            ));
+        }
+        let spectrum = config
+            .spectrum
+            .get_or_insert_with(SpectrumConfig::default)
+            .clone();
+        for (key, v) in [
+            ("spectrum.steps", spectrum.steps),
+            ("spectrum.every", spectrum.every),
+            ("spectrum.blocks", spectrum.blocks),
+            ("spectrum.ms_batches", spectrum.ms_batches),
+        ] {
+            if v < 1 {
+                return Err(invalid(key, "must be ≥ 1"));
+            }
+        }
+        if spectrum.blocks > spectrum.steps {
+            return Err(invalid("spectrum.blocks", "more blocks than counted steps"));
+        }
+        at_most(
+            "spectrum.steps",
+            spectrum.steps + spectrum.burn_in,
+            train::config::MAX_STEPS,
+        )?;
+        at_most("spectrum.ms_batches", spectrum.ms_batches, 1_000_000)?;
+        Ok(Spec { cell, spectrum })
+    }
+
+    fn metrics(_: &Spec) -> Vec<MetricDoc> {
+        vec![
+            MetricDoc::new(
+                "lyapunov_max",
+                "the largest exponent, per step (natural log of the norm)",
+            ),
+            MetricDoc::new("lyapunov_max_err", "its standard error (from blocks)"),
+            MetricDoc::new(
+                "lyapunov_min",
+                "the smallest exponent computed (the k-th, k = min(2d, min(d, h) + 1))",
+            ),
+            MetricDoc::new("lyapunov_min_err", "its standard error"),
+            MetricDoc::new(
+                "positive_exponents",
+                "how many exponents are > 0: directions that escape the saddle",
+            ),
+            MetricDoc::new(
+                "positive_exponents_lo",
+                "how many are > 0 by two standard errors",
+            ),
+            MetricDoc::new(
+                "positive_exponents_hi",
+                "how many are > 0 within two standard errors",
+            ),
+            MetricDoc::new(
+                "predicted_rank",
+                "min(positive_exponents, d, h): the rank of W₂ as steps → ∞",
+            ),
+            MetricDoc::new(
+                "predicted_rank_at_steps",
+                "the rank of W₂ after `train.steps` steps at `measure.rank_rtol`: exponents within ln(rank_rtol)/T of the largest (linear regime, equal initial scales)",
+            ),
+            MetricDoc::new(
+                "mean_square_rate",
+                "growth factor per step of the second moment E[z zᵀ]; > 1 is the network's linear instability",
+            ),
+            MetricDoc::new(
+                "not_applicable",
+                "why the theory does not apply (status n/a): ReLU, Adam",
+            ),
+        ]
+    }
+
+    fn run(spec: &Spec, _: &CellContext) -> anyhow::Result<CellOutput> {
+        let cell = &spec.cell;
+        let slope = cell.net.activation.slope_at_zero();
+        let reason = match (slope, cell.train.optimizer) {
+            (None, _) => Some("ReLU has no σ′(0) and its gates differ per unit"),
+            (_, OptimizerKind::Adam) => Some("the linearisation is of plain SGD, not Adam"),
+            _ => None,
+        };
+        let (Some(slope), None) = (slope, reason) else {
+            return Ok(CellOutput {
+                status: Status::NotApplicable,
+                metrics: vec![(
+                    "not_applicable".into(),
+                    Metric::Text(reason.unwrap_or_default().into()),
+                )],
+                trace: None,
+                spectrum: None,
+                diverged_at: None,
+            });
+        };
+        let result = computed_spectrum(spec, slope);
+        let (d, h) = (cell.net.dim, cell.net.hidden);
+        let cap = d.min(h);
+        let exps = &result.exponents;
+        let count = |f: &dyn Fn(&Estimate) -> bool| exps.iter().filter(|e| f(e)).count();
+        let positive = count(&|e| e.value > 0.0);
+        let top = exps[0].value;
+        let horizon = measure_horizon(cell);
+        let at_steps = count(&|e| e.value >= top + horizon).min(cap);
+        let mut metrics: Metrics = Vec::new();
+        let mut push = |name: &str, v: Metric| metrics.push((name.to_string(), v));
+        push("lyapunov_max", Metric::Number(exps[0].value));
+        push("lyapunov_max_err", Metric::Number(exps[0].err));
+        let last = exps[exps.len() - 1];
+        push("lyapunov_min", Metric::Number(last.value));
+        push("lyapunov_min_err", Metric::Number(last.err));
+        push("positive_exponents", Metric::Integer(positive as i64));
+        push(
+            "positive_exponents_lo",
+            Metric::Integer(count(&|e| e.value - 2.0 * e.err > 0.0) as i64),
+        );
+        push(
+            "positive_exponents_hi",
+            Metric::Integer(count(&|e| e.value + 2.0 * e.err > 0.0) as i64),
+        );
+        push("predicted_rank", Metric::Integer(positive.min(cap) as i64));
+        push("predicted_rank_at_steps", Metric::Integer(at_steps as i64));
+        push("mean_square_rate", Metric::Number(result.mean_square_rate));
+        let table = Trace {
+            columns: ["index", "exponent", "error"].map(String::from).to_vec(),
+            rows: exps
+                .iter()
+                .enumerate()
+                .map(|(i, e)| vec![i as f64, e.value, e.err])
+                .collect(),
+        };
+        Ok(CellOutput {
+            status: Status::Ok,
+            metrics,
+            trace: None,
+            spectrum: Some(table),
+            diverged_at: None,
+        })
+    }
+}
+
+/// ln(rank_rtol)/T: after T steps from equal initial scales, direction i's
+/// singular value relative to the top one is e^{T(γ_i − γ₁)}, counted in the
+/// rank while above rank_rtol.
+fn measure_horizon(cell: &TwoLayerCell) -> f64 {
+    cell.measure.rank_rtol.ln() / cell.train.steps as f64
+}
+
+/// A spectrum and its mean-square rate.
+struct Computed {
+    exponents: Vec<Estimate>,
+    mean_square_rate: f64,
+}
+
+/// The spectrum of a cell, computed once for the cells that share what it
+/// depends on (λc, the data, S, d, h, the seed and the Monte Carlo): linear
+/// and tanh cells share σ′(0) = 1.
+fn computed_spectrum(spec: &Spec, slope: f64) -> Arc<Computed> {
+    static CACHE: Mutex<Option<HashMap<String, Arc<Computed>>>> = Mutex::new(None);
+    let cell = &spec.cell;
+    let (d, h) = (cell.net.dim, cell.net.hidden);
+    let lrc = lr_factor(cell.train.loss == LossReduction::Mean, d, slope) * cell.train.lr;
+    let key = format!(
+        "{}|{:?}|{}|{}|{}|{:?}",
+        lrc.to_bits(),
+        cell.data,
+        cell.train.batch_size,
+        d,
+        h,
+        (cell.seed, &spec.spectrum)
+    );
+    if let Some(hit) = CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+    {
+        return hit.clone();
+    }
+    let k = (2 * d).min(d.min(h) + 1);
+    let s = &spec.spectrum;
+    let settings = QrSettings {
+        steps: s.steps,
+        burn_in: s.burn_in,
+        every: s.every,
+        blocks: s.blocks,
+        seed: cell.seed,
+    };
+    // The cell's own minibatches: the same data stream the net trains on.
+    let mut source = Source::teacher(cell.teacher(), cell.data.n, cell.seed);
+    let batch = cell.train.batch_size;
+    let result = spectrum(2 * d, k, &settings, |_, q| {
+        let b = source.next_batch(batch);
+        linearised_step(q, &b.x, &b.y, b.rows, d, lrc);
+    });
+    let batches: Vec<(Vec<f32>, Vec<f32>, usize)> = (0..s.ms_batches)
+        .map(|_| {
+            let b = source.next_batch(batch);
+            (b.x, b.y, b.rows)
+        })
+        .collect();
+    let computed = Arc::new(Computed {
+        exponents: result.exponents,
+        mean_square_rate: mean_square_rate(&batches, d, lrc, 30),
+    });
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(key, computed.clone());
+    computed
+}
