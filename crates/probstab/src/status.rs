@@ -180,6 +180,7 @@ mod tests {
             total: 30,
             ok: 3,
             diverged: 1,
+            not_applicable: 0,
             failed: vec![(4, "a=5".into(), "boom\nsecond line".into())],
             missing: (5..30).map(|i| (i, format!("a={}", i + 1))).collect(),
             checkpointed: 2,
