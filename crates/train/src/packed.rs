@@ -14,7 +14,6 @@
 
 use crate::config::{LossReduction, OptimizerKind, TrainTable};
 use crate::data::Source;
-use crate::init::{linear_bias, linear_weight};
 use crate::rng::{Stream, rng};
 use crate::two_layer::{TEST_POINTS, TwoLayerCell, TwoLayerRun};
 use models::Activation;
@@ -82,10 +81,10 @@ pub(crate) fn initial_params<C: Borrow<TwoLayerCell>>(
     let (mut b1, mut b2) = (Vec::with_capacity(k * h), Vec::with_capacity(k * d));
     for cell in cells {
         let cell = cell.borrow();
-        let mut r = rng(cell.seed, Stream::Init);
-        w1.extend(linear_weight(&mut r, h, d));
-        w2.extend(linear_weight(&mut r, d, h));
-        let (b1_k, b2_k) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
+        let [w1_k, w2_k, b1_k, b2_k] =
+            crate::two_layer::initial_weights(cell.seed, d, h, cell.init_scale);
+        w1.extend(w1_k);
+        w2.extend(w2_k);
         let bias = cell.net.bias;
         b1.extend(b1_k.into_iter().map(|b| if bias { b } else { 0.0 }));
         b2.extend(b2_k.into_iter().map(|b| if bias { b } else { 0.0 }));

@@ -31,6 +31,8 @@ pub struct TwoLayerCell {
     pub train: TrainTable,
     /// The tolerances of its metrics.
     pub measure: MeasureTable,
+    /// The initial weights are PyTorch's times this (`model.init_scale`).
+    pub init_scale: f64,
     pub seed: u64,
     pub backend: Backend,
 }
@@ -39,6 +41,7 @@ impl TwoLayerCell {
     /// Validate the tables (filling their defaults) into a cell.
     pub fn from_tables(t: Tables) -> Result<Self, Invalid> {
         let net = t.model.two_layer()?;
+        let init_scale = t.model.init_scale()?;
         let data = required(t.data, Net::TwoLayer, "data")?.two_layer()?;
         let train = required(t.train, Net::TwoLayer, "train")?;
         train.validate(Net::TwoLayer)?;
@@ -48,6 +51,7 @@ impl TwoLayerCell {
             data,
             train: train.clone(),
             measure: t.measure.clone(),
+            init_scale,
             seed: t.seed,
             backend: t.backend,
         })
@@ -69,12 +73,34 @@ pub fn initial_model(
     seed: u64,
     device: &burn::tensor::Device,
 ) -> TwoLayer {
-    let (d, h) = (config.dim, config.hidden);
+    initial_model_scaled(config, seed, 1.0, device)
+}
+
+/// [`initial_model`] with the weights and biases times `scale`.
+pub fn initial_model_scaled(
+    config: &TwoLayerConfig,
+    seed: u64,
+    scale: f64,
+    device: &burn::tensor::Device,
+) -> TwoLayer {
+    let [w1, w2, b1, b2] = initial_weights(seed, config.dim, config.hidden, scale);
+    config.init_with(device, &w1, &w2, Some((&b1, &b2)))
+}
+
+/// W₁ (h × d), W₂ (d × h), b₁, b₂ of a cell, drawn from its seed in this
+/// order and times `scale` (× 1 leaves every weight as drawn).
+pub fn initial_weights(seed: u64, d: usize, h: usize, scale: f64) -> [Vec<f32>; 4] {
     let mut r = rng(seed, Stream::Init);
     let w1 = linear_weight(&mut r, h, d);
     let w2 = linear_weight(&mut r, d, h);
     let (b1, b2) = (linear_bias(&mut r, h, d), linear_bias(&mut r, d, h));
-    config.init_with(device, &w1, &w2, Some((&b1, &b2)))
+    let mut all = [w1, w2, b1, b2];
+    if scale != 1.0 {
+        for w in all.iter_mut().flatten() {
+            *w = (*w as f64 * scale) as f32;
+        }
+    }
+    all
 }
 
 /// Train one cell through burn's autodiff.
@@ -84,7 +110,7 @@ pub fn run(cell: &TwoLayerCell) -> Result<TwoLayerRun, TrainError> {
     let teacher = cell.teacher();
     let mut source = Source::teacher(teacher, cell.data.n, seed);
     let (net, outcome) = train(
-        initial_model(config, seed, &device),
+        initial_model_scaled(config, seed, cell.init_scale, &device),
         TwoLayer::forward,
         &mut source,
         cfg,

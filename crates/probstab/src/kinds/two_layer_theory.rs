@@ -13,7 +13,7 @@ use crate::record::{Metric, Metrics, Status};
 use crate::trace::Trace;
 use analysis::Estimate;
 use analysis::lyapunov::{QrSettings, spectrum};
-use analysis::network::{linearised_step, lr_factor, mean_square_rate};
+use analysis::network::{isotropic_mean_square_rate, linearised_step, lr_factor, mean_square_rate};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use train::config::{LossReduction, OptimizerKind, at_most, invalid};
@@ -100,7 +100,7 @@ impl Kind for TwoLayerTheory {
             ),
             MetricDoc::new(
                 "predicted_rank_at_steps",
-                "the rank of W₂ after `train.steps` steps at `measure.rank_rtol`: exponents within ln(rank_rtol)/T of the largest (linear regime, equal initial scales)",
+                "the rank of W₂ after `train.steps` steps at `measure.rank_rtol`: directions with min(s₀e^{γT}, s*) ≥ rank_rtol × the largest, s₀ the initial scale (with `model.init_scale`), s* = max(√(μ/σ′(0)), s₀) the scale an escaped direction reaches (docs/theory.md)",
             ),
             MetricDoc::new(
                 "mean_square_rate",
@@ -139,9 +139,7 @@ impl Kind for TwoLayerTheory {
         let exps = &result.exponents;
         let count = |f: &dyn Fn(&Estimate) -> bool| exps.iter().filter(|e| f(e)).count();
         let positive = count(&|e| e.value > 0.0);
-        let top = exps[0].value;
-        let horizon = measure_horizon(cell);
-        let at_steps = count(&|e| e.value >= top + horizon).min(cap);
+        let at_steps = finite_time_rank(exps, cell, slope);
         let mut metrics: Metrics = Vec::new();
         let mut push = |name: &str, v: Metric| metrics.push((name.to_string(), v));
         push("lyapunov_max", Metric::Number(exps[0].value));
@@ -179,11 +177,31 @@ impl Kind for TwoLayerTheory {
     }
 }
 
-/// ln(rank_rtol)/T: after T steps from equal initial scales, direction i's
-/// singular value relative to the top one is e^{T(γ_i − γ₁)}, counted in the
-/// rank while above rank_rtol.
-fn measure_horizon(cell: &TwoLayerCell) -> f64 {
-    cell.measure.rank_rtol.ln() / cell.train.steps as f64
+/// The rank of W₂ after T = `train.steps` steps, at `measure.rank_rtol`.
+/// In the linear regime direction i's singular value grows as
+/// s₀ e^{γ_i T} from the initial scale s₀ of the weights' projection on it;
+/// an escaped direction stops growing at the scale s* where the net fits
+/// the teacher (balanced W₂W₁ = (μ/σ′(0)) I, so s* = √(μ/σ′(0)), and at
+/// least s₀: a direction that escapes without a signal to fit stays at the
+/// noise's scale). So s_i(T) = min(s₀ e^{γ_i T}, s*), and the prediction
+/// counts the i ≤ min(d, h) with s_i(T) ≥ rank_rtol · max_j s_j(T).
+/// s₀ = init_scale · √(h (1/h + 1/d) / 12): the weights are
+/// U(±1/√fan_in) (variance 1/(3 fan_in)), a unit state (a_j, b_j) has
+/// variance (1/h + 1/d)/6 along a unit direction, h units add up, and W₂
+/// holds half of the direction.
+pub fn finite_time_rank(exponents: &[Estimate], cell: &TwoLayerCell, slope: f64) -> usize {
+    let (d, h) = (cell.net.dim as f64, cell.net.hidden as f64);
+    let t = cell.train.steps as f64;
+    let ln_s0 = (cell.init_scale * (h * (1.0 / h + 1.0 / d) / 12.0).sqrt()).ln();
+    let ln_star = (0.5 * (cell.data.mu / slope).ln()).max(ln_s0);
+    let scales: Vec<f64> = exponents
+        .iter()
+        .take(cell.net.dim.min(cell.net.hidden))
+        .map(|e| (ln_s0 + e.value * t).min(ln_star))
+        .collect();
+    let top = scales.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let floor = top + cell.measure.rank_rtol.ln();
+    scales.iter().filter(|&&s| s >= floor).count()
 }
 
 /// A spectrum and its mean-square rate.
@@ -239,9 +257,17 @@ fn computed_spectrum(spec: &Spec, slope: f64) -> Arc<Computed> {
             (b.x, b.y, b.rows)
         })
         .collect();
+    // The online teacher's law is isotropic: the rate is then a 2 × 2
+    // eigenvalue problem; a fixed dataset needs the power iteration on the
+    // 2d × 2d second moments.
+    let rate = if cell.data.n == 0 {
+        isotropic_mean_square_rate(&batches, d, lrc)
+    } else {
+        mean_square_rate(&batches, d, lrc, 30)
+    };
     let computed = Arc::new(Computed {
         exponents: result.exponents,
-        mean_square_rate: mean_square_rate(&batches, d, lrc, 30),
+        mean_square_rate: rate,
     });
     CACHE
         .lock()

@@ -99,6 +99,11 @@ pub struct ModelTable {
     /// two_layer: biases on both layers. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias: Option<bool>,
+    /// two_layer: the initial weights (and biases) are PyTorch's default
+    /// U(−1/√fan_in, 1/√fan_in) times this, > 0. Default 1 (left out of
+    /// `config.toml` unless set, so that results of earlier runs resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_scale: Option<f64>,
     /// image_classifier: the architecture; only `resnet18` (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<Arch>,

@@ -41,6 +41,7 @@ impl ModelTable {
                 ("model.dim", self.dim.is_some(), &[TWO_LAYER]),
                 ("model.hidden", self.hidden.is_some(), &[TWO_LAYER]),
                 ("model.bias", self.bias.is_some(), &[TWO_LAYER]),
+                ("model.init_scale", self.init_scale.is_some(), &[TWO_LAYER]),
                 ("model.w0", self.w0.is_some(), &[NEURON]),
                 ("model.u0", self.u0.is_some(), &[NEURON]),
                 (
@@ -85,6 +86,19 @@ impl ModelTable {
             activation: self.activation,
             bias,
         })
+    }
+
+    /// two_layer: the scale of the initial weights (default 1, not filled
+    /// in, so that `config.toml` of a default cell stays as it was).
+    pub fn init_scale(&self) -> Result<f64, Invalid> {
+        match self.init_scale {
+            None => Ok(1.0),
+            Some(s) if s.is_finite() && s > 0.0 => Ok(s),
+            Some(s) => Err(invalid(
+                "model.init_scale",
+                format!("must be finite and > 0, got {s}"),
+            )),
+        }
     }
 
     /// neuron: the activation and the initial (w, u).
