@@ -198,6 +198,10 @@ impl Spec {
     pub fn kind(&self) -> &'static dyn Plug {
         self.kind
     }
+    /// The kind's own spec, when it is a `T` (`TwoLayerCell` for two_layer).
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
     pub fn metrics(&self) -> Vec<MetricDoc> {
         self.kind.metrics(self)
     }

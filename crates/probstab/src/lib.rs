@@ -6,6 +6,8 @@
 pub mod app;
 /// `summary.csv` from the cell records.
 pub mod collect;
+/// `compare`: measured against predicted per cell, with verdict scores.
+pub mod compare;
 /// The experiment schema, one struct per TOML table.
 pub mod config;
 /// docs/kinds.md, generated from the kinds' declarations.

@@ -125,6 +125,31 @@ enum Command {
     },
     /// Rebuild DIR/summary.csv from the cell directories.
     Collect { dir: PathBuf },
+    /// Measured against predicted, cell by cell: a two_layer results
+    /// directory and its two_layer_theory twin (`run X.toml
+    /// kind=two_layer_theory`). Writes THEORY/compare/METRIC_vs_VS.csv, the
+    /// scores (_scores.csv) and a scatter plot (.png, .svg); scores the
+    /// 1-D κ line beside the prediction.
+    Compare {
+        experiment: PathBuf,
+        theory: PathBuf,
+        /// The measured column.
+        #[arg(long, default_value = "rank_w2")]
+        metric: String,
+        /// The predicted column.
+        #[arg(long, default_value = "predicted_rank_at_steps")]
+        vs: String,
+        /// The verdict's margin: a cell has collapsed when its rank is below
+        /// min(d, h) − k (the table shows k = 0, 1, 2, 4, 8, 16 as well).
+        #[arg(long, default_value_t = 2)]
+        k: usize,
+        /// κ of the 1-D line, λ₁ = κλ (default 2 for `mean`, d for `half_sum`).
+        #[arg(long)]
+        theory_lr_scale: Option<f64>,
+        /// Directory for the files (default THEORY/compare).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Data sets for the training kinds: `probstab data fetch cifar10`.
     Data {
         #[command(subcommand)]
@@ -246,6 +271,30 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 "{} ({cells} cells, {unfinished} unfinished)",
                 path.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare {
+            experiment,
+            theory,
+            metric,
+            vs,
+            k,
+            theory_lr_scale,
+            out,
+        } => {
+            let options = probstab::compare::CompareOptions {
+                metric,
+                vs,
+                margin: k,
+                theory_lr_scale,
+                out,
+            };
+            let comparison = probstab::compare::compare(
+                &ResultsDir::new(experiment),
+                &ResultsDir::new(theory),
+                &options,
+            )?;
+            print!("{}", comparison.report(&options));
             Ok(ExitCode::SUCCESS)
         }
         Command::Data { command } => fetch::run(command),

@@ -167,6 +167,7 @@ fn grid_plot(
                 label: metric.to_string(),
                 points,
                 thin: false,
+                markers: false,
             }];
             render_lines(
                 &LinePlot {

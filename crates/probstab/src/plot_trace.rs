@@ -63,6 +63,7 @@ pub fn trace_plots(
                         },
                         points: column(i),
                         thin: true,
+                        markers: false,
                     });
                 }
                 continue;
@@ -78,6 +79,7 @@ pub fn trace_plots(
                 label: wanted.clone(),
                 points: column(i),
                 thin: false,
+                markers: false,
             });
         }
         let axes: Vec<String> = summary

@@ -24,6 +24,8 @@ struct Line {
     colour: RGBAColor,
     width: u32,
     halo: Option<RGBColor>,
+    /// Draw each point as a dot, unjoined.
+    markers: bool,
 }
 
 struct LinesFigure<'a> {
@@ -49,6 +51,7 @@ impl<'a> LinesFigure<'a> {
                     colour: THIN.mix(THIN_ALPHA),
                     width: 1,
                     halo: None,
+                    markers: s.markers,
                 });
                 if thin_entry.is_none() && !s.label.is_empty() {
                     let mark = Mark::Line {
@@ -69,13 +72,18 @@ impl<'a> LinesFigure<'a> {
                     colour,
                     width: 3,
                     halo: Some(WHITE),
+                    markers: s.markers,
                 });
                 if !s.label.is_empty() {
-                    let mark = Mark::Line {
-                        colour,
-                        halo: None,
-                        width: 3,
-                        dashed: false,
+                    let mark = if s.markers {
+                        Mark::Swatch(RGBColor(colour.0, colour.1, colour.2))
+                    } else {
+                        Mark::Line {
+                            colour,
+                            halo: None,
+                            width: 3,
+                            dashed: false,
+                        }
                     };
                     entries.push(Entry {
                         label: s.label.clone(),
@@ -144,7 +152,11 @@ impl Figure for LinesFigure<'_> {
         let area = chart.plotting_area();
         for line in &self.lines {
             for run in &line.runs {
-                if run.len() == 1 {
+                if line.markers {
+                    for &point in run {
+                        area.draw(&Circle::new(point, 4, line.colour.filled()))?;
+                    }
+                } else if run.len() == 1 {
                     area.draw(&Circle::new(run[0], line.width + 1, line.colour.filled()))?;
                 } else {
                     draw_haloed(area, run, line.colour, line.halo, line.width, false)?;
@@ -195,6 +207,7 @@ mod tests {
                 label: "s".into(),
                 points: vec![(0.0, 1.0), (1.0, 0.0), (2.0, 10.0), (3.0, f64::NAN)],
                 thin: false,
+                markers: false,
             }],
             ..LinePlot::default()
         };
@@ -211,11 +224,13 @@ mod tests {
             label: "nan".into(),
             points: vec![(f64::NAN, 1.0), (1.0, f64::INFINITY)],
             thin: false,
+            markers: false,
         };
         let one = Series {
             label: "one point".into(),
             points: vec![(1.0, 1.0)],
             thin: false,
+            markers: false,
         };
         for series in [vec![], vec![nan], vec![one]] {
             for y_log in [false, true] {

@@ -125,6 +125,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// A faint background line, e.g. one sample trajectory among many.
     pub thin: bool,
+    /// Points, not joined (a scatter: measured against predicted per cell).
+    pub markers: bool,
 }
 
 /// A line plot, e.g. Fig. 6: single SGD runs (thin) against their mean (thick).

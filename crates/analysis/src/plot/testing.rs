@@ -102,6 +102,7 @@ pub fn trajectories() -> LinePlot {
             .map(|t| (t as f64, (-(t as f64) * 0.02).exp()))
             .collect(),
         thin: false,
+        markers: false,
     });
     series.push(Series {
         label: "e^{2m t}".into(),

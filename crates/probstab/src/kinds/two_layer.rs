@@ -9,7 +9,7 @@ use crate::kind::{CellContext, CellOutput, Kind, MetricDoc, OverlayRequest};
 use crate::record::{Metric, Metrics};
 use analysis::plot::{Curve, contour_segments};
 use analysis::rank::rank;
-use analysis::saddle::{Chi, saddle_theory};
+use analysis::saddle::{Chi, Phase, saddle_theory};
 use analysis::sparsity::sparsity_report;
 use analysis::teacher::Teacher;
 use train::config::{LossReduction, Net};
@@ -110,6 +110,30 @@ fn output(spec: &TwoLayerCell, run: TwoLayerRun) -> CellOutput {
     training_output(metrics, run.outcome, &spec.train, measure)
 }
 
+/// κ of the 1-D line: `theory_lr_scale` when set, else 2 for `mean`, d
+/// for `half_sum` (see [`saddle_lines`]).
+pub fn kappa(cell: &TwoLayerCell, theory_lr_scale: Option<f64>) -> f64 {
+    theory_lr_scale.unwrap_or(match cell.train.loss {
+        LossReduction::Mean => 2.0,
+        LossReduction::HalfSum => cell.net.dim as f64,
+    })
+}
+
+/// The 1-D saddle theory's phase of a cell at λ₁ = κλ (the κ line's
+/// verdict: phase III is the collapse).
+pub fn kappa_phase(cell: &TwoLayerCell, kappa: f64) -> Phase {
+    saddle_theory(
+        &Chi::Teacher(Teacher {
+            mu: cell.data.mu.clamp(0.0, 1.0),
+            noise_std: cell.data.noise_std,
+        }),
+        kappa * cell.train.lr.max(1e-12),
+        cell.train.batch_size,
+        0,
+    )
+    .phase
+}
+
 /// Fine grid on which the 1-D theory is evaluated, per axis.
 const RESOLUTION: usize = 120;
 
@@ -133,13 +157,7 @@ fn saddle_lines(spec: &TwoLayerCell, request: &OverlayRequest) -> Vec<Curve> {
         return Vec::new();
     }
     let cell = spec;
-    let kappa = request
-        .spec
-        .theory_lr_scale
-        .unwrap_or(match cell.train.loss {
-            LossReduction::Mean => 2.0,
-            LossReduction::HalfSum => cell.net.dim as f64,
-        });
+    let kappa = kappa(cell, request.spec.theory_lr_scale);
     let noise_std = cell.data.noise_std;
     let span = |v: &[f64]| {
         (0..RESOLUTION)
