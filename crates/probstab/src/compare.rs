@@ -91,6 +91,18 @@ pub fn compare(
     options: &CompareOptions,
 ) -> Result<Comparison> {
     let grid = Grid::of(experiment)?;
+    if let Some(cell) = grid
+        .cells
+        .iter()
+        .find(|c| c.spec.get::<TwoLayerCell>().is_none())
+    {
+        bail!(
+            "{}: cell {} is of kind `{}`: compare takes a two_layer experiment (and its two_layer_theory twin second)",
+            experiment.experiment_file().display(),
+            cell.id,
+            cell.config.kind
+        );
+    }
     let measured = Summary::read(experiment, Some(&grid.cells))?;
     let theory_grid = Grid::of(theory)?;
     let predicted = Summary::read(theory, Some(&theory_grid.cells))?;
@@ -115,14 +127,13 @@ pub fn compare(
     let mut pairs = Vec::new();
     let mut skipped = Vec::new();
     for record in &measured.records {
-        let cell = cells_by_id[record.id.as_str()];
-        let Some(spec) = cell.spec.get::<TwoLayerCell>() else {
-            bail!(
-                "{}: cell {} is of kind `{}`: compare takes a two_layer experiment",
-                experiment.experiment_file().display(),
-                record.id,
-                cell.config.kind
-            );
+        // Every cell is two_layer (checked above), and the summary holds
+        // only the grid's cells.
+        let Some(spec) = cells_by_id
+            .get(record.id.as_str())
+            .and_then(|c| c.spec.get::<TwoLayerCell>())
+        else {
+            continue;
         };
         let Some(other) = theory_by_id.get(record.id.as_str()) else {
             skipped.push((record.id.clone(), "no theory record".into()));
