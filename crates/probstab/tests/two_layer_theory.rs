@@ -325,3 +325,68 @@ fn compare_scores_the_prediction_and_the_kappa_line_per_cell() {
     assert!(error.contains("two_layer"), "{error}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Runs `config` (two_layer) with `overrides` into `root/out`.
+fn run_into(root: &Path, config: &Path, overrides: &[&str], out: &str, pack: bool) -> ResultsDir {
+    let args = std::iter::once(config.display().to_string())
+        .chain(overrides.iter().map(|s| s.to_string()))
+        .collect();
+    let (grid, dir) = probstab::app::load_grid(args, Some(root.join(out)), None).unwrap();
+    let options = probstab::runner::RunOptions {
+        jobs: 1,
+        resume: false,
+        pack,
+    };
+    probstab::app::run(&grid, &dir, options, false).unwrap();
+    dir
+}
+
+#[test]
+fn the_traced_singular_values_of_w2_grow_at_the_top_lyapunov_exponent() {
+    let root = std::env::temp_dir().join(format!("probstab-sv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let config = root.join("x.toml");
+    // Tiny weights: 4000 steps at γ₁ ≈ 2.5e-3 grow them e^10-fold, still
+    // far inside the linear regime.
+    std::fs::write(
+        &config,
+        "name = \"x\"\nkind = \"two_layer\"\n[model]\nactivation = \"tanh\"\ndim = 4\nhidden = 4\ninit_scale = 1e-6\n[data]\nmu = 0.5\n[train]\nlr = 0.01\nsteps = 4001\ntrace_points = 3\n[measure]\ntrace_singular_values = true\n",
+    )
+    .unwrap();
+    let packed = run_into(&root, &config, &[], "packed", true);
+    let unpacked = run_into(&root, &config, &[], "unpacked", false);
+    let trace = |dir: &ResultsDir| rows(&std::fs::read_dir(dir.path().join("cells")).unwrap().next().unwrap().unwrap().path().join("trace.csv"));
+    let (a, b) = (trace(&packed), trace(&unpacked));
+    assert_eq!(a.len(), 3);
+    let columns: Vec<String> = (1..=4).map(|i| format!("w2_sv_{i}")).collect();
+    let value = |r: &std::collections::HashMap<String, String>, c: &str| -> f64 { r[c].parse().unwrap() };
+    // Step 0 is the initial W₂; the packed and burn paths agree.
+    let [_, w2, _, _] = train::two_layer::initial_weights(0, 4, 4, 1e-6);
+    let initial = analysis::rank::rank(&w2, 4, 4, 1.0).singular_values;
+    for (i, c) in columns.iter().enumerate() {
+        assert!((value(&a[0], c) / initial[i] - 1.0).abs() < 1e-6, "{c}");
+        for (ra, rb) in a.iter().zip(&b) {
+            assert!((value(ra, c) / value(rb, c) - 1.0).abs() < 1e-3, "{c}: {ra:?} vs {rb:?}");
+        }
+    }
+    // The top singular value's growth rate over the second half against
+    // the spectrum of the same cell.
+    let rate = (value(&a[2], "w2_sv_1") / value(&a[1], "w2_sv_1")).ln()
+        / (value(&a[2], "step") - value(&a[1], "step"));
+    let theory = run_into(
+        &root,
+        &config,
+        &["kind=two_layer_theory", "spectrum.steps=40000", "spectrum.burn_in=2000"],
+        "theory",
+        true,
+    );
+    let t = rows(&theory.summary());
+    let gamma: f64 = t[0]["lyapunov_max"].parse().unwrap();
+    assert!(gamma > 1e-3, "{gamma}");
+    assert!(
+        (rate / gamma - 1.0).abs() < 0.2,
+        "measured growth {rate} per step against the top exponent {gamma}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

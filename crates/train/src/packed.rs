@@ -130,7 +130,11 @@ fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
     let mut outcome = Outcome::with_capacity(t.steps);
     let mut scratch = Scratch::new(net.d, net.h, t.batch_size);
     let mut adam = (t.optimizer == OptimizerKind::Adam).then(|| Adam::new(net.d, net.h, t));
+    let mut probed = Vec::new();
     for step in 0..t.steps {
+        if let Some(probe) = &cell.probe {
+            probe.observe(step, net.w2, net.d, net.h, &mut probed);
+        }
         let batch = source.next_batch(t.batch_size);
         let value = net.forward(&batch.x, &batch.y, batch.rows, &mut scratch);
         if outcome.record(step, value, t.diverge_above) {
@@ -154,6 +158,7 @@ fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
         hidden: net.h,
         outcome,
         test_loss,
+        probed,
     }
 }
 

@@ -74,9 +74,18 @@ pub fn run_packed_on<C: Borrow<TwoLayerCell>>(cells: &[C], device: &Device) -> V
     let mut outcomes: Vec<Outcome> = (0..k).map(|_| Outcome::default()).collect();
     // Parameters of the cells that diverged, as they were at that step.
     let mut stopped: Vec<Option<[Vec<f32>; 4]>> = vec![None; k];
+    let mut probed: Vec<Vec<(usize, Vec<f64>)>> = vec![Vec::new(); k];
     for step in 0..t.steps {
         if stopped.iter().all(Option::is_some) {
             break;
+        }
+        for (i, cell) in cells.iter().enumerate() {
+            if let (Some(probe), None) = (&cell.probe, &stopped[i]) {
+                if probe.steps.binary_search(&step).is_ok() {
+                    let [_, w2, _, _] = cell_params(&stack, i);
+                    probe.observe(step, &w2, d, h, &mut probed[i]);
+                }
+            }
         }
         let batches: Vec<Batch> = sources
             .iter_mut()
@@ -127,6 +136,7 @@ pub fn run_packed_on<C: Borrow<TwoLayerCell>>(cells: &[C], device: &Device) -> V
             hidden: h,
             outcome,
             test_loss: test_loss as f64,
+            probed: std::mem::take(&mut probed[i]),
         });
     }
     runs

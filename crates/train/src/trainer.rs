@@ -60,15 +60,28 @@ pub fn tensors(batch: Batch, device: &Device) -> (Tensor<2>, Tensor<2>) {
 
 /// Train `model` for `cfg.steps` steps on minibatches from `source`.
 pub fn train<M: Module>(
-    mut model: M,
+    model: M,
     forward: impl Fn(&M, Tensor<2>) -> Tensor<2>,
     source: &mut Source,
     cfg: &TrainTable,
     device: &Device,
 ) -> (M, Outcome) {
+    train_observed(model, forward, source, cfg, device, |_, _| {})
+}
+
+/// [`train`], showing `observe` the model at each step before its update.
+pub fn train_observed<M: Module>(
+    mut model: M,
+    forward: impl Fn(&M, Tensor<2>) -> Tensor<2>,
+    source: &mut Source,
+    cfg: &TrainTable,
+    device: &Device,
+    mut observe: impl FnMut(usize, &M),
+) -> (M, Outcome) {
     let mut optim = optimizer(cfg);
     let mut outcome = Outcome::with_capacity(cfg.steps);
     for step in 0..cfg.steps {
+        observe(step, &model);
         let (x, y) = tensors(source.next_batch(cfg.batch_size), device);
         let (next, value) = train_step(model, &forward, &mut optim, x, y, cfg, |v| {
             diverged(v, cfg.diverge_above)

@@ -6,7 +6,7 @@ use crate::data::{Source, Teacher};
 use crate::device::{Backend, device};
 use crate::init::{linear_bias, linear_weight};
 use crate::rng::{Stream, rng};
-use crate::trainer::{Outcome, TrainError, loss, tensors, train};
+use crate::trainer::{Outcome, TrainError, loss, tensors, train_observed};
 use models::{TwoLayer, TwoLayerConfig};
 
 /// Points of the fresh test batch behind `test_loss`.
@@ -21,6 +21,34 @@ pub struct TwoLayerRun {
     pub outcome: Outcome,
     /// Loss on a fresh teacher batch of [`TEST_POINTS`] points (same reduction).
     pub test_loss: f64,
+    /// What the cell's [`W2Probe`] measured: (step, values), at the probe's
+    /// steps the run reached, W₂ as it was before that step's update.
+    pub probed: Vec<(usize, Vec<f64>)>,
+}
+
+/// A measurement of W₂ (d × h, row-major) during training, at `steps`
+/// (ascending): the caller supplies it (probstab: its singular values), so
+/// that training keeps no copies of the weights.
+#[derive(Clone, Debug)]
+pub struct W2Probe {
+    pub steps: Vec<usize>,
+    pub measure: fn(&[f32], usize, usize) -> Vec<f64>,
+}
+
+impl PartialEq for W2Probe {
+    /// Probes with the same steps (the function is the caller's one).
+    fn eq(&self, other: &Self) -> bool {
+        self.steps == other.steps
+    }
+}
+
+impl W2Probe {
+    /// Measure `w2` when `step` is one of the probe's steps.
+    pub fn observe(&self, step: usize, w2: &[f32], d: usize, h: usize, out: &mut Vec<(usize, Vec<f64>)>) {
+        if self.steps.binary_search(&step).is_ok() {
+            out.push((step, (self.measure)(w2, d, h)));
+        }
+    }
 }
 
 /// One validated two_layer cell: what training it needs, typed.
@@ -33,6 +61,8 @@ pub struct TwoLayerCell {
     pub measure: MeasureTable,
     /// The initial weights are PyTorch's times this (`model.init_scale`).
     pub init_scale: f64,
+    /// A measurement of W₂ during training (none from the tables).
+    pub probe: Option<W2Probe>,
     pub seed: u64,
     pub backend: Backend,
 }
@@ -52,6 +82,7 @@ impl TwoLayerCell {
             train: train.clone(),
             measure: t.measure.clone(),
             init_scale,
+            probe: None,
             seed: t.seed,
             backend: t.backend,
         })
@@ -109,12 +140,20 @@ pub fn run(cell: &TwoLayerCell) -> Result<TwoLayerRun, TrainError> {
     let device = device(cell.backend)?;
     let teacher = cell.teacher();
     let mut source = Source::teacher(teacher, cell.data.n, seed);
-    let (net, outcome) = train(
+    let mut probed = Vec::new();
+    let (net, outcome) = train_observed(
         initial_model_scaled(config, seed, cell.init_scale, &device),
         TwoLayer::forward,
         &mut source,
         cfg,
         &device,
+        |step, net: &TwoLayer| {
+            if let Some(probe) = &cell.probe {
+                if probe.steps.binary_search(&step).is_ok() {
+                    probe.observe(step, &net.w2().0, config.dim, config.hidden, &mut probed);
+                }
+            }
+        },
     );
     let (x, y) = tensors(
         teacher.draw(&mut rng(seed, Stream::TestData), TEST_POINTS),
@@ -128,6 +167,7 @@ pub fn run(cell: &TwoLayerCell) -> Result<TwoLayerRun, TrainError> {
         hidden: config.hidden,
         outcome,
         test_loss,
+        probed,
     })
 }
 

@@ -13,7 +13,8 @@ use analysis::saddle::{Chi, Phase, saddle_theory};
 use analysis::sparsity::sparsity_report;
 use analysis::teacher::Teacher;
 use train::config::{LossReduction, Net};
-use train::two_layer::{TwoLayerCell, TwoLayerRun};
+use crate::trace::{Trace, trace_steps};
+use train::two_layer::{TwoLayerCell, TwoLayerRun, W2Probe};
 
 pub struct TwoLayer;
 
@@ -25,10 +26,17 @@ impl Kind for TwoLayer {
     const TRAINS: bool = true;
     const EXAMPLE: &'static str =
         "[model]\ndim = 8\nhidden = 8\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 100\n";
-    const TRACE: &'static str = "`step`, `loss` (the minibatch loss before that step's update), `log_loss`; at most `train.trace_points` rows.";
+    const TRACE: &'static str = "`step`, `loss` (the minibatch loss before that step's update), `log_loss`; at most `train.trace_points` rows. With `measure.trace_singular_values = true` also `w2_sv_1` … `w2_sv_r` (r = min(d, h)): W₂'s singular values, largest first, before that step's update.";
 
     fn spec(config: &mut Config) -> Result<TwoLayerCell, Invalid> {
-        TwoLayerCell::from_tables(tables(config, false))
+        let mut cell = TwoLayerCell::from_tables(tables(config, false))?;
+        if cell.measure.trace_singular_values == Some(true) {
+            cell.probe = Some(W2Probe {
+                steps: trace_steps(cell.train.steps, cell.train.trace_points),
+                measure: singular_values,
+            });
+        }
+        Ok(cell)
     }
 
     fn metrics(_: &TwoLayerCell) -> Vec<MetricDoc> {
@@ -87,8 +95,30 @@ impl Kind for TwoLayer {
     }
 }
 
+/// W₂'s singular values, largest first (the probe of
+/// `measure.trace_singular_values`).
+fn singular_values(w2: &[f32], d: usize, h: usize) -> Vec<f64> {
+    rank(w2, d, h, 1.0).singular_values
+}
+
+/// The probed singular values as trace columns `w2_sv_i`, on the rows of
+/// their step (NaN where the probe has none: a diverged run's last rows).
+fn push_singular_values(trace: &mut Trace, probed: &[(usize, Vec<f64>)], r: usize) {
+    trace
+        .columns
+        .extend((1..=r).map(|i| format!("w2_sv_{i}")));
+    for row in &mut trace.rows {
+        let step = row[0] as usize;
+        match probed.binary_search_by_key(&step, |(s, _)| *s) {
+            Ok(i) => row.extend((0..r).map(|j| probed[i].1.get(j).copied().unwrap_or(f64::NAN))),
+            Err(_) => row.extend(std::iter::repeat_n(f64::NAN, r)),
+        }
+    }
+}
+
 /// Ranks, sparsity and test loss of a trained net, then m_L and the trace.
-fn output(spec: &TwoLayerCell, run: TwoLayerRun) -> CellOutput {
+fn output(spec: &TwoLayerCell, mut run: TwoLayerRun) -> CellOutput {
+    let probed = std::mem::take(&mut run.probed);
     let measure = &spec.measure;
     let mut metrics: Metrics = Vec::new();
     if run.outcome.diverged_at.is_none() {
@@ -107,7 +137,11 @@ fn output(spec: &TwoLayerCell, run: TwoLayerRun) -> CellOutput {
         metrics.push(("sparsity".into(), Metric::Number(sparsity.overall)));
         metrics.push(("final_loss".into(), Metric::Number(run.test_loss)));
     }
-    training_output(metrics, run.outcome, &spec.train, measure)
+    let mut output = training_output(metrics, run.outcome, &spec.train, measure);
+    if let (Some(_), Some(trace)) = (&spec.probe, &mut output.trace) {
+        push_singular_values(trace, &probed, run.dim.min(run.hidden));
+    }
+    output
 }
 
 /// κ of the 1-D line: `theory_lr_scale` when set, else 2 for `mean`, d

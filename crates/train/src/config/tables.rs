@@ -291,6 +291,10 @@ pub struct MeasureTable {
     /// Default 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank_samples: Option<usize>,
+    /// two_layer: the singular values of W₂ at every trace point, as trace
+    /// columns `w2_sv_1` … `w2_sv_min(d,h)`. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_singular_values: Option<bool>,
 }
 
 impl Default for MeasureTable {
@@ -301,6 +305,7 @@ impl Default for MeasureTable {
             window: default_window(),
             test_points: None,
             rank_samples: None,
+            trace_singular_values: None,
         }
     }
 }

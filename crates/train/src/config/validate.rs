@@ -333,6 +333,9 @@ impl MeasureTable {
         if self.test_points.is_some() {
             return Err(not_used("measure.test_points", IMAGE));
         }
+        if self.trace_singular_values.is_some() {
+            return Err(not_used("measure.trace_singular_values", IMAGE));
+        }
         Ok(samples)
     }
 
@@ -352,6 +355,9 @@ impl MeasureTable {
     pub fn neuron(&mut self) -> Result<usize, Invalid> {
         if self.rank_samples.is_some() {
             return Err(not_used("measure.rank_samples", NEURON));
+        }
+        if self.trace_singular_values.is_some() {
+            return Err(not_used("measure.trace_singular_values", NEURON));
         }
         self.common()?;
         let points = *self.test_points.get_or_insert(DEFAULT_TEST_POINTS);
