@@ -258,6 +258,16 @@ fn grid_plot(
             level,
         });
     }
+    if let Some(theory) = &spec.prediction {
+        contours.push(prediction_boundary(
+            theory,
+            spec.prediction_k.unwrap_or(2),
+            grid,
+            ys,
+            xs,
+            &find,
+        )?);
+    }
     let mut curves = Vec::new();
     for column in &spec.curve {
         if !summary.has_column(column) {
@@ -315,6 +325,63 @@ fn grid_plot(
     };
     render_heatmap(&heatmap, &png, &svg)?;
     Ok(vec![png, svg])
+}
+
+/// The collapse boundary of a two_layer_theory twin on a two_layer map:
+/// predicted_rank_at_steps − min(d, h) at each point (its cell matched by
+/// id), level set at −k − ½ (between collapsed, rank < min(d, h) − k, and
+/// not).
+fn prediction_boundary<'a>(
+    theory: &str,
+    k: usize,
+    grid: Option<&Grid>,
+    ys: &[f64],
+    xs: &[f64],
+    find: &dyn Fn(f64, f64) -> Option<&'a Record>,
+) -> Result<Contour> {
+    const COLUMN: &str = "predicted_rank_at_steps";
+    let dir = ResultsDir::new(theory);
+    let summary = Summary::read(&dir, None)
+        .with_context(|| format!("prediction `{theory}`: cannot read its cells"))?;
+    if !summary.has_column(COLUMN) {
+        bail!(
+            "prediction `{theory}`: no column `{COLUMN}` in its cells (run the experiment with kind=two_layer_theory into it)"
+        );
+    }
+    let by_id: HashMap<&str, &Record> =
+        summary.records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let full_rank = |id: &str| {
+        grid?
+            .cells
+            .iter()
+            .find(|c| c.id == id)?
+            .spec
+            .get::<train::two_layer::TwoLayerCell>()
+            .map(|c| c.net.dim.min(c.net.hidden) as f64)
+    };
+    let values = ys
+        .iter()
+        .map(|&yv| {
+            xs.iter()
+                .map(|&xv| {
+                    find(xv, yv)
+                        .and_then(|r| {
+                            let predicted = summary
+                                .value(by_id.get(r.id.as_str())?, COLUMN)
+                                .parse::<f64>()
+                                .ok()?;
+                            Some(predicted - full_rank(&r.id)?)
+                        })
+                        .unwrap_or(f64::NAN)
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Contour {
+        label: format!("two_layer_theory: predicted rank = min(d, h) − {k}"),
+        values,
+        level: -(k as f64) - 0.5,
+    })
 }
 
 /// One record per (x, y) point whose `metric` is the mean over the rows at

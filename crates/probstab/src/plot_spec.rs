@@ -48,6 +48,14 @@ pub struct PlotSpec {
     /// File name stem under `plots/` (default from the metric and `where`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// On a two_layer heatmap: a results directory of its two_layer_theory
+    /// twin, whose collapse boundary (predicted_rank_at_steps =
+    /// min(d, h) − k) is drawn over the map, beside the κ line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<String>,
+    /// k of that boundary. Default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_k: Option<usize>,
 }
 
 impl PlotSpec {
@@ -171,6 +179,14 @@ pub struct PlotArgs {
     /// File name stem under DIR/plots/.
     #[arg(long)]
     pub file: Option<String>,
+    /// A two_layer_theory results directory (the same experiment run with
+    /// kind=two_layer_theory): draw where its predicted_rank_at_steps
+    /// falls below min(d, h) − k.
+    #[arg(long, value_name = "THEORY_DIR")]
+    pub prediction: Option<String>,
+    /// k of the --prediction boundary (default 2).
+    #[arg(long)]
+    pub prediction_k: Option<usize>,
 }
 
 impl PlotArgs {
@@ -205,6 +221,8 @@ impl PlotArgs {
             reduce: self.reduce,
             theory: None,
             theory_lr_scale: None,
+            prediction: self.prediction,
+            prediction_k: self.prediction_k,
         })
     }
 }

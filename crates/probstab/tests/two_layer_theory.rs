@@ -356,18 +356,32 @@ fn the_traced_singular_values_of_w2_grow_at_the_top_lyapunov_exponent() {
     .unwrap();
     let packed = run_into(&root, &config, &[], "packed", true);
     let unpacked = run_into(&root, &config, &[], "unpacked", false);
-    let trace = |dir: &ResultsDir| rows(&std::fs::read_dir(dir.path().join("cells")).unwrap().next().unwrap().unwrap().path().join("trace.csv"));
+    let trace = |dir: &ResultsDir| {
+        rows(
+            &std::fs::read_dir(dir.path().join("cells"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path()
+                .join("trace.csv"),
+        )
+    };
     let (a, b) = (trace(&packed), trace(&unpacked));
     assert_eq!(a.len(), 3);
     let columns: Vec<String> = (1..=4).map(|i| format!("w2_sv_{i}")).collect();
-    let value = |r: &std::collections::HashMap<String, String>, c: &str| -> f64 { r[c].parse().unwrap() };
+    let value =
+        |r: &std::collections::HashMap<String, String>, c: &str| -> f64 { r[c].parse().unwrap() };
     // Step 0 is the initial W₂; the packed and burn paths agree.
     let [_, w2, _, _] = train::two_layer::initial_weights(0, 4, 4, 1e-6);
     let initial = analysis::rank::rank(&w2, 4, 4, 1.0).singular_values;
     for (i, c) in columns.iter().enumerate() {
         assert!((value(&a[0], c) / initial[i] - 1.0).abs() < 1e-6, "{c}");
         for (ra, rb) in a.iter().zip(&b) {
-            assert!((value(ra, c) / value(rb, c) - 1.0).abs() < 1e-3, "{c}: {ra:?} vs {rb:?}");
+            assert!(
+                (value(ra, c) / value(rb, c) - 1.0).abs() < 1e-3,
+                "{c}: {ra:?} vs {rb:?}"
+            );
         }
     }
     // The top singular value's growth rate over the second half against
@@ -377,7 +391,11 @@ fn the_traced_singular_values_of_w2_grow_at_the_top_lyapunov_exponent() {
     let theory = run_into(
         &root,
         &config,
-        &["kind=two_layer_theory", "spectrum.steps=40000", "spectrum.burn_in=2000"],
+        &[
+            "kind=two_layer_theory",
+            "spectrum.steps=40000",
+            "spectrum.burn_in=2000",
+        ],
         "theory",
         true,
     );

@@ -44,7 +44,14 @@ impl PartialEq for W2Probe {
 
 impl W2Probe {
     /// Measure `w2` when `step` is one of the probe's steps.
-    pub fn observe(&self, step: usize, w2: &[f32], d: usize, h: usize, out: &mut Vec<(usize, Vec<f64>)>) {
+    pub fn observe(
+        &self,
+        step: usize,
+        w2: &[f32],
+        d: usize,
+        h: usize,
+        out: &mut Vec<(usize, Vec<f64>)>,
+    ) {
         if self.steps.binary_search(&step).is_ok() {
             out.push((step, (self.measure)(w2, d, h)));
         }

@@ -7,13 +7,13 @@ use super::report::{loss_rate_docs, tables, training_output};
 use crate::config::{Backend, Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc, OverlayRequest};
 use crate::record::{Metric, Metrics};
+use crate::trace::{Trace, trace_steps};
 use analysis::plot::{Curve, contour_segments};
 use analysis::rank::rank;
 use analysis::saddle::{Chi, Phase, saddle_theory};
 use analysis::sparsity::sparsity_report;
 use analysis::teacher::Teacher;
 use train::config::{LossReduction, Net};
-use crate::trace::{Trace, trace_steps};
 use train::two_layer::{TwoLayerCell, TwoLayerRun, W2Probe};
 
 pub struct TwoLayer;
@@ -104,9 +104,7 @@ fn singular_values(w2: &[f32], d: usize, h: usize) -> Vec<f64> {
 /// The probed singular values as trace columns `w2_sv_i`, on the rows of
 /// their step (NaN where the probe has none: a diverged run's last rows).
 fn push_singular_values(trace: &mut Trace, probed: &[(usize, Vec<f64>)], r: usize) {
-    trace
-        .columns
-        .extend((1..=r).map(|i| format!("w2_sv_{i}")));
+    trace.columns.extend((1..=r).map(|i| format!("w2_sv_{i}")));
     for row in &mut trace.rows {
         let step = row[0] as usize;
         match probed.binary_search_by_key(&step, |(s, _)| *s) {
