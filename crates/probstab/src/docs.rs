@@ -20,7 +20,7 @@ pub fn kinds_page() -> anyhow::Result<String> {
     writeln!(s, "← [back to README](../README.md)\n")?;
     writeln!(
         s,
-        "A cell's `kind` says what it computes. Each kind reads the tables listed, and a table it does not read is an error. The example shows each kind's config after validation: every key that has a default is filled in (so this is also the list of defaults), and `summary.csv` gets the metric columns listed. The meaning and unit of each key is on the field that holds it: `crates/probstab/src/config.rs` for `[regression]`, `[saddle]` and `[sim]`, `crates/train/src/config/tables.rs` for `[model]`, `[data]`, `[train]` and `[measure]`.\n"
+        "A cell's `kind` says what it computes. Each kind reads the tables listed, and a table it does not read is an error. The example shows each kind's config after validation: every key that has a default is filled in (the defaults, except where the example sets a key itself, as it does to keep the example small), and `summary.csv` gets the metric columns listed. The meaning and unit of each key is on the field that holds it: `crates/probstab/src/config.rs` for `[regression]`, `[saddle]` and `[sim]`, `crates/train/src/config/tables.rs` for `[model]`, `[data]`, `[train]` and `[measure]`.\n"
     )?;
     for kind in KINDS {
         writeln!(s, "- [`{0}`](#{0})", kind.name())?;

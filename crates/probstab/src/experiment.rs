@@ -225,6 +225,38 @@ impl Experiment {
                 )
             })?,
         };
+        // A plot over an axis that an override pinned (`model.activation=linear`
+        // on a grid over it) can no longer be drawn: dropped, with a warning.
+        let mut plots = plots;
+        let keep: Vec<bool> = plots
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let pinned_axis = spec
+                    .filter
+                    .keys()
+                    .chain(spec.x.iter())
+                    .chain(spec.y.iter())
+                    .find(|k| pinned.contains(k) && !axes.iter().any(|a| &a.path == *k));
+                if let Some(key) = pinned_axis {
+                    tracing::warn!(
+                        "plot[{i}] dropped: it is drawn over `{key}`, which an override fixed"
+                    );
+                }
+                pinned_axis.is_none()
+            })
+            .collect();
+        if keep.contains(&false) {
+            let mut flags = keep.iter();
+            plots.retain(|_| *flags.next().unwrap_or(&true));
+            if let Some(Value::Array(list)) = resolved.get_mut("plot") {
+                let mut flags = keep.iter();
+                list.retain(|_| *flags.next().unwrap_or(&true));
+                if list.is_empty() {
+                    resolved.remove("plot");
+                }
+            }
+        }
         for (i, spec) in plots.iter().enumerate() {
             spec.check(&axes).map_err(|(key, message)| {
                 key_error(

@@ -107,7 +107,7 @@ enum Command {
         #[arg(long)]
         submit: bool,
     },
-    /// Count the complete (ok, diverged), failed and missing cells of a
+    /// Count the complete (ok, diverged, n/a), failed and missing cells of a
     /// results directory and list the missing ones. Exits 0 when every cell
     /// of the grid is complete, 1 otherwise.
     Status {

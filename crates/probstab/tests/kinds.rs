@@ -116,3 +116,33 @@ fn an_unknown_kind_lists_the_registry() {
         assert!(e.contains(&format!("`{}`", kind.name())), "{e}");
     }
 }
+
+#[test]
+fn overrides_drop_the_plots_they_make_undrawable_and_keep_the_others() {
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quick/fig7_two_layer.toml"),
+    )
+    .unwrap();
+    let load = |overrides: &[&str]| {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Grid::new(Experiment::from_source(
+            Path::new("fig7.toml"),
+            source.clone(),
+            &overrides,
+        )?)
+    };
+    assert_eq!(load(&[]).unwrap().experiment.plots.len(), 2);
+    // Pinning the axis both plots fix with `where`: both dropped, the run goes on.
+    let pinned = load(&["model.activation=linear"]).unwrap();
+    assert!(pinned.experiment.plots.is_empty());
+    assert!(pinned.experiment.resolved.get("plot").is_none());
+    // Another kind that has no `rank_w2`: dropped too.
+    let theory = load(&["kind=two_layer_theory"]).unwrap();
+    assert!(theory.experiment.plots.is_empty());
+    // Without an override the same undrawable plot stays an error.
+    let bad = source.replace("metric = \"rank_w2\"", "metric = \"rank_w3\"");
+    let e = Grid::new(Experiment::from_source(Path::new("fig7.toml"), bad, &[]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rank_w3"), "{e}");
+}

@@ -161,31 +161,54 @@ fn relu_and_adam_cells_are_not_applicable_and_say_why() {
 #[test]
 fn refused_settings_name_their_key() {
     let base = "name = \"t\"\nkind = \"two_layer_theory\"\n[model]\ndim = 4\nhidden = 4\n[data]\nmu = 0.5\n[train]\nlr = 0.1\nsteps = 100\n";
-    for (setting, key) in [
-        ("model.bias=true", "model.bias"),
-        ("spectrum.steps=0", "spectrum.steps"),
-        ("spectrum.every=0", "spectrum.every"),
-        ("spectrum.blocks=0", "spectrum.blocks"),
-        ("spectrum.ms_batches=0", "spectrum.ms_batches"),
-        ("spectrum.blocks=50", "spectrum.blocks"),
-        ("spectrum.steps=-3", "spectrum.steps"),
-        ("spectrum.steps=\"many\"", "spectrum.steps"),
-        ("spectrum.typo=1", "spectrum"),
-        ("model.init_scale=0", "model.init_scale"),
-        ("model.init_scale=-1", "model.init_scale"),
+    for (settings, key) in [
+        (&["model.bias=true"][..], "model.bias"),
+        (&["spectrum.steps=0"], "spectrum.steps"),
+        (&["spectrum.every=0"], "spectrum.every"),
+        (&["spectrum.blocks=0"], "spectrum.blocks"),
+        (&["spectrum.blocks=1"], "spectrum.blocks"),
+        (&["spectrum.ms_batches=0"], "spectrum.ms_batches"),
+        (
+            &["spectrum.steps=20", "spectrum.blocks=50"],
+            "spectrum.blocks",
+        ),
+        (
+            &["spectrum.steps=100", "spectrum.every=30"],
+            "spectrum.blocks",
+        ),
+        (
+            &[
+                "spectrum.every=1000",
+                "spectrum.steps=100000",
+                "spectrum.blocks=2",
+            ],
+            "spectrum.every",
+        ),
+        (
+            &["data.n=50", "model.dim=300", "model.hidden=2"],
+            "spectrum.ms_batches",
+        ),
+        (&["spectrum.steps=-3"], "spectrum.steps"),
+        (&["spectrum.steps=\"many\""], "spectrum.steps"),
+        (&["spectrum.typo=1"], "spectrum"),
+        (&["model.init_scale=0"], "model.init_scale"),
+        (&["model.init_scale=-1"], "model.init_scale"),
+        // train's checks, told with this kind's name.
+        (&["model.width=0.5"], "kind `two_layer_theory`"),
     ] {
-        let overrides = if setting == "spectrum.blocks=50" {
-            vec!["spectrum.steps=20".to_string(), setting.to_string()]
-        } else {
-            vec![setting.to_string()]
-        };
+        let overrides: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
         let error = Experiment::from_source(Path::new("t.toml"), base.into(), &overrides)
             .and_then(Grid::new)
             .map(|_| ())
-            .expect_err(setting)
+            .expect_err(&settings.join(" "))
             .to_string();
-        assert!(error.contains(key), "{setting}: {error}");
+        assert!(error.contains(key), "{settings:?}: {error}");
     }
+    // `backend` is ignored: stored as the CPU it computes on.
+    let grid = Experiment::from_source(Path::new("t.toml"), base.into(), &["backend=wgpu".into()])
+        .and_then(Grid::new)
+        .unwrap();
+    assert_eq!(grid.cells[0].config.backend, train::Backend::Cpu);
     // Another kind refuses the theory's table.
     let error = Experiment::from_source(
         Path::new("t.toml"),
@@ -227,21 +250,10 @@ fn compare_scores_the_prediction_and_the_kappa_line_per_cell() {
         "name = \"x\"\nkind = \"two_layer\"\n[model]\nactivation = \"linear\"\ndim = 6\nhidden = 6\n[data]\nmu = 0.5\n[train]\nlr = 0.1\nsteps = 2000\n[grid]\n\"train.lr\" = [0.05, 0.15, 20.0]\n\"data.mu\" = [0.0, 1.0]\n",
     )
     .unwrap();
-    let run = |overrides: &[&str], out: &str| {
-        let args = std::iter::once(config.display().to_string())
-            .chain(overrides.iter().map(|s| s.to_string()))
-            .collect();
-        let (grid, dir) = probstab::app::load_grid(args, Some(root.join(out)), None).unwrap();
-        let options = probstab::runner::RunOptions {
-            jobs: 1,
-            resume: false,
-            pack: true,
-        };
-        probstab::app::run(&grid, &dir, options, false).unwrap();
-        dir
-    };
-    let measured = run(&[], "measured");
-    let theory = run(
+    let measured = run_into(&root, &config, &[], "measured", true);
+    let theory = run_into(
+        &root,
+        &config,
         &[
             "kind=two_layer_theory",
             "spectrum.steps=2000",
@@ -249,6 +261,7 @@ fn compare_scores_the_prediction_and_the_kappa_line_per_cell() {
             "spectrum.ms_batches=100",
         ],
         "theory",
+        true,
     );
     let options = CompareOptions {
         metric: "rank_w2".into(),

@@ -66,6 +66,11 @@ pub fn validate(mut config: Config) -> Result<(Config, Spec), Invalid> {
         }
     }
     let spec = kind.spec(&mut config)?;
+    if kind.ignores_backend() {
+        // Stored as the CPU it computes on: no device is set up, and a rerun
+        // with another backend finds the same config.
+        config.backend = Backend::Cpu;
+    }
     if !kind.trains() && !kind.ignores_backend() && config.backend != Backend::Cpu {
         return Err(invalid(
             "backend",

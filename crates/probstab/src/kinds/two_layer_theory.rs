@@ -37,7 +37,13 @@ impl Kind for TwoLayerTheory {
     const EXAMPLE: &'static str = "[model]\ndim = 8\nhidden = 8\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 1000\n\n[spectrum]\nsteps = 4000\nburn_in = 400\nms_batches = 200\n";
 
     fn spec(config: &mut Config) -> Result<Spec, Invalid> {
-        let cell = TwoLayerCell::from_tables(tables(config, false))?;
+        // train's checks name the net's kind; this is the theory of it.
+        let cell = TwoLayerCell::from_tables(tables(config, false)).map_err(|mut e| {
+            e.message = e
+                .message
+                .replace("kind `two_layer`", "kind `two_layer_theory`");
+            e
+        })?;
         if cell.net.bias {
             return Err(invalid(
                 "model.bias",
@@ -58,8 +64,45 @@ impl Kind for TwoLayerTheory {
                 return Err(invalid(key, "must be ≥ 1"));
             }
         }
-        if spectrum.blocks > spectrum.steps {
-            return Err(invalid("spectrum.blocks", "more blocks than counted steps"));
+        if spectrum.blocks < 2 {
+            return Err(invalid(
+                "spectrum.blocks",
+                "must be ≥ 2: the standard errors come from independent blocks",
+            ));
+        }
+        if spectrum.blocks.saturating_mul(spectrum.every) > spectrum.steps {
+            return Err(invalid(
+                "spectrum.blocks",
+                format!(
+                    "{} blocks of re-orthonormalisations every {} steps need ≥ {} counted steps (spectrum.steps = {})",
+                    spectrum.blocks,
+                    spectrum.every,
+                    spectrum.blocks.saturating_mul(spectrum.every),
+                    spectrum.steps
+                ),
+            ));
+        }
+        if spectrum.every > 100 {
+            return Err(invalid(
+                "spectrum.every",
+                format!(
+                    "at most 100 steps between re-orthonormalisations (got {}): longer products lose the small exponents to rounding",
+                    spectrum.every
+                ),
+            ));
+        }
+        // A fixed dataset's mean-square rate is a power iteration on
+        // 2d × 2d second moments: 30 · ms_batches · O(d²) per cell.
+        let d = cell.net.dim;
+        if cell.data.n > 0 && spectrum.ms_batches.saturating_mul(d * d) > 40_000_000 {
+            return Err(invalid(
+                "spectrum.ms_batches",
+                format!(
+                    "with data.n > 0 the mean-square rate costs ms_batches · d² ≤ 4e7 (here {} · {d}² ≈ {:.1e}, minutes a cell); lower spectrum.ms_batches",
+                    spectrum.ms_batches,
+                    (spectrum.ms_batches * d * d) as f64
+                ),
+            ));
         }
         at_most(
             "spectrum.steps",
@@ -114,67 +157,104 @@ impl Kind for TwoLayerTheory {
     }
 
     fn run(spec: &Spec, _: &CellContext) -> anyhow::Result<CellOutput> {
-        let cell = &spec.cell;
-        let slope = cell.net.activation.slope_at_zero();
-        let reason = match (slope, cell.train.optimizer) {
-            (None, _) => Some("ReLU has no σ′(0) and its gates differ per unit"),
-            (_, OptimizerKind::Adam) => Some("the linearisation is of plain SGD, not Adam"),
-            _ => None,
-        };
-        let (Some(slope), None) = (slope, reason) else {
-            return Ok(CellOutput {
-                status: Status::NotApplicable,
-                metrics: vec![(
-                    "not_applicable".into(),
-                    Metric::Text(reason.unwrap_or_default().into()),
-                )],
-                trace: None,
-                spectrum: None,
-                diverged_at: None,
-            });
-        };
-        let result = computed_spectrum(spec, slope);
-        let (d, h) = (cell.net.dim, cell.net.hidden);
-        let cap = d.min(h);
-        let exps = &result.exponents;
-        let count = |f: &dyn Fn(&Estimate) -> bool| exps.iter().filter(|e| f(e)).count();
-        let positive = count(&|e| e.value > 0.0);
-        let at_steps = finite_time_rank(exps, cell, slope);
-        let mut metrics: Metrics = Vec::new();
-        let mut push = |name: &str, v: Metric| metrics.push((name.to_string(), v));
-        push("lyapunov_max", Metric::Number(exps[0].value));
-        push("lyapunov_max_err", Metric::Number(exps[0].err));
-        let last = exps[exps.len() - 1];
-        push("lyapunov_min", Metric::Number(last.value));
-        push("lyapunov_min_err", Metric::Number(last.err));
-        push("positive_exponents", Metric::Integer(positive as i64));
-        push(
-            "positive_exponents_lo",
-            Metric::Integer(count(&|e| e.value - 2.0 * e.err > 0.0) as i64),
-        );
-        push(
-            "positive_exponents_hi",
-            Metric::Integer(count(&|e| e.value + 2.0 * e.err > 0.0) as i64),
-        );
-        push("predicted_rank", Metric::Integer(positive.min(cap) as i64));
-        push("predicted_rank_at_steps", Metric::Integer(at_steps as i64));
-        push("mean_square_rate", Metric::Number(result.mean_square_rate));
-        let table = Trace {
-            columns: ["index", "exponent", "error"].map(String::from).to_vec(),
-            rows: exps
-                .iter()
-                .enumerate()
-                .map(|(i, e)| vec![i as f64, e.value, e.err])
-                .collect(),
-        };
-        Ok(CellOutput {
-            status: Status::Ok,
-            metrics,
-            trace: None,
-            spectrum: Some(table),
-            diverged_at: None,
-        })
+        theory_output(spec)
     }
+
+    /// Cells that share a spectrum (linear and tanh at the same λ, μ, σ, S)
+    /// pack: the pack computes it once. (Parallel cells would otherwise
+    /// compute the same spectrum side by side: the runner hands the linear
+    /// half of a grid to one thread and the tanh half to the other.)
+    fn pack_key(spec: &Spec) -> Option<String> {
+        applicable(&spec.cell)
+            .ok()
+            .map(|slope| spectrum_key(spec, slope))
+    }
+
+    fn run_pack(specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>> {
+        specs.iter().map(|spec| theory_output(spec)).collect()
+    }
+}
+
+/// σ′(0) of a cell the theory applies to, or why it does not.
+fn applicable(cell: &TwoLayerCell) -> Result<f64, &'static str> {
+    match (cell.net.activation.slope_at_zero(), cell.train.optimizer) {
+        (None, _) => Err("ReLU has no σ′(0) and its gates differ per unit"),
+        (_, OptimizerKind::Adam) => Err("the linearisation is of plain SGD, not Adam"),
+        (Some(slope), _) => Ok(slope),
+    }
+}
+
+/// A cell's metrics and spectrum.csv, or its n/a.
+fn theory_output(spec: &Spec) -> anyhow::Result<CellOutput> {
+    let cell = &spec.cell;
+    let slope = applicable(cell);
+    let Ok(slope) = slope else {
+        let reason = slope.err();
+        return Ok(CellOutput {
+            status: Status::NotApplicable,
+            metrics: vec![(
+                "not_applicable".into(),
+                Metric::Text(reason.unwrap_or_default().into()),
+            )],
+            trace: None,
+            spectrum: None,
+            diverged_at: None,
+        });
+    };
+    let result = computed_spectrum(spec, slope);
+    let (d, h) = (cell.net.dim, cell.net.hidden);
+    let cap = d.min(h);
+    if let Some(bad) = result
+        .exponents
+        .iter()
+        .position(|e| !e.value.is_finite() || !e.err.is_finite())
+    {
+        anyhow::bail!(
+            "exponent {bad} is not finite ({:?}): the product overflowed between re-orthonormalisations; lower spectrum.every",
+            result.exponents[bad]
+        );
+    }
+    // Largest first (Benettin's order is only asymptotically sorted).
+    let mut sorted = result.exponents.clone();
+    sorted.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let exps = &sorted;
+    let count = |f: &dyn Fn(&Estimate) -> bool| exps.iter().filter(|e| f(e)).count();
+    let positive = count(&|e| e.value > 0.0);
+    let at_steps = finite_time_rank(exps, cell, slope);
+    let mut metrics: Metrics = Vec::new();
+    let mut push = |name: &str, v: Metric| metrics.push((name.to_string(), v));
+    push("lyapunov_max", Metric::Number(exps[0].value));
+    push("lyapunov_max_err", Metric::Number(exps[0].err));
+    let last = exps[exps.len() - 1];
+    push("lyapunov_min", Metric::Number(last.value));
+    push("lyapunov_min_err", Metric::Number(last.err));
+    push("positive_exponents", Metric::Integer(positive as i64));
+    push(
+        "positive_exponents_lo",
+        Metric::Integer(count(&|e| e.value - 2.0 * e.err > 0.0) as i64),
+    );
+    push(
+        "positive_exponents_hi",
+        Metric::Integer(count(&|e| e.value + 2.0 * e.err > 0.0) as i64),
+    );
+    push("predicted_rank", Metric::Integer(positive.min(cap) as i64));
+    push("predicted_rank_at_steps", Metric::Integer(at_steps as i64));
+    push("mean_square_rate", Metric::Number(result.mean_square_rate));
+    let table = Trace {
+        columns: ["index", "exponent", "error"].map(String::from).to_vec(),
+        rows: exps
+            .iter()
+            .enumerate()
+            .map(|(i, e)| vec![i as f64, e.value, e.err])
+            .collect(),
+    };
+    Ok(CellOutput {
+        status: Status::Ok,
+        metrics,
+        trace: None,
+        spectrum: Some(table),
+        diverged_at: None,
+    })
 }
 
 /// The rank of W₂ after T = `train.steps` steps, at `measure.rank_rtol`.
@@ -210,6 +290,23 @@ struct Computed {
     mean_square_rate: f64,
 }
 
+/// What a cell's spectrum depends on: λc, the data, S, d, h, the seed and
+/// the Monte Carlo.
+fn spectrum_key(spec: &Spec, slope: f64) -> String {
+    let cell = &spec.cell;
+    let d = cell.net.dim;
+    let lrc = lr_factor(cell.train.loss == LossReduction::Mean, d, slope) * cell.train.lr;
+    format!(
+        "{}|{:?}|{}|{}|{}|{:?}",
+        lrc.to_bits(),
+        cell.data,
+        cell.train.batch_size,
+        d,
+        cell.net.hidden,
+        (cell.seed, &spec.spectrum)
+    )
+}
+
 /// The spectrum of a cell, computed once for the cells that share what it
 /// depends on (λc, the data, S, d, h, the seed and the Monte Carlo): linear
 /// and tanh cells share σ′(0) = 1.
@@ -218,23 +315,17 @@ fn computed_spectrum(spec: &Spec, slope: f64) -> Arc<Computed> {
     let cell = &spec.cell;
     let (d, h) = (cell.net.dim, cell.net.hidden);
     let lrc = lr_factor(cell.train.loss == LossReduction::Mean, d, slope) * cell.train.lr;
-    let key = format!(
-        "{}|{:?}|{}|{}|{}|{:?}",
-        lrc.to_bits(),
-        cell.data,
-        cell.train.batch_size,
-        d,
-        h,
-        (cell.seed, &spec.spectrum)
-    );
+    let key = spectrum_key(spec, slope);
     if let Some(hit) = CACHE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get_or_insert_with(HashMap::new)
         .get(&key)
     {
+        tracing::debug!("spectrum cache hit: {key}");
         return hit.clone();
     }
+    tracing::debug!("spectrum cache miss: {key}");
     let k = (2 * d).min(d.min(h) + 1);
     let s = &spec.spectrum;
     let settings = QrSettings {
