@@ -244,4 +244,25 @@ mod tests {
         }
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn a_series_of_markers_is_a_scatter_with_a_swatch_in_the_legend() {
+        let p = LinePlot {
+            series: vec![Series {
+                label: "cells".into(),
+                points: vec![(1.0, 2.0), (3.0, 1.0), (2.0, 5.0)],
+                thin: false,
+                markers: true,
+            }],
+            ..LinePlot::default()
+        };
+        let fig = LinesFigure::new(&p).unwrap();
+        assert!(fig.lines[0].markers);
+        assert!(matches!(fig.entries[0].mark, Mark::Swatch(_)));
+        let dir = temp_dir("scatter");
+        render_lines(&p, &dir.join("s.png"), &dir.join("s.svg")).unwrap();
+        let svg = std::fs::read_to_string(dir.join("s.svg")).unwrap();
+        assert_eq!(svg.matches("<circle").count(), 3, "one dot per point");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -94,6 +94,7 @@ pub fn trajectories() -> LinePlot {
                 })
                 .collect(),
             thin: true,
+            markers: false,
         })
         .collect();
     series.push(Series {
@@ -110,6 +111,7 @@ pub fn trajectories() -> LinePlot {
             .map(|t| (t as f64, (-(t as f64) * 0.03).exp()))
             .collect(),
         thin: false,
+        markers: false,
     });
     LinePlot {
         title: "Fig. 6: SGD trajectories".into(),
