@@ -240,16 +240,12 @@ fn rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
 
 #[test]
 fn compare_scores_the_prediction_and_the_kappa_line_per_cell() {
-    let root = std::env::temp_dir().join(format!("probstab-compare-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    let config = root.join("x.toml");
+    let (root, config) = scratch("compare");
     // λ = 20 diverges: those two cells are skipped, not scored.
-    std::fs::write(
+    write(
         &config,
         "name = \"x\"\nkind = \"two_layer\"\n[model]\nactivation = \"linear\"\ndim = 6\nhidden = 6\n[data]\nmu = 0.5\n[train]\nlr = 0.1\nsteps = 2000\n[grid]\n\"train.lr\" = [0.05, 0.15, 20.0]\n\"data.mu\" = [0.0, 1.0]\n",
-    )
-    .unwrap();
+    );
     let measured = run_into(&root, &config, &[], "measured", true);
     let theory = run_into(
         &root,
@@ -339,6 +335,19 @@ fn compare_scores_the_prediction_and_the_kappa_line_per_cell() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// A fresh directory under the temp dir, and the path of its config file.
+fn scratch(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = std::env::temp_dir().join(format!("probstab-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let config = root.join("x.toml");
+    (root, config)
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
 /// Runs `config` (two_layer) with `overrides` into `root/out`.
 fn run_into(root: &Path, config: &Path, overrides: &[&str], out: &str, pack: bool) -> ResultsDir {
     let args = std::iter::once(config.display().to_string())
@@ -356,17 +365,13 @@ fn run_into(root: &Path, config: &Path, overrides: &[&str], out: &str, pack: boo
 
 #[test]
 fn the_traced_singular_values_of_w2_grow_at_the_top_lyapunov_exponent() {
-    let root = std::env::temp_dir().join(format!("probstab-sv-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    let config = root.join("x.toml");
+    let (root, config) = scratch("sv");
     // Tiny weights: 4000 steps at γ₁ ≈ 2.5e-3 grow them e^10-fold, still
     // far inside the linear regime.
-    std::fs::write(
+    write(
         &config,
         "name = \"x\"\nkind = \"two_layer\"\n[model]\nactivation = \"tanh\"\ndim = 4\nhidden = 4\ninit_scale = 1e-6\n[data]\nmu = 0.5\n[train]\nlr = 0.01\nsteps = 4001\ntrace_points = 3\n[measure]\ntrace_singular_values = true\n",
-    )
-    .unwrap();
+    );
     let packed = run_into(&root, &config, &[], "packed", true);
     let unpacked = run_into(&root, &config, &[], "unpacked", false);
     let trace = |dir: &ResultsDir| {
