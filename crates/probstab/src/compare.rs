@@ -106,6 +106,48 @@ pub fn compare(
     let measured = Summary::read(experiment, Some(&grid.cells))?;
     let theory_grid = Grid::of(theory)?;
     let predicted = Summary::read(theory, Some(&theory_grid.cells))?;
+    // The theory must be of the same cells: the ids are only the axis
+    // values, so a theory of another init_scale or steps would match too.
+    let theory_cells: HashMap<&str, &Cell> = theory_grid
+        .cells
+        .iter()
+        .map(|c| (c.id.as_str(), c))
+        .collect();
+    for cell in &grid.cells {
+        let Some(twin) = theory_cells.get(cell.id.as_str()) else {
+            continue;
+        };
+        let Some(twin_spec) = twin.spec.get::<crate::kinds::two_layer_theory::Spec>() else {
+            bail!(
+                "{}: cell {} is of kind `{}`: the second directory must be the experiment run with kind=two_layer_theory",
+                theory.experiment_file().display(),
+                twin.id,
+                twin.config.kind
+            );
+        };
+        let (a, b) = (cell.spec.get::<TwoLayerCell>(), &twin_spec.cell);
+        if let Some(a) = a {
+            let differs = [
+                ("model", a.net != b.net),
+                ("data", a.data != b.data),
+                ("train", a.train != b.train),
+                ("model.init_scale", a.init_scale != b.init_scale),
+                (
+                    "measure.rank_rtol",
+                    a.measure.rank_rtol != b.measure.rank_rtol,
+                ),
+                ("seed", a.seed != b.seed),
+            ];
+            if let Some((key, _)) = differs.iter().find(|(_, d)| *d) {
+                bail!(
+                    "cell {}: `{key}` differs between {} and {}: compare needs the theory of the same experiment (run it with kind=two_layer_theory and the same overrides)",
+                    cell.id,
+                    experiment.path().display(),
+                    theory.path().display()
+                );
+            }
+        }
+    }
     for (summary, dir, column, role) in [
         (&measured, experiment, &options.metric, "--metric"),
         (&predicted, theory, &options.vs, "--vs"),
@@ -140,7 +182,11 @@ pub fn compare(
             continue;
         };
         let number = |summary: &Summary, r: &Record, column: &str| {
-            summary.value(r, column).parse::<f64>().ok()
+            summary
+                .value(r, column)
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
         };
         let m = number(&measured, record, &options.metric);
         let p = number(&predicted, other, &options.vs);
@@ -148,9 +194,13 @@ pub fn compare(
             skipped.push((
                 record.id.clone(),
                 format!(
-                    "measured {}, theory {}",
+                    "measured {} ({} {}), theory {} ({} {})",
                     record.status.name(),
-                    other.status.name()
+                    options.metric,
+                    m.map_or("missing".into(), |v| v.to_string()),
+                    other.status.name(),
+                    options.vs,
+                    p.map_or("missing".into(), |v| v.to_string()),
                 ),
             ));
             continue;

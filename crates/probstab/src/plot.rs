@@ -259,6 +259,11 @@ fn grid_plot(
         });
     }
     if let Some(theory) = &spec.prediction {
+        if spec.reduce.is_some() {
+            bail!(
+                "prediction `{theory}`: a boundary per cell cannot be drawn over a reduced (`reduce = \"mean\"`) map"
+            );
+        }
         contours.push(prediction_boundary(
             theory,
             spec.prediction_k.unwrap_or(2),
@@ -340,6 +345,9 @@ fn prediction_boundary<'a>(
     find: &dyn Fn(f64, f64) -> Option<&'a Record>,
 ) -> Result<Contour> {
     const COLUMN: &str = "predicted_rank_at_steps";
+    let Some(grid) = grid else {
+        bail!("prediction `{theory}`: needs the experiment's grid (its experiment.toml)");
+    };
     let dir = ResultsDir::new(theory);
     let summary = Summary::read(&dir, None)
         .with_context(|| format!("prediction `{theory}`: cannot read its cells"))?;
@@ -351,8 +359,7 @@ fn prediction_boundary<'a>(
     let by_id: HashMap<&str, &Record> =
         summary.records.iter().map(|r| (r.id.as_str(), r)).collect();
     let full_rank = |id: &str| {
-        grid?
-            .cells
+        grid.cells
             .iter()
             .find(|c| c.id == id)?
             .spec

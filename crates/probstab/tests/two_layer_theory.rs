@@ -332,6 +332,31 @@ fn compare_scores_the_prediction_and_the_kappa_line_per_cell() {
         .unwrap()
         .to_string();
     assert!(error.contains("two_layer"), "{error}");
+    // A theory of another initial scale is not this experiment's twin.
+    let other = run_into(
+        &root,
+        &config,
+        &[
+            "kind=two_layer_theory",
+            "model.init_scale=0.01",
+            "spectrum.steps=2000",
+            "spectrum.burn_in=200",
+            "spectrum.ms_batches=100",
+        ],
+        "other",
+        true,
+    );
+    let error = compare(&measured, &other, &options)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("model.init_scale"), "{error}");
+    // The experiment compared with itself: its cells are not a theory's.
+    let error = compare(&measured, &measured, &options)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("kind=two_layer_theory"), "{error}");
     std::fs::remove_dir_all(&root).unwrap();
 }
 

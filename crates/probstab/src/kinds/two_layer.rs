@@ -26,7 +26,7 @@ impl Kind for TwoLayer {
     const TRAINS: bool = true;
     const EXAMPLE: &'static str =
         "[model]\ndim = 8\nhidden = 8\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 100\n";
-    const TRACE: &'static str = "`step`, `loss` (the minibatch loss before that step's update), `log_loss`; at most `train.trace_points` rows. With `measure.trace_singular_values = true` also `w2_sv_1` … `w2_sv_r` (r = min(d, h)): W₂'s singular values, largest first, before that step's update.";
+    const TRACE: &'static str = "`step`, `loss` (the minibatch loss before that step's update), `log_loss`; at most `train.trace_points` rows. With `measure.trace_singular_values = true` also `w2_sv_1` … `w2_sv_r` (r = min(d, h)): W₂'s singular values, largest first, before that step's update (NaN on the rows of a diverged run that fall between the planned trace points).";
 
     fn spec(config: &mut Config) -> Result<TwoLayerCell, Invalid> {
         let mut cell = TwoLayerCell::from_tables(tables(config, false))?;
@@ -102,7 +102,9 @@ fn singular_values(w2: &[f32], d: usize, h: usize) -> Vec<f64> {
 }
 
 /// The probed singular values as trace columns `w2_sv_i`, on the rows of
-/// their step (NaN where the probe has none: a diverged run's last rows).
+/// their step. The probe measures at the trace points of the planned run;
+/// a diverged run's trace is spread over the steps it took, so most of its
+/// rows fall between probes and get NaN.
 fn push_singular_values(trace: &mut Trace, probed: &[(usize, Vec<f64>)], r: usize) {
     trace.columns.extend((1..=r).map(|i| format!("w2_sv_{i}")));
     for row in &mut trace.rows {

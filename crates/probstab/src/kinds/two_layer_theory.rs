@@ -100,7 +100,7 @@ impl Kind for TwoLayerTheory {
                 format!(
                     "with data.n > 0 the mean-square rate costs ms_batches · d² ≤ 4e7 (here {} · {d}² ≈ {:.1e}, minutes a cell); lower spectrum.ms_batches",
                     spectrum.ms_batches,
-                    (spectrum.ms_batches * d * d) as f64
+                    spectrum.ms_batches as f64 * (d * d) as f64
                 ),
             ));
         }
