@@ -99,6 +99,9 @@ pub fn run_slice(
     slice: CellSlice,
 ) -> Result<(std::ops::Range<usize>, RunCounts)> {
     let range = slice.range(grid.cells.len())?;
+    // Complete cells outside the slice are checked too: two slices run with
+    // different configs into one directory would otherwise mix results.
+    runner::pending(&grid.cells, out)?;
     let counts = runner::run_cells(&grid.experiment, &grid.cells[range.clone()], out, options)?;
     Ok((range, counts))
 }

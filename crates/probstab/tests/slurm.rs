@@ -300,6 +300,23 @@ fn inclusive_and_open_slices_cover_the_named_cells() {
     );
     // Cells are in grid order, the last axis fastest: cell 2 is lr = 0.5, μ = 0.5.
     assert!(list(t.join("r/cells")).contains(&"saddle.lr=0.5__saddle.mu=0.5".to_string()));
+    // Another slice with another config into the same directory is refused,
+    // though none of its own cells is complete: results never mix.
+    let run = probstab(
+        t.path(),
+        &[
+            "run",
+            "theory.toml",
+            "saddle.noise_std=1.0",
+            "--out",
+            "r",
+            "--cells",
+            "8..10",
+        ],
+    )
+    .failed();
+    assert!(run.stderr.contains("different config"), "{}", run.stderr);
+    assert!(!t.join("r/cells/saddle.lr=1.0__saddle.mu=0.75").exists());
 }
 
 #[test]
