@@ -240,18 +240,9 @@ fn grid_plot(
         if !summary.has_column(column) {
             bail!("contour `{text}`: no column `{column}` in the summary");
         }
-        let values = ys
-            .iter()
-            .map(|&yv| {
-                xs.iter()
-                    .map(|&xv| {
-                        find(xv, yv)
-                            .and_then(|r| summary.value(r, column).parse::<f64>().ok())
-                            .unwrap_or(f64::NAN)
-                    })
-                    .collect()
-            })
-            .collect();
+        let values = on_grid(xs, ys, &find, |r| {
+            summary.value(r, column).parse::<f64>().ok()
+        });
         contours.push(Contour {
             label: format!("{column} = {level}"),
             values,
@@ -332,6 +323,23 @@ fn grid_plot(
     Ok(vec![png, svg])
 }
 
+/// `value` of the record at each (x, y) point, `values[iy][ix]`; NaN where
+/// there is none.
+fn on_grid<'a>(
+    xs: &[f64],
+    ys: &[f64],
+    find: &dyn Fn(f64, f64) -> Option<&'a Record>,
+    value: impl Fn(&'a Record) -> Option<f64>,
+) -> Vec<Vec<f64>> {
+    ys.iter()
+        .map(|&yv| {
+            xs.iter()
+                .map(|&xv| find(xv, yv).and_then(&value).unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect()
+}
+
 /// The collapse boundary of a two_layer_theory twin on a two_layer map:
 /// predicted_rank_at_steps − min(d, h) at each point (its cell matched by
 /// id), level set at −k − ½ (between collapsed, rank < min(d, h) − k, and
@@ -366,24 +374,13 @@ fn prediction_boundary<'a>(
             .get::<train::two_layer::TwoLayerCell>()
             .map(|c| c.net.dim.min(c.net.hidden) as f64)
     };
-    let values = ys
-        .iter()
-        .map(|&yv| {
-            xs.iter()
-                .map(|&xv| {
-                    find(xv, yv)
-                        .and_then(|r| {
-                            let predicted = summary
-                                .value(by_id.get(r.id.as_str())?, COLUMN)
-                                .parse::<f64>()
-                                .ok()?;
-                            Some(predicted - full_rank(&r.id)?)
-                        })
-                        .unwrap_or(f64::NAN)
-                })
-                .collect()
-        })
-        .collect();
+    let values = on_grid(xs, ys, find, |r| {
+        let predicted = summary
+            .value(by_id.get(r.id.as_str())?, COLUMN)
+            .parse::<f64>()
+            .ok()?;
+        Some(predicted - full_rank(&r.id)?)
+    });
     Ok(Contour {
         label: format!("two_layer_theory: predicted rank = min(d, h) − {k}"),
         values,

@@ -14,8 +14,6 @@ use crate::trace::Trace;
 use analysis::Estimate;
 use analysis::lyapunov::{QrSettings, spectrum};
 use analysis::network::{isotropic_mean_square_rate, linearised_step, lr_factor, mean_square_rate};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use train::config::{LossReduction, OptimizerKind, at_most, invalid};
 use train::data::Source;
 use train::two_layer::TwoLayerCell;
@@ -157,7 +155,10 @@ impl Kind for TwoLayerTheory {
     }
 
     fn run(spec: &Spec, _: &CellContext) -> anyhow::Result<CellOutput> {
-        theory_output(spec)
+        match applicable(&spec.cell) {
+            Ok(slope) => theory_output(spec, slope, &compute(spec, slope)),
+            Err(reason) => Ok(not_applicable(reason)),
+        }
     }
 
     /// Cells that share a spectrum (linear and tanh at the same λ, μ, σ, S)
@@ -170,8 +171,18 @@ impl Kind for TwoLayerTheory {
             .map(|slope| spectrum_key(spec, slope))
     }
 
+    /// The cells of a pack share a spectrum key, so one computation serves
+    /// them all (only applicable cells have a key).
     fn run_pack(specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>> {
-        specs.iter().map(|spec| theory_output(spec)).collect()
+        let Some(first) = specs.first() else {
+            return Ok(Vec::new());
+        };
+        let slope = applicable(&first.cell).map_err(anyhow::Error::msg)?;
+        let computed = compute(first, slope);
+        specs
+            .iter()
+            .map(|spec| theory_output(spec, slope, &computed))
+            .collect()
     }
 }
 
@@ -184,24 +195,20 @@ fn applicable(cell: &TwoLayerCell) -> Result<f64, &'static str> {
     }
 }
 
-/// A cell's metrics and spectrum.csv, or its n/a.
-fn theory_output(spec: &Spec) -> anyhow::Result<CellOutput> {
+/// A cell the theory does not apply to, and why.
+fn not_applicable(reason: &str) -> CellOutput {
+    CellOutput {
+        status: Status::NotApplicable,
+        metrics: vec![("not_applicable".into(), Metric::Text(reason.into()))],
+        trace: None,
+        spectrum: None,
+        diverged_at: None,
+    }
+}
+
+/// A cell's metrics and spectrum.csv from its (shared) spectrum.
+fn theory_output(spec: &Spec, slope: f64, result: &Computed) -> anyhow::Result<CellOutput> {
     let cell = &spec.cell;
-    let slope = applicable(cell);
-    let Ok(slope) = slope else {
-        let reason = slope.err();
-        return Ok(CellOutput {
-            status: Status::NotApplicable,
-            metrics: vec![(
-                "not_applicable".into(),
-                Metric::Text(reason.unwrap_or_default().into()),
-            )],
-            trace: None,
-            spectrum: None,
-            diverged_at: None,
-        });
-    };
-    let result = computed_spectrum(spec, slope);
     let (d, h) = (cell.net.dim, cell.net.hidden);
     let cap = d.min(h);
     if let Some(bad) = result
@@ -290,42 +297,31 @@ struct Computed {
     mean_square_rate: f64,
 }
 
+/// λc of a cell: the learning rate times the linearisation's factor.
+fn lrc(cell: &TwoLayerCell, slope: f64) -> f64 {
+    lr_factor(cell.train.loss == LossReduction::Mean, cell.net.dim, slope) * cell.train.lr
+}
+
 /// What a cell's spectrum depends on: λc, the data, S, d, h, the seed and
-/// the Monte Carlo.
+/// the Monte Carlo (linear and tanh cells share σ′(0) = 1).
 fn spectrum_key(spec: &Spec, slope: f64) -> String {
     let cell = &spec.cell;
-    let d = cell.net.dim;
-    let lrc = lr_factor(cell.train.loss == LossReduction::Mean, d, slope) * cell.train.lr;
     format!(
         "{}|{:?}|{}|{}|{}|{:?}",
-        lrc.to_bits(),
+        lrc(cell, slope).to_bits(),
         cell.data,
         cell.train.batch_size,
-        d,
+        cell.net.dim,
         cell.net.hidden,
         (cell.seed, &spec.spectrum)
     )
 }
 
-/// The spectrum of a cell, computed once for the cells that share what it
-/// depends on (λc, the data, S, d, h, the seed and the Monte Carlo): linear
-/// and tanh cells share σ′(0) = 1.
-fn computed_spectrum(spec: &Spec, slope: f64) -> Arc<Computed> {
-    static CACHE: Mutex<Option<HashMap<String, Arc<Computed>>>> = Mutex::new(None);
+/// The spectrum of a cell and its mean-square rate.
+fn compute(spec: &Spec, slope: f64) -> Computed {
     let cell = &spec.cell;
     let (d, h) = (cell.net.dim, cell.net.hidden);
-    let lrc = lr_factor(cell.train.loss == LossReduction::Mean, d, slope) * cell.train.lr;
-    let key = spectrum_key(spec, slope);
-    if let Some(hit) = CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(HashMap::new)
-        .get(&key)
-    {
-        tracing::debug!("spectrum cache hit: {key}");
-        return hit.clone();
-    }
-    tracing::debug!("spectrum cache miss: {key}");
+    let lrc = lrc(cell, slope);
     let k = (2 * d).min(d.min(h) + 1);
     let s = &spec.spectrum;
     let settings = QrSettings {
@@ -356,14 +352,8 @@ fn computed_spectrum(spec: &Spec, slope: f64) -> Arc<Computed> {
     } else {
         mean_square_rate(&batches, d, lrc, 30)
     };
-    let computed = Arc::new(Computed {
+    Computed {
         exponents: result.exponents,
         mean_square_rate: rate,
-    });
-    CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(HashMap::new)
-        .insert(key, computed.clone());
-    computed
+    }
 }
