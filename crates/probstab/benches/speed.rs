@@ -213,6 +213,7 @@ fn saddle_phase_diagram(side: usize) {
                 dir: &dir,
                 resume: false,
                 config_text: "",
+                live: None,
             };
             let output = cell.spec.run(&context).expect("a theory cell");
             output

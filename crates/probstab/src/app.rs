@@ -11,7 +11,11 @@ use crate::slurm::ArrayJob;
 use crate::status::GridStatus;
 use crate::store::{ResultsDir, write_atomic};
 use anyhow::{Context, Result};
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 /// The experiment named by `CONFIG [KEY=VALUE ...]` (the embedded default
 /// without CONFIG), expanded, and its output directory (`out`, or
@@ -60,12 +64,52 @@ pub struct RunReport {
     pub plot_errors: Vec<String>,
 }
 
-/// Run every incomplete cell of the grid, then write `summary.csv` and,
-/// with `draw`, the experiment's `[[plot]]` figures.
+/// How often a running grid's summary, plots and report.html are refreshed
+/// (when cells have finished since the last time).
+pub const REFRESH: Duration = Duration::from_secs(15);
+
+/// Run every incomplete cell of the grid, then write `summary.csv`, with
+/// `draw` the experiment's `[[plot]]` figures, and `report.html`. While the
+/// cells run, those are refreshed every [`REFRESH`] that saw a cell finish.
 pub fn run(grid: &Grid, out: &ResultsDir, options: RunOptions, draw: bool) -> Result<RunReport> {
-    let counts = runner::run_cells(&grid.experiment, &grid.cells, out, options)?;
-    let (summary, _) = collect(out, Some(&grid.cells))?;
-    let (mut plots, mut plot_errors) = (Vec::new(), Vec::new());
+    let finished = AtomicUsize::new(0);
+    let counts = std::thread::scope(|scope| {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let finished = &finished;
+        scope.spawn(move || {
+            let mut seen = 0;
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH) {
+                let now = finished.load(Ordering::Relaxed);
+                if now != seen {
+                    seen = now;
+                    let (_, errors) = refresh(grid, out, draw);
+                    for e in errors {
+                        tracing::warn!("refresh: {e}");
+                    }
+                }
+            }
+        });
+        let counts = runner::run_cells_counting(&grid.experiment, &grid.cells, out, options, finished);
+        drop(stop);
+        counts
+    })?;
+    let (plots, plot_errors) = refresh(grid, out, draw);
+    Ok(RunReport {
+        counts,
+        summary: out.summary(),
+        plots,
+        plot_errors,
+    })
+}
+
+/// Write the summary, the plots (with `draw`) and the report: the PNGs
+/// drawn, and what failed.
+fn refresh(grid: &Grid, out: &ResultsDir, draw: bool) -> (Vec<PathBuf>, Vec<String>) {
+    let (mut plots, mut errors) = (Vec::new(), Vec::new());
+    if let Err(e) = collect(out, Some(&grid.cells)) {
+        errors.push(format!("summary.csv: {e:#}"));
+        return (plots, errors);
+    }
     for spec in grid.experiment.plots.iter().filter(|_| draw) {
         match plot(out, Some(grid), spec) {
             Ok(paths) => plots.extend(
@@ -73,17 +117,147 @@ pub fn run(grid: &Grid, out: &ResultsDir, options: RunOptions, draw: bool) -> Re
                     .into_iter()
                     .filter(|p| p.extension().is_some_and(|e| e == "png")),
             ),
-            Err(e) => plot_errors.push(format!(
+            Err(e) => errors.push(format!(
                 "plot {:?} failed: {e:#}",
                 spec.metric.as_deref().unwrap_or("trace")
             )),
         }
     }
-    Ok(RunReport {
-        counts,
-        summary,
-        plots,
-        plot_errors,
+    if let Err(e) = crate::report::write_report(out, None) {
+        errors.push(format!("report.html: {e:#}"));
+    }
+    (plots, errors)
+}
+
+/// What `run --dry-run` found: nothing is written.
+#[derive(Debug)]
+pub struct DryRun {
+    pub cells: usize,
+    pub complete: usize,
+    pub todo: usize,
+    /// The sizes of the packs the cells to run form (cells trained together).
+    pub packs: Vec<usize>,
+    /// Cells to run on their own.
+    pub alone: usize,
+    /// (axis, number of values).
+    pub axes: Vec<(String, usize)>,
+    pub jobs: usize,
+    /// (mean seconds per cell, complete cells it is from).
+    pub per_cell: Option<(f64, usize)>,
+}
+
+impl DryRun {
+    /// The estimated wall time of the cells to run: their mean time times
+    /// their number, over the parallel jobs.
+    pub fn estimate(&self) -> Option<f64> {
+        let (mean, _) = self.per_cell?;
+        let units = (self.packs.len() + self.alone).max(1);
+        Some(mean * self.todo as f64 / self.jobs.min(units).max(1) as f64)
+    }
+
+    /// The text `run --dry-run` prints.
+    pub fn report(&self, out: &ResultsDir) -> String {
+        let mut s = String::new();
+        let axes: Vec<String> = self.axes.iter().map(|(a, n)| format!("{a} ({n})")).collect();
+        let _ = writeln!(
+            s,
+            "{} cells over {}",
+            self.cells,
+            if axes.is_empty() { "no axes".to_string() } else { axes.join(" × ") }
+        );
+        let _ = writeln!(
+            s,
+            "{} already complete in {}, {} to run",
+            self.complete,
+            out.path().display(),
+            self.todo
+        );
+        if !self.packs.is_empty() {
+            let mut sizes = self.packs.clone();
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            let shown: Vec<String> = sizes.iter().take(8).map(|n| n.to_string()).collect();
+            let more = if sizes.len() > 8 { ", …" } else { "" };
+            let _ = writeln!(
+                s,
+                "packs: {} (of {}{more} cells), {} cells alone",
+                self.packs.len(),
+                shown.join(", "),
+                self.alone
+            );
+        } else {
+            let _ = writeln!(s, "packs: none ({} cells, each alone)", self.alone);
+        }
+        let _ = writeln!(s, "jobs: {} in parallel", self.jobs);
+        match (self.per_cell, self.estimate()) {
+            _ if self.todo == 0 => {
+                let _ = writeln!(s, "estimate: nothing to run");
+            }
+            (Some((mean, n)), Some(total)) => {
+                let _ = writeln!(
+                    s,
+                    "estimate: about {} ({} per cell, the mean of {n} complete cells here)",
+                    crate::status::seconds_text(total),
+                    short_seconds(mean)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "estimate: none (no complete cells in {} to time)",
+                    out.path().display()
+                );
+            }
+        }
+        let _ = writeln!(s, "dry run: nothing written");
+        s
+    }
+}
+
+/// `0.25 s`, `12 s`.
+fn short_seconds(x: f64) -> String {
+    if x < 10.0 {
+        format!("{x:.2} s")
+    } else {
+        crate::status::seconds_text(x)
+    }
+}
+
+/// `run --dry-run`: what a run would do, from what `out` holds; writes nothing.
+pub fn dry_run(grid: &Grid, out: &ResultsDir, options: RunOptions) -> Result<DryRun> {
+    let (todo, complete) = runner::pending(&grid.cells, out)?;
+    let jobs = runner::group(&todo, options.pack);
+    let packs: Vec<usize> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            runner::Job::Pack(p) => Some(p.len()),
+            runner::Job::Single(..) => None,
+        })
+        .collect();
+    let alone = jobs.len() - packs.len();
+    let mut seconds = Vec::new();
+    for cell in &grid.cells {
+        if let Some(record) = out.cell(&cell.id).record()? {
+            if record.status.is_complete() && record.seconds.is_finite() {
+                seconds.push(record.seconds);
+            }
+        }
+    }
+    let per_cell = (!seconds.is_empty())
+        .then(|| (seconds.iter().sum::<f64>() / seconds.len() as f64, seconds.len()));
+    Ok(DryRun {
+        cells: grid.cells.len(),
+        complete,
+        todo: todo.len(),
+        packs,
+        alone,
+        axes: grid
+            .experiment
+            .axes
+            .iter()
+            .map(|a| (a.path.clone(), a.values.len()))
+            .collect(),
+        jobs: options.jobs,
+        per_cell,
     })
 }
 

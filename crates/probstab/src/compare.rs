@@ -419,6 +419,7 @@ fn write_files(c: &Comparison, theory: &ResultsDir, o: &CompareOptions) -> Resul
             points,
             thin: false,
             markers: true,
+            colour: None,
         })
         .collect();
     series.push(Series {
@@ -426,6 +427,7 @@ fn write_files(c: &Comparison, theory: &ResultsDir, o: &CompareOptions) -> Resul
         points: vec![(lo, lo), (hi, hi)],
         thin: false,
         markers: false,
+        colour: None,
     });
     let plot = LinePlot {
         title: format!(

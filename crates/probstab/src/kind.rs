@@ -5,6 +5,7 @@
 //! the type-erased [`Spec`] that each [`crate::experiment::Cell`] carries.
 
 use crate::config::{Config, Invalid};
+use crate::live::{LiveCell, LiveTrace, RowFn};
 use crate::plot_spec::PlotSpec;
 use crate::record::{Metrics, Status};
 use crate::store::CellDir;
@@ -31,6 +32,17 @@ pub struct CellContext<'a> {
     pub dir: &'a CellDir,
     pub resume: bool,
     pub config_text: &'a str,
+    /// The claim of the running cell, for its heartbeat and live trace
+    /// (None where a cell runs outside the runner, as in tests).
+    pub live: Option<&'a Arc<LiveCell>>,
+}
+
+impl CellContext<'_> {
+    /// The live trace of this cell: `columns`, a row at each of `steps`
+    /// (ascending) and at every evaluation, made by `row`.
+    pub fn trace(&self, columns: Vec<String>, steps: Vec<usize>, row: RowFn) -> LiveTrace {
+        LiveTrace::new(self.live.cloned(), columns, steps, row)
+    }
 }
 
 /// A metric column a kind declares: its name and what it is.
@@ -93,8 +105,9 @@ pub trait Kind: Sync + 'static {
     fn pack_key(_spec: &Self::Spec) -> Option<String> {
         None
     }
-    /// Run cells that share a pack key together: one output per spec, in order.
-    fn run_pack(_specs: &[&Self::Spec]) -> anyhow::Result<Vec<CellOutput>> {
+    /// Run cells that share a pack key together: one output per spec, in
+    /// order; `cells` are their contexts, in the same order.
+    fn run_pack(_specs: &[&Self::Spec], _cells: &[CellContext]) -> anyhow::Result<Vec<CellOutput>> {
         anyhow::bail!("cells of kind `{}` do not pack", Self::NAME)
     }
     /// Curves drawn over a heatmap of this kind's grid.
@@ -116,7 +129,7 @@ pub trait Plug: Sync {
     fn metrics(&self, spec: &Spec) -> Vec<MetricDoc>;
     fn run(&self, spec: &Spec, cell: &CellContext) -> anyhow::Result<CellOutput>;
     fn pack_key(&self, spec: &Spec) -> Option<String>;
-    fn run_pack(&self, specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>>;
+    fn run_pack(&self, specs: &[&Spec], cells: &[CellContext]) -> anyhow::Result<Vec<CellOutput>>;
     fn overlays(&self, spec: &Spec, request: &OverlayRequest) -> anyhow::Result<Vec<Curve>>;
 }
 
@@ -172,9 +185,9 @@ impl<K: Kind> Plug for Plugged<K> {
     fn pack_key(&self, spec: &Spec) -> Option<String> {
         K::pack_key(Self::typed(spec))
     }
-    fn run_pack(&self, specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>> {
+    fn run_pack(&self, specs: &[&Spec], cells: &[CellContext]) -> anyhow::Result<Vec<CellOutput>> {
         let typed: Vec<&K::Spec> = specs.iter().map(|s| Self::typed(s)).collect();
-        K::run_pack(&typed)
+        K::run_pack(&typed, cells)
     }
     fn overlays(&self, spec: &Spec, request: &OverlayRequest) -> anyhow::Result<Vec<Curve>> {
         K::overlays(Self::typed(spec), request)
@@ -219,10 +232,10 @@ impl Spec {
     }
 }
 
-/// Run specs that share a pack key (so one kind) together.
-pub fn run_pack(specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>> {
+/// Run specs that share a pack key (so one kind) together, with their contexts.
+pub fn run_pack(specs: &[&Spec], cells: &[CellContext]) -> anyhow::Result<Vec<CellOutput>> {
     match specs.first() {
-        Some(first) => first.kind.run_pack(specs),
+        Some(first) => first.kind.run_pack(specs, cells),
         None => Ok(Vec::new()),
     }
 }

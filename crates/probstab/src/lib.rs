@@ -20,10 +20,14 @@ pub mod experiment;
 pub mod fetch;
 /// `[grid]` axes and cell names.
 pub mod grid;
+/// `report.html`: the one self-contained page of a results directory.
+pub mod html_report;
 /// The plug a kind is: the `Kind` trait and its type-erased spec.
 pub mod kind;
 /// The registry of kinds, one file each.
 pub mod kinds;
+/// Claims and heartbeats of running cells, and their live traces.
+pub mod live;
 /// Heatmaps and lines from a results directory.
 pub mod plot;
 /// The axes of a heatmap: numeric or text.
@@ -32,8 +36,12 @@ pub mod plot_axis;
 pub mod plot_spec;
 /// Trace plots (Fig. 6) from a results directory.
 pub mod plot_trace;
+/// What produced a result: build, command, host, times.
+pub mod provenance;
 /// Cell records (`metrics.json`) and metric values.
 pub mod record;
+/// `probstab report DIR`: gather a results directory into report.html.
+pub mod report;
 /// Parallel, resumable execution of cells.
 pub mod runner;
 /// `--cells i..j`: a slice of a grid's cells.
@@ -46,6 +54,8 @@ pub mod status;
 pub mod store;
 /// Per-step tables (`trace.csv`) and which steps they keep.
 pub mod trace;
+/// `probstab traces DIR`: every cell's trace in one long table.
+pub mod traces;
 
 pub use error::ConfigError;
 pub use experiment::{Cell, Experiment, Grid};

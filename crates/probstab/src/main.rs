@@ -56,6 +56,10 @@ struct RunArgs {
     /// stacked model with a fused step (same numbers to float rounding).
     #[arg(long)]
     no_pack: bool,
+    /// Print the cells, packs, axes and a time estimate (from the cells
+    /// already complete in the output directory), and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -125,6 +129,30 @@ enum Command {
     },
     /// Rebuild DIR/summary.csv from the cell directories.
     Collect { dir: PathBuf },
+    /// Every cell's trace.csv in one long table, DIR/traces.csv: the cell's
+    /// id and axis columns, its status, then the trace columns. Running
+    /// cells are in it as far as their live trace got.
+    Traces {
+        dir: PathBuf,
+        /// Keep cells with this axis value: --where train.lr=0.1 (repeatable, one per axis).
+        #[arg(long = "where", value_name = "AXIS=VALUE")]
+        filter: Vec<String>,
+        /// Keep these trace columns (comma-separated; `step` always).
+        #[arg(long, value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// Write here instead of DIR/traces.csv.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write DIR/report.html: one self-contained page with the experiment,
+    /// counts by status, provenance, every plot, the trace curves and the
+    /// sortable summary table. `probstab run` keeps it up to date.
+    Report {
+        dir: PathBuf,
+        /// Write here instead of DIR/report.html.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measured against predicted, cell by cell: a two_layer results
     /// directory and its two_layer_theory twin (`run X.toml
     /// kind=two_layer_theory`). Writes THEORY/compare/METRIC_vs_VS.csv, the
@@ -265,6 +293,31 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Traces {
+            dir,
+            filter,
+            columns,
+            out,
+        } => {
+            let options = probstab::traces::TracesOptions {
+                filter: plot_spec::parse_where(&filter)?,
+                columns,
+                out,
+            };
+            let table = probstab::traces::traces(&ResultsDir::new(dir), &options)?;
+            println!(
+                "{} ({} rows from {} cells)",
+                table.path.display(),
+                table.rows,
+                table.cells
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { dir, out } => {
+            let path = probstab::report::write_report(&ResultsDir::new(dir), out)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Collect { dir } => {
             let (path, cells, unfinished) = app::collect_dir(&ResultsDir::new(dir))?;
             println!(
@@ -311,6 +364,7 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
         cells: slice,
         resume,
         no_pack,
+        dry_run,
     } = run_args;
     let (grid, out) = app::load_grid(args, out, backend)?;
     let cores = std::thread::available_parallelism()
@@ -328,6 +382,20 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
         resume,
         pack: !no_pack,
     };
+    if dry_run {
+        let grid = match slice {
+            Some(slice) => {
+                let range = slice.range(grid.cells.len())?;
+                probstab::Grid {
+                    cells: grid.cells[range].to_vec(),
+                    ..grid
+                }
+            }
+            None => grid,
+        };
+        print!("{}", app::dry_run(&grid, &out, options)?.report(&out));
+        return Ok(ExitCode::SUCCESS);
+    }
     let (failed, hint) = match slice {
         Some(slice) => {
             let (range, counts) = app::run_slice(&grid, &out, options, slice)?;

@@ -168,6 +168,7 @@ fn grid_plot(
                 points,
                 thin: false,
                 markers: false,
+                colour: None,
             }];
             render_lines(
                 &LinePlot {

@@ -15,6 +15,10 @@ pub struct PlotSpec {
     /// `"samples"` adds the single trajectories `sample_k` as faint lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Vec<String>>,
+    /// A trace plot of one column over many cells: the axis that colours
+    /// the curves (default: the first axis that varies among them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_by: Option<String>,
     /// Axis on x. Default: the first axis not fixed by `where`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
@@ -72,7 +76,7 @@ impl PlotSpec {
         if self.metric.is_some() == self.trace.is_some() {
             return Err(("metric".into(), "a plot needs exactly one of `metric` (a summary column) and `trace` (trace columns)".into()));
         }
-        for (key, value) in [("x", &self.x), ("y", &self.y)] {
+        for (key, value) in [("x", &self.x), ("y", &self.y), ("color_by", &self.color_by)] {
             if let Some(axis) = value.as_deref().filter(|a| !is_axis(a)) {
                 return Err((
                     key.into(),
@@ -153,9 +157,14 @@ pub struct PlotArgs {
     #[arg(long)]
     pub metric: Option<String>,
     /// Trace columns (comma-separated) to draw against step per cell;
-    /// `samples` adds the single trajectories.
+    /// `samples` adds the single trajectories. One column over several
+    /// cells draws them all on one figure, coloured by an axis.
     #[arg(long, value_delimiter = ',')]
     pub trace: Option<Vec<String>>,
+    /// The axis that colours the curves of a one-column trace plot
+    /// (default: the first axis that varies among the cells drawn).
+    #[arg(long, value_name = "AXIS")]
+    pub color_by: Option<String>,
     /// Axis on x (default: the first grid axis).
     #[arg(long)]
     pub x: Option<String>,
@@ -193,24 +202,11 @@ impl PlotArgs {
     /// The spec these flags describe; `--where AXIS=VALUE` values read as
     /// integers, floats or text.
     pub fn into_spec(self) -> anyhow::Result<PlotSpec> {
-        let filter = self
-            .filter
-            .iter()
-            .map(|f| {
-                let (k, v) = f
-                    .split_once('=')
-                    .ok_or_else(|| anyhow::anyhow!("--where `{f}`: expected AXIS=VALUE"))?;
-                let value = v
-                    .parse::<i64>()
-                    .map(toml::Value::Integer)
-                    .or_else(|_| v.parse::<f64>().map(toml::Value::Float))
-                    .unwrap_or_else(|_| toml::Value::String(v.to_string()));
-                Ok((k.to_string(), value))
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let filter = parse_where(&self.filter)?;
         Ok(PlotSpec {
             metric: self.metric,
             trace: self.trace,
+            color_by: self.color_by,
             x: self.x,
             y: self.y,
             filter,
@@ -225,4 +221,27 @@ impl PlotArgs {
             prediction_k: self.prediction_k,
         })
     }
+}
+
+/// `--where AXIS=VALUE` flags as axis values (integers, floats or text);
+/// one axis given twice is an error, not the last one winning.
+pub fn parse_where(flags: &[String]) -> anyhow::Result<BTreeMap<String, toml::Value>> {
+    let mut filter = BTreeMap::new();
+    for f in flags {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--where `{f}`: expected AXIS=VALUE"))?;
+        let value = v
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .or_else(|_| v.parse::<f64>().map(toml::Value::Float))
+            .unwrap_or_else(|_| toml::Value::String(v.to_string()));
+        if let Some(old) = filter.insert(k.to_string(), value) {
+            anyhow::bail!(
+                "--where gives `{k}` twice ({k}={} and {f}): one value per axis",
+                crate::grid::format_value(&old)
+            );
+        }
+    }
+    Ok(filter)
 }

@@ -106,8 +106,14 @@ pub struct Record {
     pub metrics: Map<String, Json>,
     /// Wall-clock seconds the cell took.
     pub seconds: f64,
+    /// Unix time at which the cell started (absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
     /// Unix time at which the cell finished (tells reruns apart).
     pub finished_at: f64,
+    /// The build, command, host and times behind it (absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// A JSON metric or axis value as `summary.csv` text.

@@ -4,11 +4,14 @@
 use crate::experiment::{Cell, Experiment};
 use crate::kind::{self, CellContext, CellOutput};
 use crate::record::{Record, Status, metrics_to_json};
+use crate::live::{ClaimGuard, Claimed, Heartbeats, now};
+use crate::provenance::{Provenance, RunEvent};
 use crate::store::{CellDir, ResultsDir, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -19,6 +22,8 @@ pub struct RunCounts {
     pub failed: usize,
     /// Cells whose theory does not apply (status `n/a`).
     pub not_applicable: usize,
+    /// Cells another live process was computing (left to it).
+    pub busy: usize,
 }
 
 impl std::fmt::Display for RunCounts {
@@ -32,7 +37,11 @@ impl std::fmt::Display for RunCounts {
             f,
             "{run} run ({} ok, {} diverged, {} failed{na}), {} already complete",
             self.ok, self.diverged, self.failed, self.skipped
-        )
+        )?;
+        if self.busy > 0 {
+            write!(f, ", {} being computed by another process", self.busy)?;
+        }
+        Ok(())
     }
 }
 
@@ -51,6 +60,16 @@ pub struct RunOptions {
 /// whole pack is done, so this bounds the work a kill can lose.
 pub const MAX_PACK: usize = 64;
 
+/// What a cell's job came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Done {
+    Ran(Status),
+    /// Another process completed it meanwhile.
+    Complete,
+    /// Another live process holds its claim.
+    Busy,
+}
+
 /// Run every incomplete cell of `cells` into `out`.
 pub fn run_cells(
     experiment: &Experiment,
@@ -58,10 +77,24 @@ pub fn run_cells(
     out: &ResultsDir,
     options: RunOptions,
 ) -> Result<RunCounts> {
+    run_cells_counting(experiment, cells, out, options, &AtomicUsize::new(0))
+}
+
+/// [`run_cells`], adding 1 to `finished` as each cell's record is written.
+pub fn run_cells_counting(
+    experiment: &Experiment,
+    cells: &[Cell],
+    out: &ResultsDir,
+    options: RunOptions,
+    finished: &AtomicUsize,
+) -> Result<RunCounts> {
     let RunOptions { jobs, resume, pack } = options;
     create(out)?;
     let (todo, skipped) = pending(cells, out)?;
     write_experiment(experiment, out)?;
+    let mut start = RunEvent::new("start");
+    (start.cells, start.complete) = (Some(cells.len()), Some(skipped));
+    start.append(out)?;
     let mut counts = RunCounts {
         skipped,
         ..RunCounts::default()
@@ -83,34 +116,41 @@ pub fn run_cells(
         .num_threads(jobs.max(1))
         .build()?;
     let jobs_todo = group(&todo, pack);
-    let statuses: Vec<Status> = pool
-        .install(|| {
-            jobs_todo
-                .par_iter()
-                .map(|job| {
-                    let statuses = match job {
-                        Job::Single(cell, config) => {
-                            execute(cell, config, out, resume).map(|s| vec![s])
-                        }
-                        Job::Pack(pack) => execute_pack(pack, out),
-                    };
-                    bar.inc(job.len() as u64);
-                    statuses
-                })
-                .collect::<Result<Vec<_>>>()
-        })?
-        .into_iter()
-        .flatten()
-        .collect();
+    let beats = Heartbeats::start();
+    let run = Running {
+        out,
+        resume,
+        beats: &beats,
+        finished,
+    };
+    let done: Result<Vec<Vec<Done>>> = pool.install(|| {
+        jobs_todo
+            .par_iter()
+            .map(|job| {
+                let done = match job {
+                    Job::Single(cell, config) => run.execute(cell, config).map(|s| vec![s]),
+                    Job::Pack(pack) => run.execute_pack(pack),
+                };
+                bar.inc(job.len() as u64);
+                done
+            })
+            .collect::<Result<Vec<_>>>()
+    });
+    drop(beats);
     bar.finish_and_clear();
-    for status in statuses {
-        match status {
-            Status::Ok => counts.ok += 1,
-            Status::Diverged => counts.diverged += 1,
-            Status::Failed => counts.failed += 1,
-            Status::NotApplicable => counts.not_applicable += 1,
+    for done in done?.into_iter().flatten() {
+        match done {
+            Done::Ran(Status::Ok) => counts.ok += 1,
+            Done::Ran(Status::Diverged) => counts.diverged += 1,
+            Done::Ran(Status::Failed) => counts.failed += 1,
+            Done::Ran(Status::NotApplicable) => counts.not_applicable += 1,
+            Done::Complete => counts.skipped += 1,
+            Done::Busy => counts.busy += 1,
         }
     }
+    let mut end = RunEvent::new("end");
+    end.outcome = Some(counts.to_string());
+    end.append(out)?;
     Ok(counts)
 }
 
@@ -176,16 +216,17 @@ pub fn pending<'a>(
     Ok((todo, complete))
 }
 
-/// A unit of work: one cell, or two_layer cells trained as one packed model
+/// A unit of work: one cell, or cells trained together as one pack
 /// (a pack of one included, so that a cell's numbers never depend on which
 /// cells share its run or slice).
-enum Job<'a> {
+pub enum Job<'a> {
     Single(&'a Cell, String),
     Pack(Vec<(&'a Cell, String)>),
 }
 
 impl Job<'_> {
-    fn len(&self) -> usize {
+    /// Its number of cells.
+    pub fn len(&self) -> usize {
         match self {
             Job::Single(..) => 1,
             Job::Pack(cells) => cells.len(),
@@ -195,7 +236,7 @@ impl Job<'_> {
 
 /// The cells to run as jobs: one cell each, except two_layer cells that
 /// share a pack key, which go together, up to [`MAX_PACK`] at a time.
-fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Job<'a>> {
+pub fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Job<'a>> {
     let mut jobs = Vec::new();
     let mut packs: Vec<(String, Vec<(&Cell, String)>)> = Vec::new();
     for (cell, config) in todo {
@@ -214,60 +255,173 @@ fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Job<'a>> {
     jobs
 }
 
-/// Write a cell's config before it runs; its directory.
-fn prepare(cell: &Cell, config: &str, out: &ResultsDir) -> Result<CellDir> {
-    let dir = out.cell(&cell.id);
+/// Write a cell's config before it runs.
+fn prepare(dir: &CellDir, config: &str) -> Result<()> {
     dir.remove_stale_temporaries();
-    write_atomic(&dir.config(), config.as_bytes())?;
-    Ok(dir)
+    write_atomic(&dir.config(), config.as_bytes())
 }
 
-/// Run one cell and write its files; `metrics.json` goes last.
-fn execute(cell: &Cell, config: &str, out: &ResultsDir, resume: bool) -> Result<Status> {
-    let dir = prepare(cell, config, out)?;
-    let started = Instant::now();
-    let context = CellContext {
-        dir: &dir,
-        resume,
-        config_text: config,
-    };
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.spec.run(&context)));
-    let result = match outcome {
-        Ok(result) => result.map_err(|e| format!("{e:#}")),
-        Err(panic) => Err(panic_message(panic)),
-    };
-    finish(cell, &dir, result, started.elapsed().as_secs_f64())
+/// What the jobs of one run share.
+struct Running<'a> {
+    out: &'a ResultsDir,
+    resume: bool,
+    beats: &'a Heartbeats,
+    finished: &'a AtomicUsize,
 }
 
-/// Run a pack of cells together and write each cell's files; each cell's
-/// `seconds` is its share of the pack's time.
-fn execute_pack(pack: &[(&Cell, String)], out: &ResultsDir) -> Result<Vec<Status>> {
-    let dirs = pack
-        .iter()
-        .map(|(cell, config)| prepare(cell, config, out))
-        .collect::<Result<Vec<_>>>()?;
-    let started = Instant::now();
-    let specs: Vec<&kind::Spec> = pack.iter().map(|(c, _)| &c.spec).collect();
-    let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind::run_pack(&specs)));
-    let seconds = started.elapsed().as_secs_f64() / pack.len() as f64;
-    let outputs = match outputs {
-        Ok(Ok(outputs)) => Ok(outputs),
-        Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(panic) => Err(panic_message(panic)),
-    };
-    match outputs {
-        Ok(outputs) => pack
+impl Running<'_> {
+    /// Claim a cell: its guard, or what became of it (another process holds
+    /// it, or completed it since the grid was read).
+    fn claim(&self, cell: &Cell) -> Result<std::result::Result<(CellDir, ClaimGuard), Done>> {
+        let dir = self.out.cell(&cell.id);
+        let guard = match self.beats.claim(&dir, &cell.id)? {
+            Claimed::Mine(guard) => guard,
+            Claimed::Busy(claim) => {
+                tracing::info!(cell = %cell.id, holder = %claim.holder(), "left to the process computing it");
+                return Ok(Err(Done::Busy));
+            }
+        };
+        if dir.record()?.is_some_and(|r| r.status.is_complete()) {
+            return Ok(Err(Done::Complete));
+        }
+        Ok(Ok((dir, guard)))
+    }
+
+    /// Run one cell and write its files; `metrics.json` goes last.
+    fn execute(&self, cell: &Cell, config: &str) -> Result<Done> {
+        let (dir, guard) = match self.claim(cell)? {
+            Ok(claimed) => claimed,
+            Err(done) => return Ok(done),
+        };
+        prepare(&dir, config)?;
+        let (started, clock) = (now(), Instant::now());
+        let context = CellContext {
+            dir: &dir,
+            resume: self.resume,
+            config_text: config,
+            live: Some(guard.cell()),
+        };
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.spec.run(&context)));
+        let result = match outcome {
+            Ok(result) => result.map_err(|e| format!("{e:#}")),
+            Err(panic) => Err(panic_message(panic)),
+        };
+        let times = (started, clock.elapsed().as_secs_f64());
+        let status = self.finish(cell, &dir, result, times)?;
+        drop(guard);
+        Ok(Done::Ran(status))
+    }
+
+    /// Run a pack of cells together and write each cell's files; each cell's
+    /// `seconds` is its share of the pack's time. Cells another process
+    /// holds or has completed leave the pack (a cell's numbers do not
+    /// depend on the cells it is packed with).
+    fn execute_pack(&self, pack: &[(&Cell, String)]) -> Result<Vec<Done>> {
+        let mut done = Vec::new();
+        let mut mine = Vec::new();
+        for (cell, config) in pack {
+            match self.claim(cell)? {
+                Ok((dir, guard)) => {
+                    prepare(&dir, config)?;
+                    mine.push((*cell, config, dir, guard));
+                }
+                Err(other) => done.push(other),
+            }
+        }
+        if mine.is_empty() {
+            return Ok(done);
+        }
+        let (started, clock) = (now(), Instant::now());
+        let specs: Vec<&kind::Spec> = mine.iter().map(|(c, ..)| &c.spec).collect();
+        let contexts: Vec<CellContext> = mine
             .iter()
-            .zip(dirs)
-            .zip(outputs)
-            .map(|(((cell, _), dir), output)| finish(cell, &dir, Ok(output), seconds))
-            .collect(),
-        Err(message) => pack
-            .iter()
-            .zip(dirs)
-            .map(|((cell, _), dir)| finish(cell, &dir, Err(message.clone()), seconds))
-            .collect(),
+            .map(|(_, config, dir, guard)| CellContext {
+                dir,
+                resume: self.resume,
+                config_text: config,
+                live: Some(guard.cell()),
+            })
+            .collect();
+        let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            kind::run_pack(&specs, &contexts)
+        }));
+        drop(contexts);
+        let times = (started, clock.elapsed().as_secs_f64() / mine.len() as f64);
+        let all_failed = |message: String| (0..mine.len()).map(|_| Err(message.clone())).collect();
+        let mut outputs: Vec<std::result::Result<CellOutput, String>> = match outputs {
+            Ok(Ok(outputs)) => outputs.into_iter().map(Ok).collect(),
+            Ok(Err(e)) => all_failed(format!("{e:#}")),
+            Err(panic) => all_failed(panic_message(panic)),
+        };
+        outputs.resize_with(mine.len(), || {
+            Err("the pack returned no output for this cell".into())
+        });
+        for ((cell, _, dir, guard), output) in mine.into_iter().zip(outputs) {
+            done.push(Done::Ran(self.finish(cell, &dir, output, times)?));
+            drop(guard);
+        }
+        Ok(done)
+    }
+
+    /// Write a finished cell's trace and record (`metrics.json` last);
+    /// `times` are its start (Unix seconds) and its seconds.
+    fn finish(
+        &self,
+        cell: &Cell,
+        dir: &CellDir,
+        result: std::result::Result<CellOutput, String>,
+        (started, seconds): (f64, f64),
+    ) -> Result<Status> {
+        let (output, error) = match result {
+            Ok(output) => (output, None),
+            Err(e) => (failed(), Some(e)),
+        };
+        if let Some(e) = &error {
+            tracing::warn!(cell = %cell.id, error = %e, "cell failed");
+        }
+        match &output.trace {
+            Some(trace) => write_atomic(&dir.trace(), trace.to_csv().as_bytes())?,
+            None => {
+                let _ = std::fs::remove_file(dir.trace());
+            }
+        }
+        if let Some(spectrum) = &output.spectrum {
+            write_atomic(&dir.spectrum(), spectrum.to_csv().as_bytes())?;
+        }
+        let device = train::device::adapter(cell.config.backend).map(|a| a.name);
+        let backend = match cell.config.backend {
+            crate::config::Backend::Cpu => "cpu",
+            crate::config::Backend::Wgpu => "wgpu",
+        };
+        let record = Record {
+            id: cell.id.clone(),
+            axes: cell
+                .axes
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+            status: output.status,
+            error,
+            diverged_at: output.diverged_at,
+            provenance: Some(Provenance::of_cell(backend, device.clone(), started)),
+            device,
+            metrics: metrics_to_json(&output.metrics),
+            seconds,
+            started_at: Some(started),
+            finished_at: now(),
+        };
+        write_atomic(
+            &dir.metrics(),
+            serde_json::to_string_pretty(&record)?.as_bytes(),
+        )?;
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        // The cell is complete: its checkpoint has served (a failed cell keeps
+        // it, for --resume after the cause is fixed).
+        if record.status != Status::Failed {
+            dir.remove_checkpoint();
+        }
+        Ok(record.status)
     }
 }
 
@@ -280,59 +434,6 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
     format!("panic: {message}")
 }
 
-/// Write a finished cell's trace and record (`metrics.json` last).
-fn finish(
-    cell: &Cell,
-    dir: &CellDir,
-    result: std::result::Result<CellOutput, String>,
-    seconds: f64,
-) -> Result<Status> {
-    let (output, error) = match result {
-        Ok(output) => (output, None),
-        Err(e) => (failed(), Some(e)),
-    };
-    if let Some(e) = &error {
-        tracing::warn!(cell = %cell.id, error = %e, "cell failed");
-    }
-    match &output.trace {
-        Some(trace) => write_atomic(&dir.trace(), trace.to_csv().as_bytes())?,
-        None => {
-            let _ = std::fs::remove_file(dir.trace());
-        }
-    }
-    if let Some(spectrum) = &output.spectrum {
-        write_atomic(&dir.spectrum(), spectrum.to_csv().as_bytes())?;
-    }
-    let record = Record {
-        id: cell.id.clone(),
-        axes: cell
-            .axes
-            .iter()
-            .map(|(k, v)| (k.clone(), toml_to_json(v)))
-            .collect(),
-        status: output.status,
-        error,
-        diverged_at: output.diverged_at,
-        device: train::device::adapter(cell.config.backend).map(|a| a.name),
-        metrics: metrics_to_json(&output.metrics),
-        seconds,
-        finished_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0),
-    };
-    write_atomic(
-        &dir.metrics(),
-        serde_json::to_string_pretty(&record)?.as_bytes(),
-    )?;
-    // The cell is complete: its checkpoint has served (a failed cell keeps
-    // it, for --resume after the cause is fixed).
-    if record.status != Status::Failed {
-        dir.remove_checkpoint();
-    }
-    Ok(record.status)
-}
-
 fn failed() -> CellOutput {
     CellOutput {
         status: Status::Failed,
@@ -343,7 +444,7 @@ fn failed() -> CellOutput {
     }
 }
 
-fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
     match v {
         toml::Value::Integer(i) => (*i).into(),
         toml::Value::Float(f) => (*f).into(),

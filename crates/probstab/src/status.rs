@@ -5,11 +5,13 @@
 use crate::experiment::Grid;
 use crate::record::Status;
 use crate::slice::ranges_text;
-use crate::store::ResultsDir;
+use crate::live::{Claim, Runner, STALE_AFTER, read_claim};
+use crate::store::{RecordFile, ResultsDir};
 use anyhow::Result;
 use std::collections::HashSet;
 use std::fmt::Write;
 use std::path::Path;
+use std::time::Duration;
 
 /// How many missing ids `report` lists unless asked for all.
 const SHOWN: usize = 20;
@@ -34,6 +36,15 @@ pub struct GridStatus {
     /// (adapter, number of cells) for the cells that ran on `wgpu`, in
     /// order of first appearance: one GPU model, or a mix on a shared cluster.
     pub devices: Vec<(String, usize)>,
+    /// Missing cells a live process is computing, with their heartbeat.
+    pub running: Vec<(String, Claim)>,
+    /// Missing cells whose claim's process is gone (killed, or its node
+    /// lost): a rerun takes them over.
+    pub stale: Vec<(String, Claim)>,
+    /// Missing cells whose `metrics.json` is there but unusable, and why.
+    pub invalid: Vec<(String, String)>,
+    /// (build, number of cells) of the records, in order of first appearance.
+    pub builds: Vec<(String, usize)>,
 }
 
 impl GridStatus {
@@ -59,8 +70,26 @@ impl GridStatus {
         }
         let _ = writeln!(s, "  failed    {}", self.failed.len());
         let _ = writeln!(s, "  missing   {}", self.missing.len());
+        if !self.running.is_empty() {
+            let _ = writeln!(s, "    running {}", self.running.len());
+        }
+        if !self.stale.is_empty() {
+            let _ = writeln!(s, "    stale   {}", self.stale.len());
+        }
         for (device, count) in &self.devices {
             let _ = writeln!(s, "  {count} on {device}");
+        }
+        match &self.builds[..] {
+            [] => {}
+            [(build, _)] => {
+                let _ = writeln!(s, "  built by {build}");
+            }
+            builds => {
+                let _ = writeln!(s, "  cells from {} builds:", builds.len());
+                for (build, count) in builds {
+                    let _ = writeln!(s, "    {count:>6}  {build}");
+                }
+            }
         }
         if self.checkpointed > 0 {
             let _ = writeln!(
@@ -68,6 +97,32 @@ impl GridStatus {
                 "  of which {} have a checkpoint (run --resume to continue them)",
                 self.checkpointed
             );
+        }
+        let limit = if all { usize::MAX } else { SHOWN };
+        if !self.running.is_empty() {
+            let _ = writeln!(s, "running cells:");
+            for (id, claim) in self.running.iter().take(limit) {
+                let _ = writeln!(s, "  {id}: {}", heartbeat_text(claim));
+            }
+            more(&mut s, self.running.len(), all);
+        }
+        if !self.stale.is_empty() {
+            let _ = writeln!(
+                s,
+                "stale cells (their process is gone, or silent for over {} s; a rerun takes them over):",
+                STALE_AFTER.as_secs()
+            );
+            for (id, claim) in self.stale.iter().take(limit) {
+                let _ = writeln!(s, "  {id}: {}", heartbeat_text(claim));
+            }
+            more(&mut s, self.stale.len(), all);
+        }
+        if !self.invalid.is_empty() {
+            let _ = writeln!(s, "unusable records (the cells rerun):");
+            for (id, why) in self.invalid.iter().take(limit) {
+                let _ = writeln!(s, "  {id}: {why}");
+            }
+            more(&mut s, self.invalid.len(), all);
         }
         if !self.failed.is_empty() {
             let indices: Vec<usize> = self.failed.iter().map(|(i, _, _)| *i).collect();
@@ -109,6 +164,37 @@ impl GridStatus {
     }
 }
 
+/// `step 498 of 3000, loss 0.4543, 21.9 steps/s, ETA 1m 54s, on vm pid 4332 (heartbeat 1s ago)`.
+pub fn heartbeat_text(claim: &Claim) -> String {
+    let mut parts = Vec::new();
+    match (claim.step, claim.steps) {
+        (Some(step), Some(steps)) => parts.push(format!("step {step} of {steps}")),
+        (Some(step), None) => parts.push(format!("step {step}")),
+        _ => {}
+    }
+    if let Some(loss) = claim.loss {
+        parts.push(format!("loss {loss:.4}"));
+    }
+    if let Some(rate) = claim.steps_per_second {
+        parts.push(format!("{rate:.1} steps/s"));
+    }
+    if let Some(eta) = claim.eta_seconds {
+        parts.push(format!("ETA {}", seconds_text(eta)));
+    }
+    parts.push(format!(
+        "on {} (heartbeat {} ago)",
+        claim.holder(),
+        seconds_text(claim.age())
+    ));
+    parts.join(", ")
+}
+
+/// Whole seconds in words: `1m 54s`.
+pub fn seconds_text(seconds: f64) -> String {
+    let whole = Duration::from_secs(seconds.max(0.0).round() as u64);
+    humantime::format_duration(whole).to_string()
+}
+
 fn more(s: &mut String, len: usize, all: bool) {
     if !all && len > SHOWN {
         let _ = writeln!(s, "  ... and {} more (--all lists every one)", len - SHOWN);
@@ -133,15 +219,25 @@ pub fn status_of(dir: &ResultsDir, grid: &Grid) -> Result<GridStatus> {
         total: cells.len(),
         ..GridStatus::default()
     };
+    let runner = Runner::this_process();
     for (index, cell) in cells.iter().enumerate() {
         let cell_dir = dir.cell(&cell.id);
-        match cell_dir.record()? {
+        let record = match cell_dir.read_record()? {
+            RecordFile::Found(record) => Some(record),
+            RecordFile::Missing => None,
+            RecordFile::Invalid(why) => {
+                status.invalid.push((cell.id.clone(), why));
+                None
+            }
+        };
+        match record {
             Some(record) => {
                 if let Some(device) = record.device {
-                    match status.devices.iter_mut().find(|(d, _)| *d == device) {
-                        Some((_, count)) => *count += 1,
-                        None => status.devices.push((device, 1)),
-                    }
+                    count(&mut status.devices, device);
+                }
+                match &record.provenance {
+                    Some(p) => count(&mut status.builds, p.build.to_string()),
+                    None => count(&mut status.builds, "an unrecorded build".into()),
                 }
                 match record.status {
                     Status::Ok => status.ok += 1,
@@ -156,7 +252,13 @@ pub fn status_of(dir: &ResultsDir, grid: &Grid) -> Result<GridStatus> {
             }
             None => {
                 status.checkpointed += usize::from(cell_dir.has_checkpoint());
-                status.missing.push((index, cell.id.clone()))
+                status.missing.push((index, cell.id.clone()));
+                if let Some(claim) = read_claim(&cell_dir) {
+                    match claim.is_stale(runner) {
+                        false => status.running.push((cell.id.clone(), claim)),
+                        true => status.stale.push((cell.id.clone(), claim)),
+                    }
+                }
             }
         }
     }
@@ -168,6 +270,14 @@ pub fn status_of(dir: &ResultsDir, grid: &Grid) -> Result<GridStatus> {
         .collect();
     status.stray.sort();
     Ok(status)
+}
+
+/// Add one to `key`'s count, keeping the order of first appearance.
+fn count(counts: &mut Vec<(String, usize)>, key: String) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key, 1)),
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +296,7 @@ mod tests {
             checkpointed: 2,
             stray: vec![],
             devices: vec![("NVIDIA H100 PCIe".into(), 3), ("Tesla V100".into(), 1)],
+            ..GridStatus::default()
         };
         let text = status.report(Path::new("r"), false);
         assert!(text.starts_with("r: 4 of 30 cells complete\n"), "{text}");

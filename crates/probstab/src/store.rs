@@ -6,6 +6,9 @@
 //! <out>/cells/<id>/trace.csv     per-step trace, where the kind has one
 //! <out>/cells/<id>/spectrum.csv  Lyapunov spectrum (two_layer_theory)
 //! <out>/cells/<id>/metrics.json  written last: its presence means complete
+//! <out>/cells/<id>/claim.json    a running cell's claim and heartbeat (crate::live)
+//! <out>/runs.jsonl               one line per run's start and end: its provenance
+//! <out>/report.html              the one page to share (crate::html_report)
 //! <out>/summary.csv              one row per cell
 //! <out>/plots/                   heatmaps and trace plots
 //! <out>/slurm/                   sbatch scripts and task logs
@@ -31,7 +34,12 @@ const METRICS: &str = "metrics.json";
 const CONFIG: &str = "config.toml";
 const TRACE: &str = "trace.csv";
 const SPECTRUM: &str = "spectrum.csv";
-const TMP_MARK: &str = ".tmp-";
+const CLAIM: &str = "claim.json";
+const RUNS: &str = "runs.jsonl";
+const REPORT: &str = "report.html";
+const TRACES: &str = "traces.csv";
+/// Marks a temporary file (a killed run's are removed when its cell reruns).
+pub const TMP_MARK: &str = ".tmp-";
 
 /// A results directory: every path in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +67,18 @@ impl ResultsDir {
     }
     pub fn plots(&self) -> PathBuf {
         self.0.join(PLOTS)
+    }
+    /// `runs.jsonl`: the provenance of every run, a line at its start and end.
+    pub fn runs(&self) -> PathBuf {
+        self.0.join(RUNS)
+    }
+    /// `report.html`.
+    pub fn report(&self) -> PathBuf {
+        self.0.join(REPORT)
+    }
+    /// `traces.csv`: every cell's trace in one long table.
+    pub fn traces(&self) -> PathBuf {
+        self.0.join(TRACES)
     }
     /// Where the sbatch scripts and the task logs go.
     pub fn slurm(&self) -> PathBuf {
@@ -139,6 +159,10 @@ impl CellDir {
     pub fn trace(&self) -> PathBuf {
         self.0.join(TRACE)
     }
+    /// `claim.json`: the claim and heartbeat of a running cell.
+    pub fn claim(&self) -> PathBuf {
+        self.0.join(CLAIM)
+    }
     /// `spectrum.csv`: a theory cell's Lyapunov spectrum.
     pub fn spectrum(&self) -> PathBuf {
         self.0.join(SPECTRUM)
@@ -152,16 +176,41 @@ impl CellDir {
         train::checkpoint::remove(&self.0)
     }
 
-    /// The record, if `metrics.json` exists and parses.
+    /// The record, if `metrics.json` exists, parses and is this cell's
+    /// (an empty, truncated or foreign record counts as none: the cell reruns).
     pub fn record(&self) -> Result<Option<Record>> {
+        Ok(match self.read_record()? {
+            RecordFile::Found(record) => Some(record),
+            RecordFile::Missing | RecordFile::Invalid(_) => None,
+        })
+    }
+
+    /// `metrics.json` as found: missing, invalid (and why), or a record.
+    pub fn read_record(&self) -> Result<RecordFile> {
         let path = self.metrics();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .with_context(|| format!("{} is not a valid cell record", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RecordFile::Missing),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Ok(RecordFile::Invalid("not UTF-8 text".into()));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let record: Record = match serde_json::from_str(&text) {
+            Ok(record) => record,
+            Err(_) if text.trim().is_empty() => {
+                return Ok(RecordFile::Invalid("metrics.json is empty".into()));
+            }
+            Err(e) => return Ok(RecordFile::Invalid(format!("metrics.json is not a valid record ({e})"))),
+        };
+        let name = self.0.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.as_deref() != Some(record.id.as_str()) {
+            return Ok(RecordFile::Invalid(format!(
+                "metrics.json is the record of cell {}, not of this one",
+                record.id
+            )));
         }
+        Ok(RecordFile::Found(record))
     }
 
     /// Remove temporary files a killed run left here.
@@ -174,6 +223,15 @@ impl CellDir {
             }
         }
     }
+}
+
+/// A cell's `metrics.json`, as read.
+#[derive(Debug)]
+pub enum RecordFile {
+    Missing,
+    /// There, but empty, truncated, not a record, or another cell's: why.
+    Invalid(String),
+    Found(Record),
 }
 
 /// Write `bytes` to `path` atomically (temporary file + rename).

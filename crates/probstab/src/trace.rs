@@ -13,15 +13,20 @@ impl Trace {
         let mut out = self.columns.join(",");
         out.push('\n');
         for row in &self.rows {
-            let cells: Vec<String> = row
-                .iter()
-                .map(|x| crate::record::Metric::Number(*x).to_csv())
-                .collect();
-            out.push_str(&cells.join(","));
+            out.push_str(&csv_row(row));
             out.push('\n');
         }
         out
     }
+}
+
+/// One row of `trace.csv` (numbers as in `summary.csv`), without the newline.
+pub fn csv_row(row: &[f64]) -> String {
+    let cells: Vec<String> = row
+        .iter()
+        .map(|x| crate::record::Metric::Number(*x).to_csv())
+        .collect();
+    cells.join(",")
 }
 
 /// `points` steps of `0..n`, evenly spaced, the first and the last among

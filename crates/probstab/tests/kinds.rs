@@ -36,6 +36,7 @@ fn every_kind_writes_only_the_metrics_it_declares() {
                 dir: &dir,
                 resume: false,
                 config_text: "",
+                live: None,
             })
             .unwrap_or_else(|e| panic!("{}: {e:#}", kind.name()));
         assert!(!output.metrics.is_empty(), "{}", kind.name());

@@ -108,6 +108,7 @@ fn theory_cell() -> Result<(Status, Vec<(String, Metric)>), String> {
             dir: &dir,
             resume: false,
             config_text: "",
+            live: None,
         })
         .map_err(|e| e.to_string())?;
     Ok((output.status, output.metrics))
@@ -140,6 +141,7 @@ fn relu_and_adam_cells_are_not_applicable_and_say_why() {
                 dir: &dir,
                 resume: false,
                 config_text: "",
+                live: None,
             })
             .unwrap();
         assert_eq!(output.status, Status::NotApplicable, "{setting}");

@@ -15,6 +15,7 @@ use crate::device::{Backend, device};
 use crate::images::{self, Augment, ImageData, ImageDataError, ImageSet, Normalization, Sampler};
 use crate::rng::{Stream, rng, rng_at};
 use crate::trainer::{Outcome, TrainError, optimizer};
+use crate::watch::{StepInfo, Unwatched, Watch};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
@@ -168,6 +169,16 @@ pub fn run(
     cell: &ClassifierCell,
     checkpoint: Option<&Checkpointing>,
 ) -> Result<ClassifierRun, TrainError> {
+    run_watched(cell, checkpoint, &mut Unwatched)
+}
+
+/// [`run`], reporting each step to `watch`, which is synced before every
+/// checkpoint (so what it wrote covers every step the checkpoint holds).
+pub fn run_watched(
+    cell: &ClassifierCell,
+    checkpoint: Option<&Checkpointing>,
+    watch: &mut dyn Watch,
+) -> Result<ClassifierRun, TrainError> {
     let (data, cfg, seed, backend) = (&cell.data, &cell.train, cell.seed, cell.backend);
     let device = device(backend)?;
     let dataset = data.dataset;
@@ -223,6 +234,7 @@ pub fn run(
     let every = |k: Option<usize>, step: usize| k.is_some_and(|k| k > 0 && step % k == 0);
     let started = Instant::now();
     let first = progress.step;
+    watch.start(first, cfg.steps);
     for step in first..cfg.steps {
         let idx = sampler.indices(step);
         let mut aug_rng = rng_at(seed, Stream::Augment, step as u64);
@@ -244,6 +256,13 @@ pub fn run(
         progress.losses.push(value);
         progress.correct.push(correct);
         progress.step = step + 1;
+        watch.step(&StepInfo {
+            step,
+            loss: value,
+            batch_accuracy: Some(correct as f64 / batch as f64),
+            eval: progress.evals.last().filter(|e| e.step == step),
+            probe: None,
+        });
         if rules::diverged(value, cfg.diverge_above) {
             progress.diverged_at = Some(step);
             break;
@@ -261,12 +280,14 @@ pub fn run(
         }
         if let Some(ck) = checkpoint {
             if every(cfg.checkpoint_every, step + 1) && step + 1 < cfg.steps {
+                watch.sync();
                 if let Err(e) = checkpoint::save(ck, &net, &optim, &progress) {
                     tracing::warn!("{e}; training goes on without this checkpoint");
                 }
             }
         }
     }
+    watch.sync();
     let seconds = started.elapsed().as_secs_f64();
     let images_per_second = (progress.step - first) as f64 * batch as f64 / seconds.max(1e-9);
 

@@ -34,6 +34,8 @@ pub mod synthetic_images;
 pub mod trainer;
 /// The `two_layer` kind: d → h → d on the teacher stream.
 pub mod two_layer;
+/// What a training loop reports while it runs (live traces, heartbeats).
+pub mod watch;
 
 pub use device::{Backend, device};
 pub use trainer::{Outcome, TrainError};

@@ -8,7 +8,8 @@ use crate::config::{
 use crate::data::{Batch, Source, neuron_points, read_xy_csv};
 use crate::device::{Backend, device};
 use crate::rng::{Stream, rng};
-use crate::trainer::{Outcome, TrainError, train};
+use crate::trainer::{Outcome, TrainError, train_observed};
+use crate::watch::{StepInfo, Unwatched, Watch};
 use models::{Activation, Neuron, NeuronConfig};
 use std::path::Path;
 
@@ -101,12 +102,17 @@ pub fn host_loss(
 /// Train a neuron cell: on the CPU by hand ([`train_on_host`]), on wgpu
 /// through burn's autodiff.
 pub fn run(cell: &NeuronCell) -> Result<NeuronRun, TrainError> {
+    run_watched(cell, &mut Unwatched)
+}
+
+/// [`run`], reporting each step to `watch`.
+pub fn run_watched(cell: &NeuronCell, watch: &mut dyn Watch) -> Result<NeuronRun, TrainError> {
     let (config, cfg, seed) = (&cell.net, &cell.train, cell.seed);
     let train_data = dataset(&cell.data, seed)?;
     let mut source = Source::fixed(train_data.clone(), seed);
     let ((w, u), outcome) = match cell.backend {
-        Backend::Cpu => train_on_host(config, &mut source, cfg),
-        Backend::Wgpu => train_on_burn(config, &mut source, cfg, cell.backend)?,
+        Backend::Cpu => train_on_host(config, &mut source, cfg, watch),
+        Backend::Wgpu => train_on_burn(config, &mut source, cfg, cell.backend, watch)?,
     };
     let test_loss = match &cell.data {
         NeuronData::Generated(g) => {
@@ -137,9 +143,18 @@ fn train_on_burn(
     source: &mut Source,
     cfg: &TrainTable,
     backend: Backend,
+    watch: &mut dyn Watch,
 ) -> Result<((f64, f64), Outcome), TrainError> {
     let device = device(backend)?;
-    let (net, outcome) = train(config.init(&device), Neuron::forward, source, cfg, &device);
+    let (net, outcome) = train_observed(
+        config.init(&device),
+        Neuron::forward,
+        source,
+        cfg,
+        &device,
+        |_, _| None,
+        watch,
+    );
     Ok((net.weights(), outcome))
 }
 
@@ -150,6 +165,7 @@ fn train_on_host(
     config: &NeuronConfig,
     source: &mut Source,
     cfg: &TrainTable,
+    watch: &mut dyn Watch,
 ) -> ((f64, f64), Outcome) {
     let sigma = config.activation;
     // [w, u], their gradients and, for Adam, their moments.
@@ -157,6 +173,7 @@ fn train_on_host(
     let mut adam = (cfg.optimizer == OptimizerKind::Adam)
         .then(|| (crate::adam::Adam::new(cfg), [0.0f32; 2], [0.0f32; 2]));
     let mut outcome = Outcome::with_capacity(cfg.steps);
+    watch.start(0, cfg.steps);
     for step in 0..cfg.steps {
         let batch = source.next_batch(cfg.batch_size);
         // As trainer::loss: a mean over the rows (one output each).
@@ -177,6 +194,11 @@ fn train_on_host(
             g[0] += e * u * sigma.sigma_prime(z, a) * x;
         }
         let value = (total * scale) as f32;
+        watch.step(&StepInfo {
+            step,
+            loss: value,
+            ..StepInfo::default()
+        });
         if outcome.record(step, value, cfg.diverge_above) {
             break;
         }
@@ -189,6 +211,7 @@ fn train_on_host(
             Some((coefficients, m, v)) => coefficients.next_step(cfg.lr).update(&mut p, &g, m, v),
         }
     }
+    watch.sync();
     ((p[0] as f64, p[1] as f64), outcome)
 }
 
@@ -236,8 +259,8 @@ mod tests {
             let points = dataset(&cell.data, 3).unwrap();
             let source = || Source::fixed(points.clone(), 3);
             let (host, burn) = (
-                train_on_host(&config, &mut source(), &cfg),
-                train_on_burn(&config, &mut source(), &cfg, Backend::Cpu).unwrap(),
+                train_on_host(&config, &mut source(), &cfg, &mut Unwatched),
+                train_on_burn(&config, &mut source(), &cfg, Backend::Cpu, &mut Unwatched).unwrap(),
             );
             let (((host_w, host_u), host), ((burn_w, burn_u), burn)) = (host, burn);
             let what = format!("{activation} / {train}");

@@ -16,6 +16,7 @@ use crate::config::{LossReduction, OptimizerKind, TrainTable};
 use crate::data::Source;
 use crate::rng::{Stream, rng};
 use crate::two_layer::{TEST_POINTS, TwoLayerCell, TwoLayerRun};
+use crate::watch::{StepInfo, Unwatched, Watch};
 use models::Activation;
 use rayon::prelude::*;
 use rules::Outcome;
@@ -41,6 +42,17 @@ pub fn pack_key(cell: &TwoLayerCell) -> String {
 
 /// Train every cell of `cells` (which share a [`pack_key`]).
 pub fn run_packed<C: Borrow<TwoLayerCell> + Sync>(cells: &[C]) -> Vec<TwoLayerRun> {
+    let mut unwatched: Vec<Unwatched> = cells.iter().map(|_| Unwatched).collect();
+    let watches = unwatched.iter_mut().map(|w| w as &mut dyn Watch).collect();
+    run_packed_watched(cells, watches)
+}
+
+/// [`run_packed`], reporting each cell's steps to its own watch.
+pub fn run_packed_watched<C: Borrow<TwoLayerCell> + Sync>(
+    cells: &[C],
+    mut watches: Vec<&mut dyn Watch>,
+) -> Vec<TwoLayerRun> {
+    assert_eq!(cells.len(), watches.len(), "one watch per cell");
     let Some(first) = cells.first() else {
         return Vec::new();
     };
@@ -51,7 +63,8 @@ pub fn run_packed<C: Borrow<TwoLayerCell> + Sync>(cells: &[C]) -> Vec<TwoLayerRu
         .zip(b1.par_chunks_mut(h))
         .zip(b2.par_chunks_mut(d))
         .zip(cells.par_iter())
-        .map(|((((w1, w2), b1), b2), cell)| {
+        .zip(watches.par_iter_mut())
+        .map(|(((((w1, w2), b1), b2), cell), watch)| {
             let cell = cell.borrow();
             let mut net = Net {
                 d,
@@ -64,7 +77,7 @@ pub fn run_packed<C: Borrow<TwoLayerCell> + Sync>(cells: &[C]) -> Vec<TwoLayerRu
                 bias: cell.net.bias,
                 loss: cell.train.loss,
             };
-            train_cell(&mut net, cell)
+            train_cell(&mut net, cell, &mut **watch)
         })
         .collect()
 }
@@ -107,36 +120,46 @@ struct Net<'a> {
 
 /// Train one cell of the pack: with AVX2 where the CPU has it (the loops
 /// below then run eight lanes wide; the default x86-64 target has four).
-fn train_cell(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
+fn train_cell(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoLayerRun {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { train_cell_avx2(net, cell) };
+        return unsafe { train_cell_avx2(net, cell, watch) };
     }
-    train_cell_portable(net, cell)
+    train_cell_portable(net, cell, watch)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn train_cell_avx2(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
-    train_cell_portable(net, cell)
+fn train_cell_avx2(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoLayerRun {
+    train_cell_portable(net, cell, watch)
 }
 
 #[inline(always)]
-fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
+fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoLayerRun {
     let t = &cell.train;
     let teacher = cell.teacher();
     let mut source = Source::teacher(teacher, cell.data.n, cell.seed);
     let mut outcome = Outcome::with_capacity(t.steps);
     let mut scratch = Scratch::new(net.d, net.h, t.batch_size);
     let mut adam = (t.optimizer == OptimizerKind::Adam).then(|| Adam::new(net.d, net.h, t));
-    let mut probed = Vec::new();
+    let mut probed: Vec<(usize, Vec<f64>)> = Vec::new();
+    watch.start(0, t.steps);
     for step in 0..t.steps {
         if let Some(probe) = &cell.probe {
             probe.observe(step, net.w2, net.d, net.h, &mut probed);
         }
         let batch = source.next_batch(t.batch_size);
         let value = net.forward(&batch.x, &batch.y, batch.rows, &mut scratch);
+        watch.step(&StepInfo {
+            step,
+            loss: value,
+            probe: probed
+                .last()
+                .filter(|(s, _)| *s == step)
+                .map(|(_, v)| &v[..]),
+            ..StepInfo::default()
+        });
         if outcome.record(step, value, t.diverge_above) {
             break;
         }
@@ -148,6 +171,7 @@ fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell) -> TwoLayerRun {
             }
         }
     }
+    watch.sync();
     let test = teacher.draw(&mut rng(cell.seed, Stream::TestData), TEST_POINTS);
     let mut big = Scratch::new(net.d, net.h, TEST_POINTS);
     let test_loss = net.forward(&test.x, &test.y, TEST_POINTS, &mut big) as f64;

@@ -20,6 +20,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use models::Activation;
 use models::activation::OnTensors;
 use std::borrow::Borrow;
+use crate::watch::{StepInfo, Unwatched, Watch};
 
 /// The stacked parameters of a pack (or anything shaped as them).
 struct Stack {
@@ -43,6 +44,18 @@ impl Stack {
 /// Train every cell of `cells` (which share a [`crate::packed::pack_key`])
 /// on `device`.
 pub fn run_packed_on<C: Borrow<TwoLayerCell>>(cells: &[C], device: &Device) -> Vec<TwoLayerRun> {
+    let mut unwatched: Vec<Unwatched> = cells.iter().map(|_| Unwatched).collect();
+    let watches = unwatched.iter_mut().map(|w| w as &mut dyn Watch).collect();
+    run_packed_on_watched(cells, device, watches)
+}
+
+/// [`run_packed_on`], reporting each cell's steps to its own watch.
+pub fn run_packed_on_watched<C: Borrow<TwoLayerCell>>(
+    cells: &[C],
+    device: &Device,
+    mut watches: Vec<&mut dyn Watch>,
+) -> Vec<TwoLayerRun> {
+    assert_eq!(cells.len(), watches.len(), "one watch per cell");
     let cells: Vec<&TwoLayerCell> = cells.iter().map(Borrow::borrow).collect();
     let Some(first) = cells.first() else {
         return Vec::new();
@@ -75,6 +88,9 @@ pub fn run_packed_on<C: Borrow<TwoLayerCell>>(cells: &[C], device: &Device) -> V
     // Parameters of the cells that diverged, as they were at that step.
     let mut stopped: Vec<Option<[Vec<f32>; 4]>> = vec![None; k];
     let mut probed: Vec<Vec<(usize, Vec<f64>)>> = vec![Vec::new(); k];
+    for watch in &mut watches {
+        watch.start(0, t.steps);
+    }
     for step in 0..t.steps {
         if stopped.iter().all(Option::is_some) {
             break;
@@ -98,6 +114,15 @@ pub fn run_packed_on<C: Borrow<TwoLayerCell>>(cells: &[C], device: &Device) -> V
             if stopped[i].is_some() {
                 continue;
             }
+            watches[i].step(&StepInfo {
+                step,
+                loss: *value,
+                probe: probed[i]
+                    .last()
+                    .filter(|(s, _)| *s == step)
+                    .map(|(_, v)| &v[..]),
+                ..StepInfo::default()
+            });
             if outcomes[i].record(step, *value, cells[i].train.diverge_above) {
                 stopped[i] = Some(cell_params(&stack, i));
             }
@@ -107,6 +132,9 @@ pub fn run_packed_on<C: Borrow<TwoLayerCell>>(cells: &[C], device: &Device) -> V
             None => sgd_step(&mut stack, grads, lr.clone(), bias),
             Some(adam) => adam.step(&mut stack, grads, lr.clone(), bias, &device),
         }
+    }
+    for watch in &mut watches {
+        watch.sync();
     }
     // The test loss on each cell's fresh points, from its final weights (a
     // diverged cell's: those it stopped with).

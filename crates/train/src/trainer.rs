@@ -7,6 +7,7 @@
 
 use crate::config::{LossReduction, OptimizerKind, TrainTable};
 use crate::data::{Batch, Source};
+use crate::watch::{StepInfo, Unwatched, Watch};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -66,31 +67,42 @@ pub fn train<M: Module>(
     cfg: &TrainTable,
     device: &Device,
 ) -> (M, Outcome) {
-    train_observed(model, forward, source, cfg, device, |_, _| {})
+    train_observed(model, forward, source, cfg, device, |_, _| None, &mut Unwatched)
 }
 
-/// [`train`], showing `observe` the model at each step before its update.
+/// [`train`], showing `observe` the model at each step before its update
+/// (what it returns goes to `watch` as that step's probe), and reporting
+/// every step to `watch`.
 pub fn train_observed<M: Module>(
     mut model: M,
     forward: impl Fn(&M, Tensor<2>) -> Tensor<2>,
     source: &mut Source,
     cfg: &TrainTable,
     device: &Device,
-    mut observe: impl FnMut(usize, &M),
+    mut observe: impl FnMut(usize, &M) -> Option<Vec<f64>>,
+    watch: &mut dyn Watch,
 ) -> (M, Outcome) {
     let mut optim = optimizer(cfg);
     let mut outcome = Outcome::with_capacity(cfg.steps);
+    watch.start(0, cfg.steps);
     for step in 0..cfg.steps {
-        observe(step, &model);
+        let probe = observe(step, &model);
         let (x, y) = tensors(source.next_batch(cfg.batch_size), device);
         let (next, value) = train_step(model, &forward, &mut optim, x, y, cfg, |v| {
             diverged(v, cfg.diverge_above)
         });
         model = next;
+        watch.step(&StepInfo {
+            step,
+            loss: value,
+            probe: probe.as_deref(),
+            ..StepInfo::default()
+        });
         if outcome.record(step, value, cfg.diverge_above) {
             break;
         }
     }
+    watch.sync();
     (model, outcome)
 }
 

@@ -7,6 +7,7 @@ use crate::device::{Backend, device};
 use crate::init::{linear_bias, linear_weight};
 use crate::rng::{Stream, rng};
 use crate::trainer::{Outcome, TrainError, loss, tensors, train_observed};
+use crate::watch::{Unwatched, Watch};
 use models::{TwoLayer, TwoLayerConfig};
 
 /// Points of the fresh test batch behind `test_loss`.
@@ -143,6 +144,11 @@ pub fn initial_weights(seed: u64, d: usize, h: usize, scale: f64) -> [Vec<f32>; 
 
 /// Train one cell through burn's autodiff.
 pub fn run(cell: &TwoLayerCell) -> Result<TwoLayerRun, TrainError> {
+    run_watched(cell, &mut Unwatched)
+}
+
+/// [`run`], reporting each step to `watch`.
+pub fn run_watched(cell: &TwoLayerCell, watch: &mut dyn Watch) -> Result<TwoLayerRun, TrainError> {
     let (config, cfg, seed) = (&cell.net, &cell.train, cell.seed);
     let device = device(cell.backend)?;
     let teacher = cell.teacher();
@@ -155,12 +161,14 @@ pub fn run(cell: &TwoLayerCell) -> Result<TwoLayerRun, TrainError> {
         cfg,
         &device,
         |step, net: &TwoLayer| {
-            if let Some(probe) = &cell.probe {
-                if probe.steps.binary_search(&step).is_ok() {
-                    probe.observe(step, &net.w2().0, config.dim, config.hidden, &mut probed);
-                }
+            let probe = cell.probe.as_ref()?;
+            if probe.steps.binary_search(&step).is_err() {
+                return None;
             }
+            probe.observe(step, &net.w2().0, config.dim, config.hidden, &mut probed);
+            probed.last().map(|(_, values)| values.clone())
         },
+        watch,
     );
     let (x, y) = tensors(
         teacher.draw(&mut rng(seed, Stream::TestData), TEST_POINTS),

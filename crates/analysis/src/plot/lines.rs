@@ -28,7 +28,7 @@ struct Line {
     markers: bool,
 }
 
-struct LinesFigure<'a> {
+pub(super) struct LinesFigure<'a> {
     p: &'a LinePlot,
     x: Axis,
     y: Axis,
@@ -38,7 +38,7 @@ struct LinesFigure<'a> {
 }
 
 impl<'a> LinesFigure<'a> {
-    fn new(p: &'a LinePlot) -> Result<Self, PlotError> {
+    pub(super) fn new(p: &'a LinePlot) -> Result<Self, PlotError> {
         let mut thin_lines = vec![];
         let mut thick_lines = vec![];
         let mut entries = vec![];
@@ -66,12 +66,20 @@ impl<'a> LinesFigure<'a> {
                     });
                 }
             } else {
-                let colour = palette::nth(&SERIES, thick_lines.len()).to_rgba();
+                let colour = match s.colour {
+                    Some((i, n)) if n > SERIES.len() => {
+                        ViridisRGB::get_color(i as f64 / (n - 1) as f64).to_rgba()
+                    }
+                    Some((i, _)) => palette::nth(&SERIES, i).to_rgba(),
+                    None => palette::nth(&SERIES, thick_lines.len()).to_rgba(),
+                };
                 thick_lines.push(Line {
                     runs,
                     colour,
-                    width: 3,
-                    halo: Some(WHITE),
+                    // Curves of many cells are jagged: one pixel wide, no halo
+                    // (wide strokes spike at the sharp turns).
+                    width: if s.colour.is_some() { 1 } else { 3 },
+                    halo: s.colour.is_none().then_some(WHITE),
                     markers: s.markers,
                 });
                 if !s.label.is_empty() {
@@ -208,6 +216,7 @@ mod tests {
                 points: vec![(0.0, 1.0), (1.0, 0.0), (2.0, 10.0), (3.0, f64::NAN)],
                 thin: false,
                 markers: false,
+                colour: None,
             }],
             ..LinePlot::default()
         };
@@ -225,12 +234,14 @@ mod tests {
             points: vec![(f64::NAN, 1.0), (1.0, f64::INFINITY)],
             thin: false,
             markers: false,
+            colour: None,
         };
         let one = Series {
             label: "one point".into(),
             points: vec![(1.0, 1.0)],
             thin: false,
             markers: false,
+            colour: None,
         };
         for series in [vec![], vec![nan], vec![one]] {
             for y_log in [false, true] {
@@ -253,6 +264,7 @@ mod tests {
                 points: vec![(1.0, 2.0), (3.0, 1.0), (2.0, 5.0)],
                 thin: false,
                 markers: true,
+                colour: None,
             }],
             ..LinePlot::default()
         };

@@ -127,6 +127,10 @@ pub struct Series {
     pub thin: bool,
     /// Points, not joined (a scatter: measured against predicted per cell).
     pub markers: bool,
+    /// `(i, n)`: the colour of the i-th of n values (series of one value
+    /// share it; n ≤ 7 picks from the series palette, more from viridis).
+    /// None: the next colour of the palette.
+    pub colour: Option<(usize, usize)>,
 }
 
 /// A line plot, e.g. Fig. 6: single SGD runs (thin) against their mean (thick).
@@ -190,14 +194,59 @@ fn render_files(fig: &impl Figure, png: &Path, svg: &Path) -> Result<(), PlotErr
             })?;
         }
     }
-    {
-        let root = BitMapBackend::new(png, FIGURE_SIZE).into_drawing_area();
-        fig.draw(&root).map_err(draw_err(png))?;
-        root.present().map_err(draw_err(png))?;
+    // Each file is drawn under a temporary name and renamed into place, so
+    // a reader never sees half a figure and a link planted at the name is
+    // replaced, not followed.
+    let (png_tmp, svg_tmp) = (temporary(png), temporary(svg));
+    let drawn = (|| {
+        {
+            let root = BitMapBackend::new(&png_tmp, FIGURE_SIZE).into_drawing_area();
+            fig.draw(&root).map_err(draw_err(png))?;
+            root.present().map_err(draw_err(png))?;
+        }
+        let root = SVGBackend::new(&svg_tmp, FIGURE_SIZE).into_drawing_area();
+        fig.draw(&root).map_err(draw_err(svg))?;
+        root.present().map_err(draw_err(svg))?;
+        drop(root);
+        for (tmp, path) in [(&png_tmp, png), (&svg_tmp, svg)] {
+            std::fs::rename(tmp, path).map_err(|e| PlotError::Draw {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
+    })();
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&png_tmp);
+        let _ = std::fs::remove_file(&svg_tmp);
     }
-    let root = SVGBackend::new(svg, FIGURE_SIZE).into_drawing_area();
-    fig.draw(&root).map_err(draw_err(svg))?;
-    root.present().map_err(draw_err(svg))
+    drawn
+}
+
+/// `dir/.tmp-<pid>-<name>`: a temporary name beside `path` with its extension
+/// (the bitmap backend picks the format from it).
+fn temporary(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(
+        ".tmp-{}-{:?}-{}",
+        std::process::id(),
+        std::thread::current().id(),
+        name.unwrap_or_default()
+    )
+    .replace(['(', ')'], ""))
+}
+
+/// A line plot as an SVG document, in memory.
+pub fn lines_svg(p: &LinePlot) -> Result<String, PlotError> {
+    register_font()?;
+    let fig = lines::LinesFigure::new(p)?;
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, FIGURE_SIZE).into_drawing_area();
+        fig.draw(&root).map_err(draw_err(Path::new("(svg)")))?;
+        root.present().map_err(draw_err(Path::new("(svg)")))?;
+    }
+    Ok(text)
 }
 
 /// Pixel width kept right of the chart for the colorbar and legend.

@@ -104,6 +104,7 @@ pub fn trajectories() -> LinePlot {
             .collect(),
         thin: false,
         markers: false,
+        colour: None,
     });
     series.push(Series {
         label: "e^{2m t}".into(),
@@ -112,6 +113,7 @@ pub fn trajectories() -> LinePlot {
             .collect(),
         thin: false,
         markers: false,
+        colour: None,
     });
     LinePlot {
         title: "Fig. 6: SGD trajectories".into(),

@@ -2,7 +2,7 @@
 //! noise (Fig. 1c, 9–12): test accuracy, the rank of the penultimate
 //! features, per-layer sparsity, m_L.
 
-use super::report::{loss_rate_docs, push_loss_rate, status_of, tables};
+use super::report::{loss_rate_docs, loss_row, push_loss_rate, status_of, tables};
 use crate::config::{Backend, Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc};
 use crate::record::{Metric, Metrics};
@@ -95,7 +95,20 @@ impl Kind for ImageClassifier {
             resume: cell.resume,
             fingerprint: cell.config_text.to_string(),
         };
-        let run = train::classifier::run(spec, Some(&checkpointing))?;
+        let columns = TRACE_COLUMNS.map(String::from).to_vec();
+        let steps = crate::trace::trace_steps(spec.train.steps, spec.train.trace_points);
+        let mut live = cell.trace(
+            columns,
+            steps,
+            Box::new(|info| {
+                let mut row = loss_row(info);
+                row.push(info.batch_accuracy.unwrap_or(f64::NAN));
+                row.push(info.eval.map_or(f64::NAN, |e| e.test_accuracy));
+                row.push(info.eval.map_or(f64::NAN, |e| e.test_loss));
+                row
+            }),
+        );
+        let run = train::classifier::run_watched(spec, Some(&checkpointing), &mut live)?;
         let mut metrics: Metrics = Vec::new();
         let mut push = |name: &str, value: Metric| metrics.push((name.to_string(), value));
         let last = run.evals.last().expect("a final evaluation");
@@ -201,16 +214,17 @@ fn trace(run: &ClassifierRun, points: usize) -> Trace {
         ]);
     }
     Trace {
-        columns: [
-            "step",
-            "loss",
-            "log_loss",
-            "batch_accuracy",
-            "test_accuracy",
-            "test_loss",
-        ]
-        .map(String::from)
-        .to_vec(),
+        columns: TRACE_COLUMNS.map(String::from).to_vec(),
         rows,
     }
 }
+
+/// The columns of a cell's `trace.csv`.
+const TRACE_COLUMNS: [&str; 6] = [
+    "step",
+    "loss",
+    "log_loss",
+    "batch_accuracy",
+    "test_accuracy",
+    "test_loss",
+];

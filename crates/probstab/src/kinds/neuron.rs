@@ -2,7 +2,7 @@
 //! 5): where SGD ends, and which stationary point of the full-data loss
 //! (minima A, B, the saddle C at the origin) it ends nearest.
 
-use super::report::{loss_rate_docs, tables, training_output};
+use super::report::{loss_rate_docs, tables, training_output, live_loss_trace};
 use crate::config::{Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc};
 use crate::record::{Metric, Metrics};
@@ -61,9 +61,10 @@ impl Kind for Neuron {
         m
     }
 
-    fn run(spec: &NeuronCell, _: &CellContext) -> anyhow::Result<CellOutput> {
+    fn run(spec: &NeuronCell, context: &CellContext) -> anyhow::Result<CellOutput> {
         let cell = spec;
-        let run = train::neuron::run(cell)?;
+        let mut live = live_loss_trace(context, &cell.train, Vec::new(), |_, _| {});
+        let run = train::neuron::run_watched(cell, &mut live)?;
         let mut metrics: Metrics = Vec::new();
         if run.outcome.diverged_at.is_none() {
             let (x, y): (Vec<f64>, Vec<f64>) = run

@@ -3,14 +3,16 @@
 //! the Fig. 6 trace of the simulations.
 
 use crate::config::Config;
-use crate::kind::{CellOutput, MetricDoc};
+use crate::kind::{CellContext, CellOutput, MetricDoc};
+use crate::live::LiveTrace;
 use crate::record::{Metric, Metrics, Status};
-use crate::trace::{Trace, loss_trace};
+use crate::trace::{Trace, loss_trace, trace_steps};
 use analysis::Estimate;
 use analysis::loss_rate::loss_rate;
 use analysis::simulate::TraceRow;
 use train::config::{DataTable, MeasureTable, ModelTable, Tables, TrainTable};
 use train::trainer::Outcome;
+use train::watch::StepInfo;
 
 /// A training kind's tables, for its cell's `from_tables`: `[model]` and
 /// `[measure]` default to their defaults (written back into the config), and
@@ -102,6 +104,35 @@ pub fn training_output(
         spectrum: None,
         diverged_at: outcome.diverged_at.map(|s| s as u64),
     }
+}
+
+/// The live trace of a training cell whose trace is [`loss_trace`]'s
+/// `step, loss, log_loss`, then `extra` columns filled by `more` from the
+/// step's report.
+pub fn live_loss_trace(
+    cell: &CellContext,
+    train: &TrainTable,
+    extra: Vec<String>,
+    more: impl Fn(&StepInfo, &mut Vec<f64>) + Send + 'static,
+) -> LiveTrace {
+    let mut columns: Vec<String> = ["step", "loss", "log_loss"].map(String::from).to_vec();
+    columns.extend(extra);
+    let steps = trace_steps(train.steps, train.trace_points);
+    cell.trace(
+        columns,
+        steps,
+        Box::new(move |info| {
+            let mut row = loss_row(info);
+            more(info, &mut row);
+            row
+        }),
+    )
+}
+
+/// `step, loss, ln loss` of a step, as [`loss_trace`] writes them.
+pub fn loss_row(info: &StepInfo) -> Vec<f64> {
+    let loss = info.loss as f64;
+    vec![info.step as f64, loss, loss.ln()]
 }
 
 /// A cell that computed its metrics without training.

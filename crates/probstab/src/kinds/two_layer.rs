@@ -3,7 +3,9 @@
 //! share a shape pack into one stacked model (DESIGN.md §9); the heatmaps
 //! over λ × μ get the 1-D saddle theory's lines.
 
-use super::report::{loss_rate_docs, tables, training_output};
+use super::report::{live_loss_trace, loss_rate_docs, tables, training_output};
+use crate::live::LiveTrace;
+use train::watch::Watch;
 use crate::config::{Backend, Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc, OverlayRequest};
 use crate::record::{Metric, Metrics};
@@ -60,8 +62,8 @@ impl Kind for TwoLayer {
         m
     }
 
-    fn run(spec: &TwoLayerCell, _: &CellContext) -> anyhow::Result<CellOutput> {
-        let run = train::two_layer::run(spec)?;
+    fn run(spec: &TwoLayerCell, cell: &CellContext) -> anyhow::Result<CellOutput> {
+        let run = train::two_layer::run_watched(spec, &mut live_trace(spec, cell))?;
         Ok(output(spec, run))
     }
 
@@ -75,13 +77,24 @@ impl Kind for TwoLayer {
         ))
     }
 
-    fn run_pack(specs: &[&TwoLayerCell]) -> anyhow::Result<Vec<CellOutput>> {
+    fn run_pack(
+        specs: &[&TwoLayerCell],
+        contexts: &[CellContext],
+    ) -> anyhow::Result<Vec<CellOutput>> {
         let cells: Vec<&TwoLayerCell> = specs.to_vec();
+        let mut live: Vec<LiveTrace> = cells
+            .iter()
+            .zip(contexts)
+            .map(|(spec, cell)| live_trace(spec, cell))
+            .collect();
+        let watches: Vec<&mut dyn Watch> = live.iter_mut().map(|w| w as &mut dyn Watch).collect();
         let runs = match cells.first().map(|c| c.backend) {
-            Some(Backend::Wgpu) => {
-                train::packed_device::run_packed_on(&cells, &train::device(Backend::Wgpu)?)
-            }
-            _ => train::packed::run_packed(&cells),
+            Some(Backend::Wgpu) => train::packed_device::run_packed_on_watched(
+                &cells,
+                &train::device(Backend::Wgpu)?,
+                watches,
+            ),
+            _ => train::packed::run_packed_watched(&cells, watches),
         };
         Ok(runs
             .into_iter()
@@ -93,6 +106,22 @@ impl Kind for TwoLayer {
     fn overlays(spec: &TwoLayerCell, request: &OverlayRequest) -> anyhow::Result<Vec<Curve>> {
         Ok(saddle_lines(spec, request))
     }
+}
+
+/// The live trace of a cell: the loss columns, and with a probe the
+/// singular values it measured (NaN on a row without them).
+fn live_trace(spec: &TwoLayerCell, cell: &CellContext) -> LiveTrace {
+    let r = spec
+        .probe
+        .as_ref()
+        .map(|_| spec.net.dim.min(spec.net.hidden));
+    let extra = (1..=r.unwrap_or(0)).map(|i| format!("w2_sv_{i}")).collect();
+    live_loss_trace(cell, &spec.train, extra, move |info, row| {
+        if let Some(r) = r {
+            let probe = info.probe.unwrap_or(&[]);
+            row.extend((0..r).map(|j| probe.get(j).copied().unwrap_or(f64::NAN)));
+        }
+    })
 }
 
 /// W₂'s singular values, largest first (the probe of

@@ -173,7 +173,7 @@ impl Kind for TwoLayerTheory {
 
     /// The cells of a pack share a spectrum key, so one computation serves
     /// them all (only applicable cells have a key).
-    fn run_pack(specs: &[&Spec]) -> anyhow::Result<Vec<CellOutput>> {
+    fn run_pack(specs: &[&Spec], _: &[CellContext]) -> anyhow::Result<Vec<CellOutput>> {
         let Some(first) = specs.first() else {
             return Ok(Vec::new());
         };
