@@ -87,6 +87,11 @@ pub trait Kind: Sync + 'static {
     /// A kind that does not train but takes a training kind's config as it
     /// is ignores `backend` instead of refusing it.
     const IGNORES_BACKEND: bool = false;
+    /// Its cells take milliseconds: they are computed without a claim
+    /// (crate::live), since creating one would cost more than the cell.
+    /// Two processes may then both compute such a cell; each writes the
+    /// same record atomically.
+    const QUICK: bool = false;
     /// A small config of this kind (without `name` and `kind`): the example
     /// of docs/kinds.md, and the cell the tests run to check the metrics.
     const EXAMPLE: &'static str;
@@ -123,6 +128,7 @@ pub trait Plug: Sync {
     fn tables(&self) -> &'static [&'static str];
     fn trains(&self) -> bool;
     fn ignores_backend(&self) -> bool;
+    fn quick(&self) -> bool;
     fn example(&self) -> &'static str;
     fn trace(&self) -> &'static str;
     fn spec(&'static self, config: &mut Config) -> Result<Spec, Invalid>;
@@ -163,6 +169,9 @@ impl<K: Kind> Plug for Plugged<K> {
     }
     fn ignores_backend(&self) -> bool {
         K::IGNORES_BACKEND
+    }
+    fn quick(&self) -> bool {
+        K::QUICK
     }
     fn example(&self) -> &'static str {
         K::EXAMPLE

@@ -7,7 +7,9 @@
 //! record is written. So two processes of one experiment (the tasks of a
 //! job array) never compute the same cell at once. The claim names the host,
 //! the process and the run, and carries the heartbeat: the cell's step, last
-//! loss, steps/s and ETA, rewritten every [`BEAT`] by a thread of the run.
+//! loss, steps/s and ETA, rewritten every [`BEAT`] by a thread of the run
+//! until the cell's record is written (then the claim is left as it was:
+//! a cell with a record is not claimed again).
 //! A claim is stale when its process is gone (same host and PID namespace:
 //! the PID is dead or a zombie) or its heartbeat is older than
 //! [`STALE_AFTER`]; a stale claim is taken over.
@@ -386,17 +388,17 @@ impl LiveCell {
         }
     }
 
-    /// Remove the claim, if it is still this run's.
+    /// Stop the heartbeat. The claim file stays: the cell's record, written
+    /// before, is what says it is done, and its process ends eventually, so
+    /// the claim becomes stale. (Removing it would free an inode per cell,
+    /// and ext4 then slows down every later file creation: the main job of
+    /// 10,100 cells took 19 s instead of 2.2 s.)
     fn release(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.released = true;
-        if read_claim(&self.dir).is_some_and(|c| c.run == s.claim.run) {
-            let _ = std::fs::remove_file(self.dir.claim());
-        }
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).released = true;
     }
 }
 
-/// A claimed cell; dropping it removes the claim (after the record is written).
+/// A claimed cell; dropping it (after the record is written) stops its heartbeat.
 pub struct ClaimGuard {
     cell: Arc<LiveCell>,
     shared: Arc<Shared>,
@@ -598,8 +600,9 @@ mod tests {
             Claimed::Mine(_) => panic!("claimed twice"),
         }
         drop(guard);
-        assert!(!dir.claim().exists(), "released");
-        assert!(matches!(beats.claim(&dir, "c").unwrap(), Claimed::Mine(_)));
+        // Released, the claim stays, this (live) run's: a record is what
+        // keeps a finished cell from being claimed again.
+        assert!(matches!(beats.claim(&dir, "c").unwrap(), Claimed::Busy(_)));
         let _ = std::fs::remove_dir_all(dir.path().parent().unwrap().parent().unwrap());
     }
 

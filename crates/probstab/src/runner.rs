@@ -272,8 +272,18 @@ struct Running<'a> {
 impl Running<'_> {
     /// Claim a cell: its guard, or what became of it (another process holds
     /// it, or completed it since the grid was read).
-    fn claim(&self, cell: &Cell) -> Result<std::result::Result<(CellDir, ClaimGuard), Done>> {
+    /// Quick kinds' cells are not claimed (`Kind::QUICK`): no guard.
+    fn claim(&self, cell: &Cell) -> Result<std::result::Result<(CellDir, Option<ClaimGuard>), Done>> {
         let dir = self.out.cell(&cell.id);
+        let complete = || -> Result<bool> {
+            Ok(dir.record()?.is_some_and(|r| r.status.is_complete()))
+        };
+        if complete()? {
+            return Ok(Err(Done::Complete));
+        }
+        if cell.spec.kind().quick() {
+            return Ok(Ok((dir, None)));
+        }
         let guard = match self.beats.claim(&dir, &cell.id)? {
             Claimed::Mine(guard) => guard,
             Claimed::Busy(claim) => {
@@ -281,10 +291,11 @@ impl Running<'_> {
                 return Ok(Err(Done::Busy));
             }
         };
-        if dir.record()?.is_some_and(|r| r.status.is_complete()) {
+        // Completed by another process between the two looks.
+        if complete()? {
             return Ok(Err(Done::Complete));
         }
-        Ok(Ok((dir, guard)))
+        Ok(Ok((dir, Some(guard))))
     }
 
     /// Run one cell and write its files; `metrics.json` goes last.
@@ -299,7 +310,7 @@ impl Running<'_> {
             dir: &dir,
             resume: self.resume,
             config_text: config,
-            live: Some(guard.cell()),
+            live: guard.as_ref().map(ClaimGuard::cell),
         };
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.spec.run(&context)));
@@ -340,7 +351,7 @@ impl Running<'_> {
                 dir,
                 resume: self.resume,
                 config_text: config,
-                live: Some(guard.cell()),
+                live: guard.as_ref().map(ClaimGuard::cell),
             })
             .collect();
         let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -170,7 +170,8 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
         assert_eq!(a.get(0, column), b.get(0, column), "{column}");
     }
     assert!(!b.get(0, "resumed_at").is_empty(), "it did resume");
-    assert!(!dir.join("claim.json").exists(), "the claim goes with the record");
+    let status = probstab(t.path(), &["status", "out"]).ok();
+    assert!(status.stdout.contains("1 of 1 cells complete") && !status.stdout.contains("running"), "{}", status.stdout);
 
     // Provenance: in the record, in runs.jsonl, and not in summary.csv.
     let record: serde_json::Value = serde_json::from_str(&read(dir.join("metrics.json"))).unwrap();

@@ -222,3 +222,16 @@ fn the_report_is_one_self_contained_page_that_a_browser_renders_without_script_e
     let table = table.split("</table>").next().unwrap();
     assert_eq!(table.matches("<tr").count(), 1 + 6, "a header and a row per cell");
 }
+
+#[test]
+fn a_sliced_run_writes_neither_summary_nor_plots_nor_report() {
+    let t = TempDir::new("slice-report");
+    t.write("nets.toml", NETS);
+    probstab(t.path(), &["run", "nets.toml", "--out", "out", "--cells", "0..2"]).ok();
+    for file in ["summary.csv", "report.html", "plots"] {
+        assert!(!t.join("out").join(file).exists(), "a slice wrote {file}");
+    }
+    probstab(t.path(), &["report", "out"]).ok();
+    let page = read(t.join("out/report.html"));
+    assert!(page.contains("http-equiv=\"refresh\""), "4 of 6 cells missing: the page reloads");
+}

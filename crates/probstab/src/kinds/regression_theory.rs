@@ -20,6 +20,7 @@ impl Kind for RegressionTheory {
     type Spec = Spec;
     const NAME: &'static str = "regression_theory";
     const ABOUT: &'static str = "Prop. 1, Eq. 7, Fig. 2: the Lyapunov exponent m = E ln|1 − λ·X_S| of 1-D regression (X_S the batch mean of x²) and the linear-stability thresholds.";
+    const QUICK: bool = true;
     const TABLES: &'static [&'static str] = &["regression"];
     const EXAMPLE: &'static str = "[regression]\nn = 10\noutlier = 9.0\nlr = 0.5\n";
 

@@ -20,6 +20,7 @@ impl Kind for SaddleTheory {
     type Spec = Spec;
     const NAME: &'static str = "saddle_theory";
     const ABOUT: &'static str = "Prop. 2, Fig. 1b, 3, 4: the Lyapunov exponents m∓ = E ln|1 ∓ λχ_S| at the u·w saddle, their mean-square twins and the phase (Ia, Ib, II, III, IV).";
+    const QUICK: bool = true;
     const TABLES: &'static [&'static str] = &["saddle"];
     const EXAMPLE: &'static str = "[saddle]\nmu = 0.5\nlr = 0.1\n";
 
