@@ -17,10 +17,73 @@ pub fn resnet_step_bytes(width: f64, pixels: usize, batch: usize) -> f64 {
     BYTES_PER_IMAGE * width.max(1.0 / 64.0) * (pixels as f64 / 1024.0) * batch as f64
 }
 
-/// `MemAvailable` of /proc/meminfo in bytes; None where there is none.
+/// The memory this process may still use, in bytes: the smallest of
+/// `MemAvailable` (/proc/meminfo) and what the cgroup limit leaves (the
+/// limit that Slurm's `--mem` or a container sets, minus current use); None
+/// where neither can be read.
 pub fn available_bytes() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_available(&text)
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok();
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    available_from(meminfo.as_deref(), cgroup.as_deref(), "/sys/fs/cgroup", &read)
+}
+
+/// [`available_bytes`] from the texts of /proc/meminfo and /proc/self/cgroup,
+/// reading cgroup files under `root` with `read` (tests hand in prepared ones).
+pub fn available_from(
+    meminfo: Option<&str>,
+    cgroup: Option<&str>,
+    root: &str,
+    read: &dyn Fn(&str) -> Option<String>,
+) -> Option<f64> {
+    let host = meminfo.and_then(parse_available);
+    let limit = cgroup.and_then(|c| cgroup_room(c, root, read));
+    match (host, limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The room left under this process's cgroup memory limit: v2
+/// `memory.max − memory.current`, v1 `memory.limit_in_bytes −
+/// memory.usage_in_bytes`, the tightest over the cgroup and its parents.
+/// None without a limit (`max`, or v1's huge "unlimited").
+fn cgroup_room(cgroup: &str, root: &str, read: &dyn Fn(&str) -> Option<String>) -> Option<f64> {
+    let number = |path: String| -> Option<f64> { read(&path)?.trim().parse::<f64>().ok() };
+    let mut room: Option<f64> = None;
+    let mut tighter = |r: f64| room = Some(room.map_or(r, |x: f64| x.min(r)));
+    for line in cgroup.lines() {
+        // hierarchy-id:controllers:path
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let v2 = controllers.is_empty();
+        if !v2 && !controllers.split(',').any(|c| c == "memory") {
+            continue;
+        }
+        // The cgroup and each parent up to the root (a limit can sit above).
+        let mut dir = path.trim_end_matches('/').to_string();
+        loop {
+            let base = if v2 {
+                format!("{root}{dir}")
+            } else {
+                format!("{root}/memory{dir}")
+            };
+            let (max, current) = if v2 {
+                ("memory.max", "memory.current")
+            } else {
+                ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            };
+            if let Some(limit) = number(format!("{base}/{max}")).filter(|l| *l < 1e18) {
+                let used = number(format!("{base}/{current}")).unwrap_or(0.0);
+                tighter((limit - used).max(0.0));
+            }
+            match dir.rfind('/') {
+                Some(i) if !dir.is_empty() => dir.truncate(i),
+                _ => break,
+            }
+        }
+    }
+    room
 }
 
 fn parse_available(meminfo: &str) -> Option<f64> {
@@ -60,6 +123,52 @@ pub fn check(width: f64, pixels: usize, batch: usize, available: f64) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn files(entries: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |path: &str| map.get(path).cloned()
+    }
+
+    const MEMINFO: &str = "MemTotal: 24000000 kB\nMemAvailable: 20000000 kB\n";
+
+    #[test]
+    fn the_cgroup_v2_limit_less_its_use_caps_what_meminfo_says() {
+        let read = files(&[
+            ("/cg/slurm/job_7/memory.max", "4294967296\n"),
+            ("/cg/slurm/job_7/memory.current", "1073741824\n"),
+            ("/cg/slurm/memory.max", "max\n"),
+        ]);
+        let got = available_from(Some(MEMINFO), Some("0::/slurm/job_7\n"), "/cg", &read);
+        assert_eq!(got, Some(3.0 * 1073741824.0));
+        // No limit anywhere: MemAvailable.
+        let none = files(&[("/cg/slurm/job_7/memory.max", "max\n")]);
+        let got = available_from(Some(MEMINFO), Some("0::/slurm/job_7\n"), "/cg", &none);
+        assert_eq!(got, Some(20000000.0 * 1024.0));
+    }
+
+    #[test]
+    fn a_parent_limit_and_cgroup_v1_count_too() {
+        let read = files(&[
+            ("/cg/slurm/memory.max", "2147483648"),
+            ("/cg/slurm/memory.current", "0"),
+            ("/cg/slurm/job_7/memory.max", "max"),
+        ]);
+        let got = available_from(Some(MEMINFO), Some("0::/slurm/job_7"), "/cg", &read);
+        assert_eq!(got, Some(2147483648.0));
+        let v1 = files(&[
+            ("/cg/memory/slurm/uid_0/job_7/memory.limit_in_bytes", "1000000000"),
+            ("/cg/memory/slurm/uid_0/job_7/memory.usage_in_bytes", "250000000"),
+            ("/cg/memory/memory.limit_in_bytes", "9223372036854771712"),
+        ]);
+        let cgroup = "12:cpuset:/slurm/uid_0/job_7\n4:memory:/slurm/uid_0/job_7\n";
+        assert_eq!(available_from(Some(MEMINFO), Some(cgroup), "/cg", &v1), Some(750000000.0));
+        // Only the cgroup can be read.
+        assert_eq!(available_from(None, Some(cgroup), "/cg", &v1), Some(750000000.0));
+    }
 
     #[test]
     fn the_measured_batches_fit_their_peak_memory_and_scale_with_width_and_pixels() {

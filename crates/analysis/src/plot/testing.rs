@@ -95,6 +95,7 @@ pub fn trajectories() -> LinePlot {
                 .collect(),
             thin: true,
             markers: false,
+            colour: None,
         })
         .collect();
     series.push(Series {
