@@ -23,6 +23,7 @@
 //! ends replaces the file with the final trace; a cell counts as complete
 //! only by its record, never by its trace.
 
+pub use crate::provenance::{Runner, now, pid_alive};
 use crate::store::{CellDir, TMP_MARK, write_atomic};
 use crate::trace::csv_row;
 use anyhow::{Context, Result};
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use train::watch::{StepInfo, Watch};
 
 /// How often the heartbeat of a running cell is rewritten.
@@ -39,72 +40,6 @@ pub const BEAT: Duration = Duration::from_secs(2);
 pub const STALE_AFTER: Duration = Duration::from_secs(60);
 /// Trace rows are flushed to disk at most this often (and at evaluations).
 pub const FLUSH: Duration = Duration::from_secs(1);
-
-/// Seconds since the Unix epoch.
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// This machine's name.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The PID namespace of this process: PIDs compare only within one.
-fn pid_namespace() -> String {
-    std::fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// Whether process `pid` of this namespace is alive (None: cannot tell).
-fn pid_alive(pid: u32) -> Option<bool> {
-    if !Path::new("/proc/self").exists() {
-        return None;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name in parentheses.
-        Ok(stat) => Some(
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next())
-                .is_none_or(|state| !matches!(state, 'Z' | 'X')),
-        ),
-        Err(_) => Some(false),
-    }
-}
-
-/// Who runs: this process, as its claims name it.
-#[derive(Clone, Debug)]
-pub struct Runner {
-    pub host: String,
-    pub pid: u32,
-    pid_namespace: String,
-    /// `host:pid:start` (milliseconds): unique to this run.
-    pub run: String,
-}
-
-impl Runner {
-    pub fn this_process() -> &'static Runner {
-        static RUNNER: std::sync::OnceLock<Runner> = std::sync::OnceLock::new();
-        RUNNER.get_or_init(|| {
-            let (host, pid) = (host_name(), std::process::id());
-            Runner {
-                run: format!("{host}:{pid}:{}", (now() * 1000.0) as u64),
-                host,
-                pid,
-                pid_namespace: pid_namespace(),
-            }
-        })
-    }
-}
 
 /// `claim.json`: who computes a cell, and how far it got.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

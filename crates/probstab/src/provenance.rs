@@ -5,12 +5,78 @@
 //! stays out of `summary.csv`: two identical runs still give identical
 //! summaries.
 
-use crate::live::{Runner, now};
-use crate::store::ResultsDir;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::time::{Duration, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// This machine's name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The PID namespace of this process: PIDs compare only within one.
+fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether process `pid` of this namespace is alive (None: cannot tell).
+pub fn pid_alive(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => Some(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_none_or(|state| !matches!(state, 'Z' | 'X')),
+        ),
+        Err(_) => Some(false),
+    }
+}
+
+/// Who runs: this process, as its claims name it.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    pub host: String,
+    pub pid: u32,
+    /// PIDs compare only within one namespace.
+    pub pid_namespace: String,
+    /// `host:pid:start` (milliseconds): unique to this run.
+    pub run: String,
+}
+
+impl Runner {
+    pub fn this_process() -> &'static Runner {
+        static RUNNER: std::sync::OnceLock<Runner> = std::sync::OnceLock::new();
+        RUNNER.get_or_init(|| {
+            let (host, pid) = (host_name(), std::process::id());
+            Runner {
+                run: format!("{host}:{pid}:{}", (now() * 1000.0) as u64),
+                host,
+                pid,
+                pid_namespace: pid_namespace(),
+            }
+        })
+    }
+}
 
 /// The binary that computed a result.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -128,25 +194,24 @@ impl RunEvent {
         }
     }
 
-    /// Append it to `out/runs.jsonl` (one write of one line: lines of the
-    /// tasks of a job array do not interleave).
-    pub fn append(&self, out: &ResultsDir) -> Result<()> {
-        let path = out.runs();
+    /// Append it to `path` (a results directory's `runs.jsonl`) in one write
+    /// of one line: lines of the tasks of a job array do not interleave.
+    pub fn append(&self, path: &Path) -> Result<()> {
         let mut line = serde_json::to_string(self)?;
         line.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
+            .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         file.write_all(line.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
     }
 }
 
-/// The lines of `out/runs.jsonl` that parse (none without the file).
-pub fn read_runs(out: &ResultsDir) -> Vec<RunEvent> {
-    std::fs::read_to_string(out.runs())
+/// The lines of a `runs.jsonl` that parse (none without the file).
+pub fn read_runs(path: &Path) -> Vec<RunEvent> {
+    std::fs::read_to_string(path)
         .map(|text| {
             text.lines()
                 .filter_map(|l| serde_json::from_str(l).ok())

@@ -58,7 +58,7 @@ fn gather(dir: &ResultsDir, grid: &Grid) -> Result<ReportPage> {
     for (device, n) in &status.devices {
         provenance.push(format!("{n} cells on {device}"));
     }
-    let runs = read_runs(dir);
+    let runs = read_runs(&dir.runs());
     let mut hosts: Vec<String> = Vec::new();
     for run in runs.iter().filter(|r| r.event == "start") {
         if !hosts.contains(&run.host) {

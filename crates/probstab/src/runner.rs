@@ -94,7 +94,7 @@ pub fn run_cells_counting(
     write_experiment(experiment, out)?;
     let mut start = RunEvent::new("start");
     (start.cells, start.complete) = (Some(cells.len()), Some(skipped));
-    start.append(out)?;
+    start.append(&out.runs())?;
     let mut counts = RunCounts {
         skipped,
         ..RunCounts::default()
@@ -150,7 +150,7 @@ pub fn run_cells_counting(
     }
     let mut end = RunEvent::new("end");
     end.outcome = Some(counts.to_string());
-    end.append(out)?;
+    end.append(&out.runs())?;
     Ok(counts)
 }
 
