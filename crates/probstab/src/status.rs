@@ -79,18 +79,6 @@ impl GridStatus {
         for (device, count) in &self.devices {
             let _ = writeln!(s, "  {count} on {device}");
         }
-        match &self.builds[..] {
-            [] => {}
-            [(build, _)] => {
-                let _ = writeln!(s, "  built by {build}");
-            }
-            builds => {
-                let _ = writeln!(s, "  cells from {} builds:", builds.len());
-                for (build, count) in builds {
-                    let _ = writeln!(s, "    {count:>6}  {build}");
-                }
-            }
-        }
         if self.checkpointed > 0 {
             let _ = writeln!(
                 s,
@@ -159,6 +147,18 @@ impl GridStatus {
                 self.stray.len(),
                 self.stray[0]
             );
+        }
+        match &self.builds[..] {
+            [] => {}
+            [(build, _)] => {
+                let _ = writeln!(s, "built by {build}");
+            }
+            builds => {
+                let _ = writeln!(s, "cells from {} builds:", builds.len());
+                for (build, count) in builds {
+                    let _ = writeln!(s, "  {count:>6}  {build}");
+                }
+            }
         }
         s
     }

@@ -207,7 +207,7 @@ fn status_counts_the_builds_behind_the_cells() {
     t.write("g.toml", common::SADDLE_GRID);
     probstab(t.path(), &["run", "g.toml", "--out", "out", "--no-plot"]).ok();
     let status = probstab(t.path(), &["status", "out"]).ok();
-    assert!(status.stdout.contains("  built by probstab "), "{}", status.stdout);
+    assert!(status.stdout.contains("\nbuilt by probstab "), "{}", status.stdout);
     let before = read(t.join("out/summary.csv"));
     // One cell as if an older build had computed it.
     let cells = list(t.join("out/cells"));
@@ -217,8 +217,8 @@ fn status_counts_the_builds_behind_the_cells() {
     std::fs::write(&path, serde_json::to_string(&record).unwrap()).unwrap();
     let status = probstab(t.path(), &["status", "out"]).ok();
     assert!(
-        status.stdout.contains("  cells from 2 builds:\n")
-            && status.stdout.contains("       1  probstab ")
+        status.stdout.contains("\ncells from 2 builds:\n")
+            && status.stdout.contains("\n       1  probstab ")
             && status.stdout.contains("(0123456789ab"),
         "{}",
         status.stdout
