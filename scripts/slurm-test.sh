@@ -14,8 +14,14 @@
 #    C: 6 two_layer cells (burn training on the CPU), 3 per task.
 #    B: 24 Monte Carlo cells of saddle_sim (u.w saddle trajectories), 12 per
 #       task. B is cancelled with scancel once a few cells are done (Slurm
-#       sends SIGTERM, as at a time limit), checked, and submitted again,
+#       sends SIGTERM): it stops, is not requeued, and is submitted again,
 #       which finishes the rest.
+#    D: 2 image_classifier cells (Fashion-MNIST, a narrow ResNet-18), one per
+#       task. Once both train, each task gets SIGUSR1 (`scancel --signal=USR1
+#       --batch`: what `--signal=B:USR1@GRACE` sends before a time limit): it
+#       checkpoints, stops and requeues itself; the requeued task resumes.
+#       Its traces must equal a local run's byte for byte, and `status`
+#       must count the 2 requeues.
 # 4. Waits (polling `probstab status`, with a timeout), checks that every
 #    array task COMPLETED, that `probstab status` shows every cell complete,
 #    and that `probstab collect` gives a summary.csv (and trace.csv files)
@@ -187,6 +193,34 @@ steps = 400
 "data.mu" = [0.1, 0.5, 0.9]
 EOF
 C_ARGS=("$work/two_layer.toml")
+cat >"$work/image.toml" <<'EOF'
+# Two image cells of some seconds each (Fashion-MNIST from Debian's package).
+name = "image"
+kind = "image_classifier"
+
+[model]
+width = 0.03125
+
+[data]
+dataset = "fashion_mnist"
+train_size = 2000
+test_size = 200
+noise_prob = 0.2
+
+[train]
+lr = 0.05
+batch_size = 16
+steps = 1500
+eval_every = 500
+trace_points = 100
+
+[measure]
+rank_samples = 50
+
+[grid]
+"data.noise_prob" = [0.0, 0.4]
+EOF
+D_ARGS=("$work/image.toml")
 
 submit() { # DIR ARGS... -> job id
     local dir=$1; shift
@@ -198,8 +232,9 @@ submit() { # DIR ARGS... -> job id
 a=$(submit a "${A_ARGS[@]}" --cells-per-task 50 --max-parallel 2)
 b=$(submit b "${B_ARGS[@]}" --cells-per-task 12)
 c=$(submit c "${C_ARGS[@]}" --cells-per-task 3)
-[ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] || fail "no job id from probstab slurm --submit"
-say "submitted A = job $a, B = job $b, C = job $c"
+d=$(submit d "${D_ARGS[@]}" --cells-per-task 1 --max-requeues 2)
+[ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] && [ -n "$d" ] || fail "no job id from probstab slurm --submit"
+say "submitted A = job $a, B = job $b, C = job $c, D = job $d"
 
 # Cancel B once a few cells are complete: Slurm sends SIGTERM to the task.
 complete_cells() { find "$work/results/$1/cells" -name metrics.json 2>/dev/null | wc -l; }
@@ -223,19 +258,39 @@ grep -q "missing   $((24 - done_b))\$" "$work/b-status.txt" || { cat "$work/b-st
 b2=$(submit b "${B_ARGS[@]}" --cells-per-task 12)
 say "resubmitted B = job $b2"
 
-# --- 4. wait and compare -------------------------------------------------------
-for i in $(seq 1200); do
-    if "$probstab" status "$work/results/a" >/dev/null && "$probstab" status "$work/results/b" >/dev/null && "$probstab" status "$work/results/c" >/dev/null; then break; fi
-    if [ -z "$(squeue -h -j "$a,$b2,$c" 2>/dev/null)" ] && [ "$i" -gt 1 ]; then
-        # Out of the queue: one more look, then the grid must be complete.
-        "$probstab" status "$work/results/a" && "$probstab" status "$work/results/b" && "$probstab" status "$work/results/c" && break
-        fail "the jobs left the queue with cells missing"
-    fi
-    [ "$i" = 1200 ] && fail "the grids are not complete after 120 s"
+# D: once both cells have trained 20 trace rows, the time-limit warning.
+trace_rows() { # the fewest trace rows of D's two cells
+    local n=0 min=1000000 f rows
+    for f in "$work"/results/d/cells/*/trace.csv; do
+        [ -f "$f" ] || continue
+        n=$((n + 1)); rows=$(wc -l <"$f"); [ "$rows" -lt "$min" ] && min=$rows
+    done
+    [ "$n" = 2 ] && echo "$min" || echo 0
+}
+for i in $(seq 1800); do
+    [ "$(trace_rows)" -ge 20 ] && break
+    [ "$i" = 1800 ] && fail "D's cells did not both train within 180 s"
     sleep 0.1
 done
-say "all three grids complete"
-for id in "$a" "$b2" "$c"; do
+scancel --signal=USR1 --batch "$d"
+say "D: SIGUSR1 sent to both tasks (as before a time limit)"
+
+# --- 4. wait and compare -------------------------------------------------------
+all_complete() {
+    for g in a b c d; do "$probstab" status "$work/results/$g" >/dev/null || return 1; done
+}
+for i in $(seq 3000); do
+    if all_complete; then break; fi
+    if [ -z "$(squeue -h -j "$a,$b2,$c,$d" 2>/dev/null)" ] && [ "$i" -gt 1 ]; then
+        # Out of the queue: one more look, then the grid must be complete.
+        all_complete && break
+        fail "the jobs left the queue with cells missing"
+    fi
+    [ "$i" = 3000 ] && fail "the grids are not complete after 300 s"
+    sleep 0.1
+done
+say "all four grids complete"
+for id in "$a" "$b2" "$c" "$d"; do
     for _ in $(seq 50); do [ -z "$(squeue -h -j "$id" 2>/dev/null)" ] && break; sleep 0.1; done
     states=$(scontrol -o show job "$id" | grep -o 'JobState=[A-Z_]*' | sort | uniq -c)
     echo "job $id: $states"
@@ -245,10 +300,18 @@ done
 grep -h "already complete" "$work"/results/b/slurm/*"-${b2}_"*.out | sed 's/^/resubmitted B: /' \
     || fail "no log of the resubmitted B tasks"
 
-for g in a b c; do
+for g in a b c d; do
     "$probstab" status "$work/results/$g"
     "$probstab" collect "$work/results/$g"
 done
+# D requeued each task once, at the warning, and resumed from the checkpoints.
+restarts=$(scontrol -o show job "$d" | grep -o 'Restarts=[0-9]*' | sort | uniq -c)
+echo "job $d: $restarts"
+grep -q '2 Restarts=1' <<<"$restarts" || fail "D's two tasks were not each requeued once"
+"$probstab" status "$work/results/d" | grep -q "requeued at the time limit 2 times" \
+    || fail "status does not count D's 2 requeues"
+grep -q '"resumed_at"' "$work"/results/d/cells/*/metrics.json || fail "D's cells did not resume from a checkpoint"
+
 "$probstab" run "${A_ARGS[@]}" --out "$work/local/a" --no-plot >/dev/null
 "$probstab" run "${B_ARGS[@]}" --out "$work/local/b" --no-plot >/dev/null
 "$probstab" run "${C_ARGS[@]}" --out "$work/local/c" --no-plot >/dev/null
@@ -257,6 +320,17 @@ for g in a b c; do
     rows=$(($(wc -l <"$work/results/$g/summary.csv") - 1))
     say "grid $g: summary.csv ($rows cells) equals the local run byte for byte"
 done
+"$probstab" run "${D_ARGS[@]}" --out "$work/local/d" --no-plot >/dev/null
+traces=0
+for f in "$work"/local/d/cells/*/trace.csv; do
+    cmp "$f" "$work/results/d/cells/$(basename "$(dirname "$f")")/trace.csv" || fail "D: trace differs after the requeue: $f"
+    traces=$((traces + 1))
+done
+# The numbers of the summary, without the wall clock and the resume step.
+numbers() { awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i != "images_per_second" && $i != "resumed_at") keep[i] = 1 }
+    { line = ""; for (i = 1; i <= NF; i++) if (i in keep) line = line $i ","; print line }' "$1"; }
+cmp <(numbers "$work/results/d/summary.csv") <(numbers "$work/local/d/summary.csv") || fail "D: summary differs from the local run"
+say "grid d: $traces traces and the summary (less images_per_second and resumed_at) equal the local run after 2 requeues"
 traces=0
 for f in "$work"/local/b/cells/*/trace.csv; do
     cmp "$f" "$work/results/b/cells/$(basename "$(dirname "$f")")/trace.csv" || fail "trace differs: $f"

@@ -298,6 +298,10 @@ pub struct SlurmOptions {
     pub gpus: Option<String>,
     /// Extra `#SBATCH` lines.
     pub extra: Vec<String>,
+    /// Seconds before the time limit for the warning signal.
+    pub signal_grace: u32,
+    /// How often a task may requeue itself.
+    pub max_requeues: u32,
 }
 
 /// Write the sbatch script that runs the grid as a job array of this
@@ -320,6 +324,12 @@ pub fn slurm(grid: &Grid, out: &ResultsDir, options: SlurmOptions) -> Result<Slu
         time: options.time,
         gpus: options.gpus,
         extra: options.extra,
+        signal_grace: options.signal_grace,
+        max_requeues: options.max_requeues,
+        on_gpu: grid
+            .cells
+            .iter()
+            .any(|cell| cell.config.backend == train::Backend::Wgpu),
     };
     let (_, complete) = runner::pending(&grid.cells, out)?;
     let script = job.script()?;

@@ -20,6 +20,8 @@ pub mod experiment;
 pub mod fetch;
 /// `[grid]` axes and cell names.
 pub mod grid;
+/// Which experiment a results directory is busy with.
+pub mod holders;
 /// `report.html`: the one self-contained page of a results directory.
 pub mod html_report;
 /// The plug a kind is: the `Kind` trait and its type-erased spec.
@@ -48,6 +50,8 @@ pub mod runner;
 pub mod slice;
 /// Job-array scripts for Slurm (`probstab slurm`).
 pub mod slurm;
+/// Stopping on a signal (checkpoints first) and requeueing a Slurm task.
+pub mod stop;
 /// Complete, failed and missing cells of a results directory.
 pub mod status;
 /// The results directory: every path in it, and atomic writes.

@@ -24,7 +24,7 @@
 //! only by its record, never by its trace.
 
 pub use crate::provenance::{Runner, now, pid_alive};
-use crate::store::{CellDir, TMP_MARK, write_atomic};
+use crate::store::{CellDir, TMP_MARK, write_atomic, write_replace};
 use crate::trace::csv_row;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,11 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// A fresh claim of `cell` by this run.
+    pub fn of_this_run(cell: &str) -> Self {
+        Self::new(cell, Runner::this_process())
+    }
+
     fn new(cell: &str, runner: &Runner) -> Self {
         let t = now();
         Self {
@@ -137,6 +142,11 @@ struct Shared {
 impl Heartbeats {
     pub fn start() -> Self {
         let shared = Arc::new(Shared::default());
+        {
+            let mut holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner());
+            holders.retain(|w| w.strong_count() > 0);
+            holders.push(Arc::downgrade(&shared));
+        }
         let beats = shared.clone();
         let thread = std::thread::Builder::new()
             .name("heartbeat".into())
@@ -317,7 +327,7 @@ impl LiveCell {
         }
         s.claim.updated_at = now();
         if let Ok(bytes) = serde_json::to_vec_pretty(&s.claim) {
-            if let Err(e) = write_atomic(&self.dir.claim(), &bytes) {
+            if let Err(e) = write_replace(&self.dir.claim(), &bytes) {
                 tracing::warn!("heartbeat: {e:#}");
             }
         }
@@ -343,7 +353,42 @@ impl ClaimGuard {
     pub fn cell(&self) -> &Arc<LiveCell> {
         &self.cell
     }
+
+    /// Give the cell up unfinished (its run was interrupted): stop the
+    /// heartbeat and remove the claim if it is still this run's, so that
+    /// the next process (a requeued task, on any node) takes the cell at
+    /// once instead of waiting [`STALE_AFTER`] for the claim to go stale.
+    pub fn abandon(self) {
+        abandon_claim(&self.cell);
+    }
 }
+
+/// Stop `cell`'s heartbeat and remove its claim if this run holds it.
+fn abandon_claim(cell: &LiveCell) {
+    let run = {
+        let mut s = cell.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.released = true;
+        s.claim.run.clone()
+    };
+    if read_claim(&cell.dir).is_some_and(|c| c.run == run) {
+        let _ = std::fs::remove_file(cell.dir.claim());
+    }
+}
+
+/// Give up every cell this process still holds (it is about to exit on a
+/// signal, leaving them unfinished): see [`ClaimGuard::abandon`].
+pub fn abandon_all() {
+    let holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for shared in holders.iter().filter_map(std::sync::Weak::upgrade) {
+        let cells = shared.cells.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for cell in cells {
+            abandon_claim(&cell);
+        }
+    }
+}
+
+/// The heartbeat registries of this process, for [`abandon_all`].
+static HOLDERS: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {

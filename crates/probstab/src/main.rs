@@ -32,7 +32,9 @@ struct RunArgs {
     /// Output directory. Default: results/<name>.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Cells run in parallel. Default: the number of cores.
+    /// Cells run in parallel. Default: the number of cores; on wgpu, the
+    /// number of GPUs this task is given (CUDA_VISIBLE_DEVICES or Slurm's
+    /// variables; 1 where none says).
     #[arg(long)]
     jobs: Option<usize>,
     /// Device for training kinds (same as backend=...): cpu or wgpu.
@@ -60,6 +62,13 @@ struct RunArgs {
     /// already complete in the output directory), and write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// In a Slurm task: on SIGUSR1 (the warning `probstab slurm` asks for
+    /// before the time limit) checkpoint, stop and requeue this task with
+    /// `scontrol requeue`, unless Slurm has restarted it N times already.
+    /// Without it (and on SIGTERM or Ctrl-C) a signal checkpoints and stops
+    /// the run with exit status 75; rerun with --resume to continue.
+    #[arg(long, value_name = "N")]
+    requeue: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -104,6 +113,13 @@ enum Command {
         /// Another #SBATCH line, e.g. --sbatch=--account=foo (repeatable).
         #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
         sbatch: Vec<String>,
+        /// Seconds before the time limit at which Slurm sends SIGUSR1: the
+        /// task checkpoints its image cells, stops and requeues itself.
+        #[arg(long, value_name = "SECONDS", default_value_t = slurm::DEFAULT_SIGNAL_GRACE)]
+        signal_grace: u32,
+        /// How often a task may requeue itself at its time limit.
+        #[arg(long, value_name = "N", default_value_t = slurm::DEFAULT_MAX_REQUEUES)]
+        max_requeues: u32,
         /// Device for training kinds (same as backend=...): cpu or wgpu.
         #[arg(long)]
         backend: Option<String>,
@@ -237,6 +253,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             time,
             gpus,
             sbatch,
+            signal_grace,
+            max_requeues,
             backend,
             submit,
         } => {
@@ -249,6 +267,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 time,
                 gpus,
                 extra: sbatch,
+                signal_grace,
+                max_requeues,
             };
             let report = app::slurm(&grid, &out, options)?;
             for warning in &report.warnings {
@@ -365,12 +385,23 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
         resume,
         no_pack,
         dry_run,
+        requeue,
     } = run_args;
     let (grid, out) = app::load_grid(args, out, backend)?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let jobs = jobs.unwrap_or(cores);
+    let on_gpu = grid
+        .cells
+        .iter()
+        .any(|cell| cell.config.backend == train::Backend::Wgpu);
+    let jobs = match (jobs, on_gpu) {
+        (Some(jobs), _) => jobs,
+        // As many cells as GPUs given (1 for a task with one GPU), not one
+        // per core; a process trains on one GPU (docs/gpu.md).
+        (None, true) => train::device::visible_gpus().unwrap_or(1).max(1),
+        (None, false) => cores,
+    };
     if jobs == 0 || jobs > 64 * cores {
         anyhow::bail!(
             "--jobs {jobs}: give 1 to {} (this machine has {cores} cores)",
@@ -396,6 +427,11 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
         print!("{}", app::dry_run(&grid, &out, options)?.report(&out));
         return Ok(ExitCode::SUCCESS);
     }
+    let policy = probstab::stop::StopPolicy {
+        out: out.clone(),
+        requeue,
+    };
+    probstab::stop::install(policy.clone())?;
     let (failed, hint) = match slice {
         Some(slice) => {
             let (range, counts) = app::run_slice(&grid, &out, options, slice)?;
@@ -422,6 +458,10 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
             (report.counts.failed, hint)
         }
     };
+    if probstab::stop::signal().is_some() {
+        let code = probstab::stop::end(&policy, "the run wound up");
+        return Ok(ExitCode::from(code as u8));
+    }
     if failed > 0 {
         eprintln!("error: {failed} cell(s) failed; {hint}; rerun to retry them");
         return Ok(ExitCode::FAILURE);

@@ -6,7 +6,7 @@ use crate::kind::{self, CellContext, CellOutput};
 use crate::record::{Record, Status, metrics_to_json};
 use crate::live::{ClaimGuard, Claimed, Heartbeats, now};
 use crate::provenance::{Provenance, RunEvent};
-use crate::store::{CellDir, ResultsDir, write_atomic};
+use crate::store::{Batch, CellDir, ResultsDir, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -24,6 +24,9 @@ pub struct RunCounts {
     pub not_applicable: usize,
     /// Cells another live process was computing (left to it).
     pub busy: usize,
+    /// Cells left unfinished because a signal stopped the run (crate::stop):
+    /// checkpointed where their kind checkpoints, not started otherwise.
+    pub interrupted: usize,
 }
 
 impl std::fmt::Display for RunCounts {
@@ -40,6 +43,9 @@ impl std::fmt::Display for RunCounts {
         )?;
         if self.busy > 0 {
             write!(f, ", {} being computed by another process", self.busy)?;
+        }
+        if self.interrupted > 0 {
+            write!(f, ", {} left unfinished by a stop", self.interrupted)?;
         }
         Ok(())
     }
@@ -68,6 +74,8 @@ enum Done {
     Complete,
     /// Another live process holds its claim.
     Busy,
+    /// A stop was requested: not started, or interrupted (no record).
+    Interrupted,
 }
 
 /// Run every incomplete cell of `cells` into `out`.
@@ -90,6 +98,7 @@ pub fn run_cells_counting(
 ) -> Result<RunCounts> {
     let RunOptions { jobs, resume, pack } = options;
     create(out)?;
+    let _hold = crate::holders::hold(out, experiment)?;
     let (todo, skipped) = pending(cells, out)?;
     write_experiment(experiment, out)?;
     let mut start = RunEvent::new("start");
@@ -122,6 +131,7 @@ pub fn run_cells_counting(
         resume,
         beats: &beats,
         finished,
+        batch: Batch::default(),
     };
     let done: Result<Vec<Vec<Done>>> = pool.install(|| {
         jobs_todo
@@ -136,7 +146,9 @@ pub fn run_cells_counting(
             })
             .collect::<Result<Vec<_>>>()
     });
+    let committed = run.batch.commit();
     drop(beats);
+    committed?;
     bar.finish_and_clear();
     for done in done?.into_iter().flatten() {
         match done {
@@ -146,6 +158,7 @@ pub fn run_cells_counting(
             Done::Ran(Status::NotApplicable) => counts.not_applicable += 1,
             Done::Complete => counts.skipped += 1,
             Done::Busy => counts.busy += 1,
+            Done::Interrupted => counts.interrupted += 1,
         }
     }
     let mut end = RunEvent::new("end");
@@ -255,25 +268,49 @@ pub fn group<'a>(todo: &[(&'a Cell, String)], pack: bool) -> Vec<Job<'a>> {
     jobs
 }
 
-/// Write a cell's config before it runs.
-fn prepare(dir: &CellDir, config: &str) -> Result<()> {
-    dir.remove_stale_temporaries();
-    write_atomic(&dir.config(), config.as_bytes())
-}
-
 /// What the jobs of one run share.
 struct Running<'a> {
     out: &'a ResultsDir,
     resume: bool,
     beats: &'a Heartbeats,
     finished: &'a AtomicUsize,
+    /// Every cell file goes through it (crate::store::Batch): committed
+    /// after each job that trains, and every 0.5 s for quick kinds.
+    batch: Batch,
 }
 
 impl Running<'_> {
+    /// Stage a cell's config before it runs.
+    fn prepare(&self, dir: &CellDir, config: &str) -> Result<()> {
+        dir.remove_stale_temporaries();
+        self.batch.stage(&dir.config(), config.as_bytes())
+    }
+
+    /// The files of finished cells reach the disk, then their checkpoints
+    /// (kept until then) are removed; a quick kind's cells wait for a full
+    /// or old batch.
+    fn done(&self, quick: bool, finished: &[(&CellDir, Status)]) -> Result<()> {
+        if quick {
+            return self.batch.maybe_commit();
+        }
+        self.batch.commit()?;
+        for (dir, status) in finished {
+            // The cell is complete: its checkpoint has served (a failed
+            // cell keeps it, for --resume after the cause is fixed).
+            if *status != Status::Failed {
+                dir.remove_checkpoint();
+            }
+        }
+        Ok(())
+    }
+
     /// Claim a cell: its guard, or what became of it (another process holds
     /// it, or completed it since the grid was read).
     /// Quick kinds' cells are not claimed (`Kind::QUICK`): no guard.
     fn claim(&self, cell: &Cell) -> Result<std::result::Result<(CellDir, Option<ClaimGuard>), Done>> {
+        if train::interrupt::requested() {
+            return Ok(Err(Done::Interrupted));
+        }
         let dir = self.out.cell(&cell.id);
         let complete = || -> Result<bool> {
             Ok(dir.record()?.is_some_and(|r| r.status.is_complete()))
@@ -304,7 +341,11 @@ impl Running<'_> {
             Ok(claimed) => claimed,
             Err(done) => return Ok(done),
         };
-        prepare(&dir, config)?;
+        let quick = cell.spec.kind().quick();
+        self.prepare(&dir, config)?;
+        if !quick {
+            self.batch.commit()?;
+        }
         let (started, clock) = (now(), Instant::now());
         let context = CellContext {
             dir: &dir,
@@ -315,11 +356,19 @@ impl Running<'_> {
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.spec.run(&context)));
         let result = match outcome {
+            Ok(Err(e)) if is_interrupted(&e) => {
+                tracing::info!(cell = %cell.id, "{e:#}");
+                if let Some(guard) = guard {
+                    guard.abandon();
+                }
+                return Ok(Done::Interrupted);
+            }
             Ok(result) => result.map_err(|e| format!("{e:#}")),
             Err(panic) => Err(panic_message(panic)),
         };
         let times = (started, clock.elapsed().as_secs_f64());
         let status = self.finish(cell, &dir, result, times)?;
+        self.done(quick, &[(&dir, status)])?;
         drop(guard);
         Ok(Done::Ran(status))
     }
@@ -334,7 +383,7 @@ impl Running<'_> {
         for (cell, config) in pack {
             match self.claim(cell)? {
                 Ok((dir, guard)) => {
-                    prepare(&dir, config)?;
+                    self.prepare(&dir, config)?;
                     mine.push((*cell, config, dir, guard));
                 }
                 Err(other) => done.push(other),
@@ -342,6 +391,10 @@ impl Running<'_> {
         }
         if mine.is_empty() {
             return Ok(done);
+        }
+        let quick = mine[0].0.spec.kind().quick();
+        if !quick {
+            self.batch.commit()?;
         }
         let (started, clock) = (now(), Instant::now());
         let specs: Vec<&kind::Spec> = mine.iter().map(|(c, ..)| &c.spec).collect();
@@ -368,10 +421,15 @@ impl Running<'_> {
         outputs.resize_with(mine.len(), || {
             Err("the pack returned no output for this cell".into())
         });
+        let mut finished = Vec::new();
         for ((cell, _, dir, guard), output) in mine.into_iter().zip(outputs) {
-            done.push(Done::Ran(self.finish(cell, &dir, output, times)?));
-            drop(guard);
+            let status = self.finish(cell, &dir, output, times)?;
+            done.push(Done::Ran(status));
+            finished.push((dir, status, guard));
         }
+        let statuses: Vec<(&CellDir, Status)> = finished.iter().map(|(d, s, _)| (d, *s)).collect();
+        self.done(quick, &statuses)?;
+        drop(finished);
         Ok(done)
     }
 
@@ -392,13 +450,13 @@ impl Running<'_> {
             tracing::warn!(cell = %cell.id, error = %e, "cell failed");
         }
         match &output.trace {
-            Some(trace) => write_atomic(&dir.trace(), trace.to_csv().as_bytes())?,
+            Some(trace) => self.batch.stage(&dir.trace(), trace.to_csv().as_bytes())?,
             None => {
                 let _ = std::fs::remove_file(dir.trace());
             }
         }
         if let Some(spectrum) = &output.spectrum {
-            write_atomic(&dir.spectrum(), spectrum.to_csv().as_bytes())?;
+            self.batch.stage(&dir.spectrum(), spectrum.to_csv().as_bytes())?;
         }
         let device = train::device::adapter(cell.config.backend).map(|a| a.name);
         let backend = match cell.config.backend {
@@ -422,18 +480,23 @@ impl Running<'_> {
             started_at: Some(started),
             finished_at: now(),
         };
-        write_atomic(
+        self.batch.stage(
             &dir.metrics(),
             serde_json::to_string_pretty(&record)?.as_bytes(),
         )?;
         self.finished.fetch_add(1, Ordering::Relaxed);
-        // The cell is complete: its checkpoint has served (a failed cell keeps
-        // it, for --resume after the cause is fixed).
-        if record.status != Status::Failed {
-            dir.remove_checkpoint();
-        }
         Ok(record.status)
     }
+}
+
+/// The cell stopped on a request (a signal), unfinished: not a failure.
+fn is_interrupted(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<train::TrainError>(),
+            Some(train::TrainError::Interrupted { .. })
+        )
+    })
 }
 
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {

@@ -2,7 +2,15 @@
 //! `probstab run DIR/experiment.toml --out DIR --cells i..j` on its slice of
 //! the grid (half-open, in the order of `Experiment::cells()`); a requeued or
 //! resubmitted task skips the cells that are complete and continues the ones
-//! with a checkpoint (`--resume`). The tasks read the
+//! with a checkpoint (`--resume`).
+//!
+//! Time limits: the script asks Slurm for SIGUSR1 `signal_grace` seconds
+//! before a task's limit (`--signal=B:USR1@S`; the task is the batch shell,
+//! which `exec`s probstab) and allows requeueing (`--requeue`). The run then
+//! checkpoints its image cells, stops and requeues its task, at most
+//! `max_requeues` times (`run --requeue N`, crate::stop). `scancel` sends
+//! SIGTERM: the run checkpoints and stops, and the task is not requeued.
+//! The tasks read the
 //! experiment as resolved at submission (`DIR/experiment.toml`), so editing
 //! the config while jobs wait in the queue changes nothing.
 
@@ -40,7 +48,20 @@ pub struct ArrayJob {
     pub gpus: Option<String>,
     /// Extra sbatch options, one per `#SBATCH` line (`--account=foo`).
     pub extra: Vec<String>,
+    /// Seconds before the time limit at which Slurm warns a task (SIGUSR1).
+    pub signal_grace: u32,
+    /// How often a task may requeue itself on that warning.
+    pub max_requeues: u32,
+    /// The cells train on wgpu: the tasks leave `--jobs` to the run, which
+    /// runs one cell per GPU Slurm gave the task (not one per core).
+    pub on_gpu: bool,
 }
+
+/// The default of `--signal-grace`: five minutes, time for an image cell's
+/// step and checkpoint (Slurm may also send the signal up to a minute early).
+pub const DEFAULT_SIGNAL_GRACE: u32 = 300;
+/// The default of `--max-requeues`.
+pub const DEFAULT_MAX_REQUEUES: u32 = 20;
 
 impl ArrayJob {
     /// Array tasks: ⌈total / cells_per_task⌉.
@@ -67,6 +88,12 @@ impl ArrayJob {
         if self.total == 0 {
             bail!("the grid has no cells");
         }
+        if self.signal_grace == 0 || self.signal_grace > 65535 {
+            bail!(
+                "--signal-grace {}: give 1 to 65535 seconds (Slurm's limit)",
+                self.signal_grace
+            );
+        }
         let out = directive_path(self.out.path())?;
         let logs = directive_path(&self.out.slurm())?;
         let tasks = self.tasks();
@@ -82,6 +109,10 @@ impl ArrayJob {
             // A requeued task appends to its log instead of replacing it.
             "--open-mode=append".to_string(),
             format!("--cpus-per-task={}", self.cpus_per_task),
+            // SIGUSR1 to the batch shell (probstab, exec'd) before the time
+            // limit: checkpoint, stop, requeue.
+            format!("--signal=B:USR1@{}", self.signal_grace),
+            "--requeue".to_string(),
         ];
         for (flag, value) in [
             ("--partition", &self.partition),
@@ -125,6 +156,11 @@ impl ArrayJob {
             s,
             "# {out}/experiment.toml; complete cells are skipped and checkpointed ones continue (--resume), so requeued tasks resume."
         );
+        let _ = writeln!(
+            s,
+            "# {} s before the time limit Slurm sends SIGUSR1: the task checkpoints its image cells, stops and requeues itself (at most {} times); scancel stops it without a requeue.",
+            self.signal_grace, self.max_requeues
+        );
         let _ = writeln!(s);
         let _ = writeln!(s, "set -euo pipefail");
         let _ = writeln!(
@@ -137,13 +173,17 @@ impl ArrayJob {
             "end=$(( first + {per} < {total} ? first + {per} : {total} ))"
         );
         let _ = writeln!(s, "cd {}", shell_quote(&self.workdir.to_string_lossy()));
+        let jobs = match self.on_gpu {
+            true => String::new(),
+            false => format!(" --jobs {}", self.cpus_per_task),
+        };
         let _ = writeln!(
             s,
-            "exec {} run {} --out {} --cells \"$first..$end\" --jobs {} --resume",
+            "exec {} run {} --out {} --cells \"$first..$end\"{jobs} --resume --requeue {}",
             shell_quote(&self.probstab.to_string_lossy()),
             shell_quote(&self.out.experiment_file().to_string_lossy()),
             shell_quote(&self.out.path().to_string_lossy()),
-            self.cpus_per_task
+            self.max_requeues
         );
         Ok(s)
     }
@@ -272,6 +312,9 @@ mod tests {
             time: None,
             gpus: None,
             extra: vec![],
+            signal_grace: DEFAULT_SIGNAL_GRACE,
+            max_requeues: 3,
+            on_gpu: false,
         }
     }
 
@@ -295,7 +338,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("cd /home/me/probstab\n"), "{s}");
-        assert!(s.ends_with("exec /opt/bin/probstab run /scratch/r/fig3/experiment.toml --out /scratch/r/fig3 --cells \"$first..$end\" --jobs 1 --resume\n"), "{s}");
+        assert!(s.ends_with("exec /opt/bin/probstab run /scratch/r/fig3/experiment.toml --out /scratch/r/fig3 --cells \"$first..$end\" --jobs 1 --resume --requeue 3\n"), "{s}");
         assert_eq!(
             j.script_path(),
             Path::new("/scratch/r/fig3/slurm/fig3_lambda_mu.sbatch")
@@ -323,6 +366,8 @@ mod tests {
                 "#SBATCH --output=/scratch/r/fig3/slurm/%x-%A_%a.out",
                 "#SBATCH --open-mode=append",
                 "#SBATCH --cpus-per-task=4",
+                "#SBATCH --signal=B:USR1@300",
+                "#SBATCH --requeue",
                 "#SBATCH --partition=gpu",
                 "#SBATCH --time=2:00:00",
                 "#SBATCH --gpus=1",
@@ -330,7 +375,10 @@ mod tests {
                 "#SBATCH --mem=8G",
             ]
         );
-        assert!(s.contains("--jobs 4 --resume\n"));
+        assert!(s.contains("--jobs 4 --resume --requeue 3\n"));
+        // On wgpu the run picks one cell per GPU the task was given.
+        let gpu = ArrayJob { on_gpu: true, ..j };
+        assert!(gpu.script().unwrap().contains("--cells \"$first..$end\" --resume --requeue 3\n"));
     }
 
     #[test]
@@ -395,6 +443,13 @@ mod tests {
                     ..job()
                 },
                 "--out",
+            ),
+            (
+                ArrayJob {
+                    signal_grace: 0,
+                    ..job()
+                },
+                "--signal-grace",
             ),
         ];
         for (j, needle) in cases {

@@ -45,6 +45,10 @@ pub struct GridStatus {
     pub invalid: Vec<(String, String)>,
     /// (build, number of cells) of the records, in order of first appearance.
     pub builds: Vec<(String, usize)>,
+    /// Runs stopped by a signal, and Slurm tasks that requeued themselves
+    /// at their time limit (`runs.jsonl`'s `stop` and `requeue` lines).
+    pub stops: usize,
+    pub requeues: usize,
 }
 
 impl GridStatus {
@@ -146,6 +150,13 @@ impl GridStatus {
                 "{} cell directories are not in this grid (from an earlier grid?), e.g. {}",
                 self.stray.len(),
                 self.stray[0]
+            );
+        }
+        if self.stops > 0 || self.requeues > 0 {
+            let _ = writeln!(
+                s,
+                "stopped by a signal {} times; requeued at the time limit {} times",
+                self.stops, self.requeues
             );
         }
         match &self.builds[..] {
@@ -269,6 +280,14 @@ pub fn status_of(dir: &ResultsDir, grid: &Grid) -> Result<GridStatus> {
         .filter(|name| !ids.contains(name.as_str()))
         .collect();
     status.stray.sort();
+    for event in crate::provenance::read_runs(&dir.runs()) {
+        match event.event.as_str() {
+            "stop" => status.stops += 1,
+            "requeue" => status.requeues += 1,
+            "requeue_failed" => status.requeues = status.requeues.saturating_sub(1),
+            _ => {}
+        }
+    }
     Ok(status)
 }
 

@@ -216,18 +216,15 @@ pub fn run_watched(
             crate::memory::check(config.width, pixels, cfg.batch_size, available)?;
         }
     }
-    let mut net = initial_model(&config, seed, &device);
-    let mut optim = optimizer(cfg);
-    let mut progress = Progress::default();
-    let mut resumed_at = None;
-    if let Some(ck) = checkpoint {
-        if let Some((restored, saved_net, saved_optim)) =
-            checkpoint::restore(ck, net.clone(), optimizer(cfg))
-        {
-            resumed_at = Some(restored.step);
-            (progress, net, optim) = (restored, saved_net, saved_optim);
-        }
-    }
+    // A checkpoint is restored into a model of its own: loading writes
+    // BatchNorm's running statistics into state that clones share, so a
+    // restore that fails half-way (an unreadable optim.bpk after a good
+    // model.bpk) must leave nothing behind in the model trained from scratch.
+    let fresh = || initial_model(&config, seed, &device);
+    let restored = checkpoint.and_then(|ck| checkpoint::restore(ck, fresh(), optimizer(cfg)));
+    let resumed_at = restored.as_ref().map(|(p, ..)| p.step);
+    let (mut progress, mut net, mut optim) =
+        restored.unwrap_or_else(|| (Progress::default(), fresh(), optimizer(cfg)));
 
     let batch = cfg.batch_size;
     let mut sampler = Sampler::new(n_train, batch, seed);
@@ -235,7 +232,26 @@ pub fn run_watched(
     let started = Instant::now();
     let first = progress.step;
     watch.start(first, cfg.steps);
+    let _responsive = crate::interrupt::Responsive::enter();
     for step in first..cfg.steps {
+        if crate::interrupt::requested() {
+            // At a step boundary: save the steps taken since the last
+            // checkpoint, and stop.
+            watch.sync();
+            let saved = match checkpoint {
+                // Nothing new since the checkpoint it resumed from.
+                Some(ck) if step == first => checkpoint::exists(&ck.dir),
+                Some(ck) => match checkpoint::save(ck, &net, &optim, &progress) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!("{e}; stopping without a checkpoint");
+                        false
+                    }
+                },
+                None => false,
+            };
+            return Err(TrainError::Interrupted { step, saved });
+        }
         let idx = sampler.indices(step);
         let mut aug_rng = rng_at(seed, Stream::Augment, step as u64);
         let x = images::batch(

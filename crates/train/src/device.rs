@@ -1,8 +1,9 @@
 //! Where a cell trains: the CPU (burn's `flex` backend, the default) or a GPU
 //! through `wgpu`.
 
-use burn::tensor::Device;
-use burn::tensor::wgpu::WgpuBackend;
+use crate::gpu_choice::{self, AdapterInfo, AdapterType, Choice, ChoiceError};
+use burn::tensor::wgpu::{WgpuBackend, wgpu};
+use burn::tensor::{Device, DeviceKind};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -17,8 +18,8 @@ pub enum Backend {
 }
 
 /// The environment variable through which cubecl picks a wgpu adapter other
-/// than its default (the most powerful GPU it finds).
-pub const ADAPTER_VAR: &str = "CUBECL_WGPU_DEFAULT_DEVICE";
+/// than its default (the most powerful GPU it finds); it wins over Slurm's.
+pub const ADAPTER_VAR: &str = gpu_choice::OVERRIDE_VAR;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -26,12 +27,31 @@ pub enum DeviceError {
         "backend `wgpu`: no GPU adapter found (looked for {looked_for}; wgpu says: {error}); install a Vulkan driver (Debian: mesa-vulkan-drivers libvulkan1) or run on the CPU with --backend cpu"
     )]
     NoAdapter { looked_for: String, error: String },
+    /// Not a `#[source]`: the message already holds it, once.
+    #[error("backend `wgpu`: which GPU this task may use: {0}")]
+    Gpu(ChoiceError),
+    #[error(
+        "backend `wgpu`: {from} chose {name}, which wgpu reports as type `Other`; burn 0.22.1 selects no such adapter by number: set {ADAPTER_VAR}=Other(N)"
+    )]
+    Unselectable { from: String, name: String },
+    #[error(
+        "backend `wgpu`: {from} chose the adapter at {wanted}, but wgpu opened {name} at {got}; set {ADAPTER_VAR} to pick one by hand"
+    )]
+    Mismatch {
+        from: String,
+        name: String,
+        wanted: String,
+        got: String,
+    },
 }
 
 /// The adapter the wgpu cells of this process run on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Adapter {
-    /// As the adapter names itself: `NVIDIA H100 PCIe`, `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    /// As a cell records it (`device`): the adapter as it names itself,
+    /// `NVIDIA H100 PCIe`, `llvmpipe (LLVM 15.0.6, 256 bits)`; where Slurm's
+    /// variables chose it, its bus id and the variable too:
+    /// `NVIDIA H100 PCIe (0000:3b:00.0, chosen from CUDA_VISIBLE_DEVICES=2)`.
     pub name: String,
     /// A software rasterizer on the CPU (lavapipe, llvmpipe, WARP), not a GPU.
     pub software: bool,
@@ -48,51 +68,127 @@ struct Probed {
 /// Mesa's software Vulkan and, on a busy machine, crashed in 1 run of 4 and
 /// once hung for good in autotune (docs/gpu.md).
 #[cfg(target_os = "macos")]
-const GRAPHICS_APIS: &[(WgpuBackend, &str)] = &[(WgpuBackend::Metal, "Metal")];
+const GRAPHICS_APIS: &[(WgpuBackend, wgpu::Backend, &str)] =
+    &[(WgpuBackend::Metal, wgpu::Backend::Metal, "Metal")];
 #[cfg(windows)]
-const GRAPHICS_APIS: &[(WgpuBackend, &str)] =
-    &[(WgpuBackend::Vulkan, "Vulkan"), (WgpuBackend::Dx12, "DX12")];
+const GRAPHICS_APIS: &[(WgpuBackend, wgpu::Backend, &str)] = &[
+    (WgpuBackend::Vulkan, wgpu::Backend::Vulkan, "Vulkan"),
+    (WgpuBackend::Dx12, wgpu::Backend::Dx12, "DX12"),
+];
 #[cfg(not(any(target_os = "macos", windows)))]
-const GRAPHICS_APIS: &[(WgpuBackend, &str)] = &[(WgpuBackend::Vulkan, "Vulkan")];
+const GRAPHICS_APIS: &[(WgpuBackend, wgpu::Backend, &str)] =
+    &[(WgpuBackend::Vulkan, wgpu::Backend::Vulkan, "Vulkan")];
 
 /// The wgpu adapter, probed once per process (`wgpu_options().init()` returns
 /// an error where a lazily created `Device::wgpu` would panic with
 /// `AdapterUnavailable`), then shared.
 fn probed() -> Result<&'static Probed, DeviceError> {
     static WGPU: OnceLock<Result<Probed, DeviceError>> = OnceLock::new();
-    WGPU.get_or_init(|| {
-        let apis = GRAPHICS_APIS
-            .iter()
-            .map(|(_, name)| *name)
-            .collect::<Vec<_>>()
-            .join(" or ");
-        let looked_for = match std::env::var(ADAPTER_VAR) {
-            Ok(value) => format!(
-                "{ADAPTER_VAR}={value} on {apis}; it takes DiscreteGpu(N), IntegratedGpu(N), VirtualGpu(N), Other(N) or Cpu, N counted from 0 per type"
-            ),
-            Err(_) => format!(
-                "the most powerful GPU on {apis}, not OpenGL; {ADAPTER_VAR} picks another"
-            ),
+    WGPU.get_or_init(probe).as_ref().map_err(Clone::clone)
+}
+
+fn probe() -> Result<Probed, DeviceError> {
+    let env = |name: &str| std::env::var(name).ok();
+    // Only a task that Slurm (or CUDA_VISIBLE_DEVICES) gives GPUs lists the
+    // adapters and asks nvidia-smi; elsewhere cubecl picks, as it always did.
+    let assigned = gpu_choice::wanted(&env);
+    let table = if assigned {
+        crate::node_gpus::node_gpus()
+    } else {
+        None
+    };
+    let apis = GRAPHICS_APIS
+        .iter()
+        .map(|(_, _, name)| *name)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let looked_for = match std::env::var(ADAPTER_VAR) {
+        Ok(value) => format!(
+            "{ADAPTER_VAR}={value} on {apis}; it takes DiscreteGpu(N), IntegratedGpu(N), VirtualGpu(N), Other(N) or Cpu, N counted from 0 per type"
+        ),
+        Err(_) => {
+            format!("the most powerful GPU on {apis}, not OpenGL; {ADAPTER_VAR} picks another")
+        }
+    };
+    let mut errors = Vec::new();
+    for (api, wgpu_api, name) in GRAPHICS_APIS {
+        let adapters = if assigned {
+            list_adapters(*wgpu_api)
+        } else {
+            Vec::new()
         };
-        let mut errors = Vec::new();
-        let device = GRAPHICS_APIS
-            .iter()
-            .find_map(|(api, name)| {
-                Device::wgpu_options()
-                    .graphics_api(*api)
-                    .init()
-                    .map_err(|e| errors.push(format!("{name}: {e}")))
-                    .ok()
-            })
-            .ok_or_else(|| DeviceError::NoAdapter {
-                looked_for,
-                error: errors.join("; "),
-            })?;
+        let mut options = Device::wgpu_options().graphics_api(*api);
+        let chosen = match gpu_choice::choose(&env, table.as_deref(), &adapters)
+            .map_err(DeviceError::Gpu)?
+        {
+            Choice::Default { why } => {
+                match why {
+                    Some(why) if env(ADAPTER_VAR).is_some() => {
+                        tracing::info!("backend wgpu: {why}")
+                    }
+                    Some(why) => tracing::warn!("backend wgpu: {why}"),
+                    None => {}
+                }
+                None
+            }
+            Choice::Adapter(chosen) => {
+                let kind = match gpu_choice::nth_of_its_type(&adapters, chosen.index) {
+                    (AdapterType::DiscreteGpu, n) => DeviceKind::DiscreteGpu(n),
+                    (AdapterType::IntegratedGpu, n) => DeviceKind::IntegratedGpu(n),
+                    (AdapterType::VirtualGpu, n) => DeviceKind::VirtualGpu(n),
+                    (AdapterType::Cpu, _) => DeviceKind::Cpu,
+                    (AdapterType::Other, _) => {
+                        return Err(DeviceError::Unselectable {
+                            from: chosen.from,
+                            name: adapters[chosen.index].name.clone(),
+                        });
+                    }
+                };
+                options = options.device_kind(kind);
+                Some(chosen)
+            }
+        };
+        let device = match options.init() {
+            Ok(device) => device,
+            Err(e) => {
+                errors.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
         let identity = device.identity();
+        let own_name = identity
+            .as_ref()
+            .map_or_else(|| "an unnamed wgpu adapter".into(), |i| i.name.clone());
+        let label = match &chosen {
+            None => own_name,
+            Some(chosen) => {
+                let wanted = &adapters[chosen.index];
+                let got = identity
+                    .as_ref()
+                    .and_then(|i| i.physical.as_ref())
+                    .and_then(|p| p.pci_address);
+                if let (Some(wanted), Some(got)) = (wanted.bus_id, got)
+                    && wanted != got
+                {
+                    return Err(DeviceError::Mismatch {
+                        from: chosen.from.clone(),
+                        name: own_name,
+                        wanted: wanted.to_string(),
+                        got: got.to_string(),
+                    });
+                }
+                tracing::info!("backend wgpu: {}", chosen.why);
+                if let Some(warning) = &chosen.warning {
+                    tracing::warn!("{warning}");
+                }
+                chosen.label(&AdapterInfo {
+                    name: own_name,
+                    ..wanted.clone()
+                })
+            }
+        };
         let adapter = Adapter {
-            name: identity
-                .as_ref()
-                .map_or_else(|| "an unnamed wgpu adapter".into(), |i| i.name.clone()),
+            name: label,
             // cubecl reports no physical card for a CPU-type adapter.
             software: identity.is_some_and(|i| i.physical.is_none()),
         };
@@ -103,10 +199,60 @@ fn probed() -> Result<&'static Probed, DeviceError> {
                 adapter.name
             );
         }
-        Ok(Probed { device, adapter })
+        return Ok(Probed { device, adapter });
+    }
+    Err(DeviceError::NoAdapter {
+        looked_for,
+        error: errors.join("; "),
     })
-    .as_ref()
-    .map_err(Clone::clone)
+}
+
+/// The adapters `api` lists, in the order cubecl counts them for
+/// `DiscreteGpu(N)` (`Instance::enumerate_adapters`, as in cubecl-wgpu
+/// 0.11.3's `select_from_adapter_list`). Opens no device.
+fn list_adapters(api: wgpu::Backend) -> Vec<AdapterInfo> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: api.into(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    block_on(instance.enumerate_adapters(api.into()))
+        .iter()
+        .map(|adapter| {
+            let info = adapter.get_info();
+            AdapterInfo {
+                kind: match info.device_type {
+                    wgpu::DeviceType::DiscreteGpu => AdapterType::DiscreteGpu,
+                    wgpu::DeviceType::IntegratedGpu => AdapterType::IntegratedGpu,
+                    wgpu::DeviceType::VirtualGpu => AdapterType::VirtualGpu,
+                    wgpu::DeviceType::Cpu => AdapterType::Cpu,
+                    wgpu::DeviceType::Other => AdapterType::Other,
+                },
+                vendor: info.vendor,
+                device: info.device,
+                // Empty where the driver lacks VK_EXT_pci_bus_info.
+                bus_id: info.device_pci_bus_id.parse().ok(),
+                name: info.name,
+            }
+        })
+        .collect()
+}
+
+/// Runs a future that native wgpu hands back already complete.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// How many GPUs Slurm (or `CUDA_VISIBLE_DEVICES`) gives this task; None
+/// where no variable says (`gpu_choice::GPU_VARS`).
+pub fn visible_gpus() -> Option<usize> {
+    gpu_choice::visible_gpus(&|name| std::env::var(name).ok())
 }
 
 /// The autodiff device for `backend`.

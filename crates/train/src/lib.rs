@@ -14,12 +14,18 @@ pub mod config;
 pub mod data;
 /// CPU (flex) or wgpu device, with a probe instead of burn's panic.
 pub mod device;
+/// Which GPU a Slurm task uses: its variables matched to wgpu's adapters by PCI bus id.
+pub mod gpu_choice;
+/// A request to stop early (a signal): responsive loops checkpoint and return.
+pub mod interrupt;
 /// CIFAR-10 and Fashion-MNIST: loading, normalisation, augmentation, shuffling, label noise.
 pub mod images;
 /// PyTorch-style initial weights from a seeded stream.
 pub mod init;
 /// Whether a ResNet-18 training step fits in this machine's memory.
 pub mod memory;
+/// The node's NVIDIA GPUs (nvidia-smi, /proc): index, PCI bus id, UUID.
+pub mod node_gpus;
 /// The `neuron` kind: u·σ(w·x) trained on a 1-D dataset.
 pub mod neuron;
 /// Packed two_layer cells: a stacked model with a fused SGD step.

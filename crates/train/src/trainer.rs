@@ -22,6 +22,11 @@ pub enum TrainError {
     Images(#[from] crate::images::ImageDataError),
     #[error(transparent)]
     Memory(#[from] crate::memory::TooBig),
+    /// A stop was requested (`crate::interrupt`): the run saved what it
+    /// could (a checkpoint after `step` steps, where it checkpoints) and
+    /// ended unfinished.
+    #[error("interrupted after {step} steps (checkpoint saved: {saved})")]
+    Interrupted { step: usize, saved: bool },
 }
 
 pub use rules::Outcome;

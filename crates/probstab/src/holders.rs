@@ -1,0 +1,133 @@
+//! Which experiment a results directory is busy with. Every run registers
+//! itself in `<out>/holders/` (a file per run, with the experiment's key and
+//! a heartbeat) while it runs. A run of another experiment into a directory
+//! that a live run holds is refused, naming that run's host and process:
+//! two experiments in one directory would mix their cells. Runs of one
+//! experiment (the tasks of a Slurm array, or a second terminal) share the
+//! directory, and their cell claims (crate::live) keep them from computing
+//! a cell twice. A run whose process is gone is stale by the rules of a
+//! claim ([`Claim::is_stale`]) and is ignored (and its file removed).
+
+use crate::experiment::Experiment;
+use crate::live::{BEAT, Claim, Runner};
+use crate::provenance::{now, rfc3339};
+use crate::store::{ResultsDir, write_replace};
+use anyhow::{Context, Result, bail};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+
+/// `holders/<run>.json`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Holder {
+    /// The experiment's name, and the key of its cells (an MD5 of the
+    /// resolved experiment without its plots).
+    pub experiment: String,
+    pub key: String,
+    /// Who, and the heartbeat (`cell` is empty).
+    #[serde(flatten)]
+    pub process: Claim,
+}
+
+/// The key of an experiment: runs with equal keys compute the same cells.
+pub fn experiment_key(experiment: &Experiment) -> Result<String> {
+    let mut table = experiment.resolved.clone();
+    table.remove("plot");
+    let text = toml::to_string(&table)?;
+    Ok(Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// This run's hold on a results directory: its file, rewritten every
+/// [`BEAT`] by a thread until dropped, then removed.
+pub struct Hold {
+    path: PathBuf,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Register this run of `experiment` in `out`, or refuse when a live run of
+/// another experiment holds it.
+pub fn hold(out: &ResultsDir, experiment: &Experiment) -> Result<Hold> {
+    let runner = Runner::this_process();
+    let dir = out.holders();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let me = Holder {
+        experiment: experiment.name().unwrap_or("unnamed").to_string(),
+        key: experiment_key(experiment)?,
+        process: Claim::of_this_run(""),
+    };
+    let path = dir.join(format!("{}.json", runner.run.replace([':', '/'], "-")));
+    write_replace(&path, &serde_json::to_vec_pretty(&me)?)?;
+    let mut others = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let other = entry.path();
+        if other == path || other.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Some(holder) = std::fs::read_to_string(&other)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Holder>(&t).ok())
+        else {
+            continue;
+        };
+        if holder.process.is_stale(runner) {
+            let _ = std::fs::remove_file(&other);
+        } else if holder.key != me.key {
+            others.push(holder);
+        }
+    }
+    if let Some(other) = others.first() {
+        let _ = std::fs::remove_file(&path);
+        bail!(
+            "{} is in use by another experiment: `{}`, run by {} since {} (heartbeat {:.0} s ago). Two experiments in one directory would mix their cells: use another --out, or wait until that run ends",
+            out.path().display(),
+            other.experiment,
+            other.process.holder(),
+            rfc3339(other.process.started_at),
+            other.process.age()
+        );
+    }
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let thread = {
+        let (stop, path) = (stop.clone(), path.clone());
+        std::thread::Builder::new()
+            .name("hold".into())
+            .spawn(move || {
+                let mut me = me;
+                let (flag, wake) = &*stop;
+                let mut stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
+                while !*stopped {
+                    stopped = wake
+                        .wait_timeout(stopped, BEAT)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    if *stopped {
+                        break;
+                    }
+                    me.process.updated_at = now();
+                    if let Ok(bytes) = serde_json::to_vec_pretty(&me) {
+                        let _ = write_replace(&path, &bytes);
+                    }
+                }
+            })
+            .ok()
+    };
+    Ok(Hold { path, stop, thread })
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let (flag, wake) = &*self.stop;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

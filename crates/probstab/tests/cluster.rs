@@ -1,0 +1,304 @@
+//! What a cluster does to a run (issue: long cells survive the cluster):
+//! a signal makes image cells checkpoint and the run stop with status 75,
+//! and `--resume` ends with the numbers of an uninterrupted run; Slurm's
+//! time-limit warning (SIGUSR1) requeues the task through `scontrol`, a
+//! cancel (SIGTERM) does not; a run of another experiment on a busy --out
+//! is refused while runs of the same experiment share it; and a grid killed
+//! with SIGKILL at 50 random moments still ends with every cell once and
+//! the summary of an uninterrupted run, byte for byte.
+
+mod common;
+
+use common::{Csv, TempDir, command, list, probstab, read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use train::synthetic_images::{synthetic, write_cifar10};
+
+/// One image_classifier cell of a few seconds, with no periodic
+/// checkpoint: what a signal saves is all there is.
+const CELL: &str = r#"name = "cluster"
+kind = "image_classifier"
+
+[model]
+width = 0.03125
+
+[data]
+dataset = "cifar10"
+dir = "cifar"
+noise_prob = 0.2
+
+[train]
+lr = 0.05
+batch_size = 8
+steps = 500
+eval_every = 100
+trace_points = 250
+
+[measure]
+rank_samples = 24
+"#;
+
+fn with_cell(label: &str) -> TempDir {
+    let t = TempDir::new(label);
+    write_cifar10(&t.join("cifar"), &synthetic(3, 32, 100, 40, 2)).unwrap();
+    t.write("cell.toml", CELL);
+    t
+}
+
+fn cell_dir(out: &Path) -> PathBuf {
+    let cells = list(out.join("cells"));
+    assert_eq!(cells.len(), 1, "{cells:?}");
+    out.join("cells").join(&cells[0])
+}
+
+/// The names in `dir`, none where it does not exist (yet).
+fn names(dir: &Path) -> Vec<String> {
+    if dir.is_dir() { list(dir) } else { Vec::new() }
+}
+
+fn rows(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+fn start(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Child {
+    let mut cmd = command(cwd, args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start probstab")
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's PID.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+/// Wait until `ready` holds while `child` runs (at most 90 s).
+fn wait_for(child: &mut Child, what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "no {what} within 90 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The exit status and stderr of `child`, which must end within 60 s.
+fn finish(mut child: Child) -> (Option<i32>, String) {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the run did not stop within 60 s of the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The metric columns that do not depend on the wall clock or on the run
+/// having been resumed.
+const NUMBERS: [&str; 6] = ["test_accuracy", "test_loss", "train_accuracy", "rank", "effective_rank", "m_l"];
+
+#[test]
+fn sigterm_checkpoints_the_image_cell_and_resume_ends_like_an_uninterrupted_run() {
+    let t = with_cell("cluster-term");
+    probstab(t.path(), &["run", "cell.toml", "--out", "ref", "--no-plot"]).ok();
+    let reference = read(cell_dir(&t.join("ref")).join("trace.csv"));
+
+    let run = ["run", "cell.toml", "--out", "out", "--no-plot", "--jobs", "1"];
+    let mut child = start(t.path(), &run, &[]);
+    let out = t.join("out");
+    wait_for(&mut child, "60 trace rows", || {
+        names(&out.join("cells")).first().is_some_and(|id| rows(&out.join("cells").join(id).join("trace.csv")) > 60)
+    });
+    let signalled = Instant::now();
+    signal(&child, libc::SIGTERM);
+    let (code, stderr) = finish(child);
+    assert_eq!(code, Some(75), "{stderr}");
+    eprintln!("stopped {:?} after SIGTERM", signalled.elapsed());
+    let dir = cell_dir(&out);
+    assert!(!dir.join("metrics.json").exists(), "an interrupted cell has no record");
+    assert!(!dir.join("claim.json").exists(), "an interrupted cell gives up its claim");
+    let state = read(dir.join("checkpoint/state.json"));
+    assert!(!state.contains("\"step\":0,"), "the checkpoint holds the steps taken: {state}");
+    assert!(stderr.contains("SIGTERM") && stderr.contains("not requeued"), "{stderr}");
+    let runs = read(out.join("runs.jsonl"));
+    assert!(runs.contains("\"event\":\"stop\"") && !runs.contains("\"event\":\"requeue\""), "{runs}");
+    let status = probstab(t.path(), &["status", "out"]);
+    assert_eq!(status.code, Some(1));
+    assert!(status.stdout.contains("stopped by a signal 1 times; requeued at the time limit 0 times"), "{}", status.stdout);
+
+    probstab(t.path(), &["run", "cell.toml", "--out", "out", "--no-plot", "--resume"]).ok();
+    assert_eq!(read(dir.join("trace.csv")), reference, "the resumed trace is the uninterrupted one");
+    let (a, b) = (Csv::read(t.join("ref/summary.csv")), Csv::read(out.join("summary.csv")));
+    for name in NUMBERS {
+        assert_eq!(a.values(name), b.values(name), "{name}");
+    }
+    let resumed: usize = b.get(0, "resumed_at").parse().unwrap();
+    assert!(resumed > 100, "resumed at step {resumed}");
+}
+
+/// A stand-in for Slurm's `scontrol` that notes its arguments.
+fn fake_scontrol(t: &TempDir) -> (String, PathBuf) {
+    let bin = t.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = t.join("scontrol-calls");
+    let script = bin.join("scontrol");
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    (path, calls)
+}
+
+#[test]
+fn the_time_limit_warning_requeues_the_task_and_a_cancel_or_the_bound_does_not() {
+    let t = with_cell("cluster-usr1");
+    let (path, calls) = fake_scontrol(&t);
+    // (signal, restarts so far, whether the task requeues itself)
+    let cases = [(libc::SIGUSR1, 0, true), (libc::SIGTERM, 0, false), (libc::SIGUSR1, 2, false)];
+    for (i, (sig, restarts, requeues)) in cases.into_iter().enumerate() {
+        let out = format!("out{i}");
+        let run = ["run", "cell.toml", "--out", &out, "--no-plot", "--jobs", "1", "--resume", "--requeue", "2"];
+        let env = [
+            ("PATH", path.clone()),
+            ("SLURM_JOB_ID", format!("47{i}")),
+            ("SLURM_RESTART_COUNT", restarts.to_string()),
+        ];
+        let _ = std::fs::remove_file(&calls);
+        let mut child = start(t.path(), &run, &env);
+        let outp = t.join(&out);
+        wait_for(&mut child, "20 trace rows", || {
+            names(&outp.join("cells")).first().is_some_and(|id| rows(&outp.join("cells").join(id).join("trace.csv")) > 20)
+        });
+        signal(&child, sig);
+        let (code, stderr) = finish(child);
+        assert_eq!(code, Some(75), "case {i}: {stderr}");
+        assert!(cell_dir(&outp).join("checkpoint/state.json").is_file(), "case {i}");
+        let called = std::fs::read_to_string(&calls).unwrap_or_default();
+        let status = probstab(t.path(), &["status", &out]);
+        if requeues {
+            assert_eq!(called, format!("requeue 47{i}\n"), "case {i}: {stderr}");
+            assert!(status.stdout.contains("requeued at the time limit 1 times"), "{}", status.stdout);
+        } else {
+            assert_eq!(called, "", "case {i}: {stderr}");
+            assert!(stderr.contains("not requeued"), "case {i}: {stderr}");
+            assert!(status.stdout.contains("requeued at the time limit 0 times"), "{}", status.stdout);
+        }
+    }
+}
+
+/// A two_layer grid of 120 cells (some diverge, ReLU and tanh) of some
+/// 50 ms each: killed 50 times on its way, most kills land while cells
+/// train or records are written.
+const MIXED: &str = r#"name = "mixed"
+kind = "two_layer"
+
+[model]
+activation = "tanh"
+dim = 4
+hidden = 4
+
+[data]
+mu = 0.5
+
+[train]
+lr = 0.1
+steps = 1500
+trace_points = 10
+
+[grid]
+"model.activation" = ["tanh", "relu"]
+"train.lr" = [0.05, 0.2, 0.6, 3.0]
+"data.mu" = { linspace = [0.05, 0.95, 15] }
+"#;
+
+#[test]
+fn a_grid_killed_at_50_random_moments_ends_with_every_cell_once_and_the_same_summary() {
+    let t = TempDir::new("cluster-kill50");
+    t.write("mixed.toml", MIXED);
+    let clock = Instant::now();
+    probstab(t.path(), &["run", "mixed.toml", "--out", "ref", "--no-plot", "--no-pack", "--jobs", "2"]).ok();
+    let whole = clock.elapsed().as_millis() as u64;
+    let summary = read(t.join("ref/summary.csv"));
+    assert!(summary.contains(",diverged,") && summary.contains(",ok,"), "a mixed grid: {summary}");
+
+    let run = ["run", "mixed.toml", "--out", "out", "--no-plot", "--no-pack", "--jobs", "2"];
+    // A seeded sequence of kill moments (xorshift), from 5 ms to 1/16 of
+    // the time the grid takes alone (300 ms here) into each run: at
+    // startup, while cells train, while records are written.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut moments = Vec::new();
+    for _ in 0..50 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        moments.push(5 + state % (whole / 16).max(50));
+    }
+    let mut completed_early = 0;
+    for ms in &moments {
+        let mut child = command(t.path(), &run).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(*ms));
+        if child.try_wait().unwrap().is_some() {
+            completed_early += 1;
+            continue;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let last = probstab(t.path(), &run).ok();
+    eprintln!("grid alone: {whole} ms; {completed_early} of 50 runs ended before their kill; then: {}", last.stdout);
+    assert!(completed_early < 20, "the kills came too late: {completed_early} of 50 runs had nothing left to do");
+    assert_eq!(read(t.join("out/summary.csv")), summary, "summary.csv after 50 kills");
+    // Every cell once: one directory per cell, each with its record and no
+    // temporary file left behind.
+    let cells = list(t.join("out/cells"));
+    assert_eq!(cells.len(), 120);
+    for id in &cells {
+        let dir = t.join("out/cells").join(id);
+        assert!(dir.join("metrics.json").is_file(), "{id}");
+        let leftovers: Vec<String> = list(&dir).into_iter().filter(|n| n.contains(".tmp-")).collect();
+        assert!(leftovers.is_empty(), "{id}: {leftovers:?}");
+        assert_eq!(read(dir.join("trace.csv")), read(t.join("ref/cells").join(id).join("trace.csv")), "{id}");
+    }
+}
+
+#[test]
+fn another_experiment_on_a_busy_out_is_refused_and_the_same_one_shares_it() {
+    let t = TempDir::new("cluster-busy");
+    t.write("slow.toml", &common::slow_grid("[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]", "[0.1, 0.3, 0.5, 0.7]"));
+    let run = ["run", "slow.toml", "--out", "out", "--no-plot", "--jobs", "1"];
+    let mut first = start(t.path(), &run, &[]);
+    let holders = t.join("out/holders");
+    wait_for(&mut first, "the run's hold on out/", || names(&holders).len() == 1);
+
+    // Another experiment (an override changes the cells): refused, naming
+    // the process that holds the directory.
+    let other = probstab(t.path(), &["run", "slow.toml", "--out", "out", "--no-plot", "sim.steps=5000"]);
+    assert_eq!(other.code, Some(1), "{}", other.stderr);
+    assert!(
+        other.stderr.contains("in use by another experiment") && other.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        other.stderr
+    );
+    // The same experiment shares it: the two runs split the cells.
+    let same = probstab(t.path(), &run).ok();
+    assert!(!same.stdout.contains("0 run ("), "{}", same.stdout);
+    let (code, _) = finish(first);
+    assert_eq!(code, Some(0));
+    let again = probstab(t.path(), &run).ok();
+    assert!(again.stdout.contains("24 cells: 0 run"), "{}", again.stdout);
+    assert!(names(&holders).is_empty(), "runs remove their hold: {:?}", names(&holders));
+    // Once the first is done, the other experiment may go elsewhere and
+    // is still refused here only by its conflicting complete cells.
+    let later = probstab(t.path(), &["run", "slow.toml", "--out", "out", "--no-plot", "sim.steps=5000"]);
+    assert!(later.stderr.contains("computed with a different config"), "{}", later.stderr);
+}
