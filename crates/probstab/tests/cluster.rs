@@ -302,3 +302,24 @@ fn another_experiment_on_a_busy_out_is_refused_and_the_same_one_shares_it() {
     let later = probstab(t.path(), &["run", "slow.toml", "--out", "out", "--no-plot", "sim.steps=5000"]);
     assert!(later.stderr.contains("computed with a different config"), "{}", later.stderr);
 }
+
+#[test]
+fn a_two_layer_cell_too_wide_for_the_memory_fails_alone_naming_the_key() {
+    let t = TempDir::new("cluster-memory");
+    t.write(
+        "wide.toml",
+        "name = \"wide\"\nkind = \"two_layer\"\n\n[model]\ndim = 8\nhidden = 8\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 50\n\n[grid]\n\"model.hidden\" = [8, 10000000]\n",
+    );
+    // Both packed and not: the pack of one wide cell is checked too.
+    for pack in [&[][..], &["--no-pack"][..]] {
+        let out = format!("out{}", pack.len());
+        let mut args = vec!["run", "wide.toml", "--out", &out, "--no-plot"];
+        args.extend_from_slice(pack);
+        let run = probstab(t.path(), &args);
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        let summary = Csv::read(t.join(&out).join("summary.csv"));
+        assert_eq!(summary.values("status"), ["ok", "failed"], "{pack:?}");
+        let error = summary.get(1, "error");
+        assert!(error.contains("model.hidden = 10000000") && error.contains("GB"), "{error}");
+    }
+}

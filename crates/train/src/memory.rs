@@ -92,6 +92,58 @@ fn parse_available(meminfo: &str) -> Option<f64> {
     Some(kb * 1024.0)
 }
 
+/// Host memory of a two_layer cell at its peak on the CPU, estimated:
+/// the activations of the test loss and of a step (`TEST_POINTS + batch`
+/// rows of `hidden`, forward and backward, f32), which dominate wide nets;
+/// weights, gradients, optimizer moments and the SVDs of the ranks, about
+/// 40 bytes a weight; and a fixed dataset's `n` points. Measured with
+/// `/usr/bin/time -f %M probstab run` on a 20-step cell at dim 8: peak RSS
+/// 812 MB at hidden 10⁵ and 7.97 GB at 10⁶ (estimated 0.83 and 8.3 GB),
+/// packed or not.
+pub fn two_layer_bytes(dim: usize, hidden: usize, batch: usize, n: usize) -> f64 {
+    let (d, h) = (dim as f64, hidden as f64);
+    let rows = (crate::two_layer::TEST_POINTS + batch) as f64;
+    8.0 * h * rows + 40.0 * d * h + 8.0 * d * n as f64
+}
+
+/// A two_layer cell that does not fit.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "model.dim = {dim}, model.hidden = {hidden} needs about {need_gb:.1} GB for a two_layer cell on the CPU \
+     ({cells} cell(s) at once), but {available_gb:.1} GB of memory are available: use a smaller model.hidden \
+     (or model.dim, train.batch_size, data.n)"
+)]
+pub struct NetTooBig {
+    pub dim: usize,
+    pub hidden: usize,
+    pub cells: usize,
+    pub need_gb: f64,
+    pub available_gb: f64,
+}
+
+/// Err when `cells` two_layer cells of this shape, trained at once, need
+/// more than `available` bytes.
+pub fn check_two_layer(
+    dim: usize,
+    hidden: usize,
+    batch: usize,
+    n: usize,
+    cells: usize,
+    available: f64,
+) -> Result<(), NetTooBig> {
+    let need = two_layer_bytes(dim, hidden, batch, n) * cells.max(1) as f64;
+    if need <= available {
+        return Ok(());
+    }
+    Err(NetTooBig {
+        dim,
+        hidden,
+        cells,
+        need_gb: need / 1e9,
+        available_gb: available / 1e9,
+    })
+}
+
 /// A step needing `need` bytes where `available` are free.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -187,6 +239,21 @@ mod tests {
         let e = check(1.0, 1024, 4096, 8e9).unwrap_err().to_string();
         assert!(e.contains("train.batch_size = 4096"), "{e}");
         assert!(e.contains("38.2 GB") && e.contains("8.0 GB"), "{e}");
+    }
+
+    #[test]
+    fn a_two_layer_cell_is_estimated_from_its_measured_peaks_and_refused_by_name() {
+        // Measured peak RSS at dim 8 (see two_layer_bytes): within 10%.
+        for (hidden, peak) in [(100_000, 812e6), (1_000_000, 7.97e9)] {
+            let est = two_layer_bytes(8, hidden, 1, 0);
+            assert!((est / peak - 1.0).abs() < 0.1, "{hidden}: {est} vs {peak}");
+        }
+        assert!(check_two_layer(200, 200, 1, 0, 64, 1e9).is_ok());
+        let e = check_two_layer(8, 10_000_000, 1, 0, 1, 20e9).unwrap_err().to_string();
+        assert!(e.contains("model.hidden = 10000000") && e.contains("83.") && e.contains("20.0 GB"), "{e}");
+        // Several cells trained at once count together.
+        assert!(check_two_layer(8, 100_000, 1, 0, 1, 1e9).is_ok());
+        assert!(check_two_layer(8, 100_000, 1, 0, 2, 1e9).is_err());
     }
 
     #[test]

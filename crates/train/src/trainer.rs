@@ -22,6 +22,8 @@ pub enum TrainError {
     Images(#[from] crate::images::ImageDataError),
     #[error(transparent)]
     Memory(#[from] crate::memory::TooBig),
+    #[error(transparent)]
+    NetMemory(#[from] crate::memory::NetTooBig),
     /// A stop was requested (`crate::interrupt`): the run saved what it
     /// could (a checkpoint after `step` steps, where it checkpoints) and
     /// ended unfinished.

@@ -63,6 +63,7 @@ impl Kind for TwoLayer {
     }
 
     fn run(spec: &TwoLayerCell, cell: &CellContext) -> anyhow::Result<CellOutput> {
+        check_memory(spec, 1)?;
         let run = train::two_layer::run_watched(spec, &mut live_trace(spec, cell))?;
         Ok(output(spec, run))
     }
@@ -82,6 +83,10 @@ impl Kind for TwoLayer {
         contexts: &[CellContext],
     ) -> anyhow::Result<Vec<CellOutput>> {
         let cells: Vec<&TwoLayerCell> = specs.to_vec();
+        if let Some(first) = cells.first() {
+            // The CPU pack trains its cells on the pool's threads at once.
+            check_memory(first, cells.len().min(rayon::current_num_threads()))?;
+        }
         let mut live: Vec<LiveTrace> = cells
             .iter()
             .zip(contexts)
@@ -106,6 +111,21 @@ impl Kind for TwoLayer {
     fn overlays(spec: &TwoLayerCell, request: &OverlayRequest) -> anyhow::Result<Vec<Curve>> {
         Ok(saddle_lines(spec, request))
     }
+}
+
+/// Fail before allocating when `cells` cells of this shape (trained at
+/// once) do not fit in the memory left (cgroup limit included), as image
+/// cells do; the grid goes on. On wgpu the activations live on the GPU.
+fn check_memory(spec: &TwoLayerCell, cells: usize) -> anyhow::Result<()> {
+    if spec.backend != Backend::Cpu {
+        return Ok(());
+    }
+    if let Some(available) = train::memory::available_bytes() {
+        let (net, batch) = (&spec.net, spec.train.batch_size);
+        train::memory::check_two_layer(net.dim, net.hidden, batch, spec.data.n, cells, available)
+            .map_err(train::TrainError::from)?;
+    }
+    Ok(())
 }
 
 /// The live trace of a cell: the loss columns, and with a probe the
