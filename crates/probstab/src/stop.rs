@@ -155,7 +155,10 @@ pub fn end(policy: &StopPolicy, what: &str) -> i32 {
 /// The Slurm task this process runs in, from the environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlurmTask {
-    /// `SLURM_JOB_ID`: the task's own id (unique per array task).
+    /// What `scontrol requeue` takes for this task alone: `ARRAY_TASK`
+    /// (`SLURM_ARRAY_JOB_ID`_`SLURM_ARRAY_TASK_ID`) in a job array, where
+    /// the task's own `SLURM_JOB_ID` can be the array's id and would
+    /// requeue every task; `SLURM_JOB_ID` otherwise.
     pub job: String,
     /// `SLURM_RESTART_COUNT`: how often Slurm restarted it (0 at first).
     pub restarts: u32,
@@ -168,6 +171,12 @@ impl SlurmTask {
 
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let job = var("SLURM_JOB_ID").filter(|j| !j.is_empty())?;
+        let job = match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+            (Some(array), Some(task)) if !array.is_empty() && !task.is_empty() => {
+                format!("{array}_{task}")
+            }
+            _ => job,
+        };
         let restarts = var("SLURM_RESTART_COUNT")
             .and_then(|r| r.trim().parse().ok())
             .unwrap_or(0);
@@ -278,5 +287,13 @@ mod tests {
             })
         );
         assert_eq!(SlurmTask::from_vars(vars(&[("SLURM_JOB_ID", "12")])).unwrap().restarts, 0);
+        // In an array, the task alone (`scontrol requeue 4` would requeue
+        // every task of array 4, whose first task's job id is 4 too).
+        let task = SlurmTask::from_vars(vars(&[
+            ("SLURM_JOB_ID", "4"),
+            ("SLURM_ARRAY_JOB_ID", "4"),
+            ("SLURM_ARRAY_TASK_ID", "1"),
+        ]));
+        assert_eq!(task.unwrap().job, "4_1");
     }
 }
