@@ -8,6 +8,7 @@
 //! expectations come with their standard error.
 
 use crate::Estimate;
+use crate::estimate::{TINY_STEP, log_abs_one_plus};
 use crate::rng::{Stream, rng};
 use rand::RngExt;
 
@@ -83,6 +84,33 @@ impl BatchMeanLaw {
             Estimate::exact(value)
         } else {
             Estimate::from_samples(self.atoms.iter().map(|&(x, _)| f(x)))
+        }
+    }
+}
+
+impl BatchMeanLaw {
+    /// `E ln|1 + c·X_S|` (Eq. 7, Prop. 2), each term through
+    /// [`log_abs_one_plus`] (exact criticality, Prop. 3). Where c is tiny
+    /// (every `|c·x| <` [`TINY_STEP`]) it is instead `c·E[X_S] + E[ρ(cX_S)]`
+    /// with the remainder `ρ(z) = ln(1 + z) − z = −z²/2 + z³/3 − z⁴/4 + z⁵/5`
+    /// (truncation < 1e-16 relative there): term by term, `1 + c·x` rounds to
+    /// 1 at c ≈ 1e-17, and even through `ln_1p` the first-order terms of
+    /// opposite signs cancel and take the second-order `−c²E[X_S²]/2`, 1e-20
+    /// of them at c ≈ 1e-20, with them. Where E[X_S] = 0 (χ = ±1) that term
+    /// is the whole exponent, and its sign the phase.
+    pub fn expect_ln_abs_one_plus(&self, c: f64) -> Estimate {
+        let largest = self.atoms.iter().fold(0.0f64, |m, &(x, _)| m.max(x.abs()));
+        if (c * largest).abs() >= TINY_STEP {
+            return self.expect(|x| log_abs_one_plus(c, x));
+        }
+        let first = self.expect(|x| x);
+        let rest = self.expect(|x| {
+            let z = c * x;
+            z * z * (-0.5 + z * (1.0 / 3.0 + z * (-0.25 + z * 0.2)))
+        });
+        Estimate {
+            value: c * first.value + rest.value,
+            err: (c * first.err).abs() + rest.err,
         }
     }
 }
@@ -195,6 +223,35 @@ mod tests {
             .map(|(_, w)| w)
             .sum();
         assert!((p_all_ones - 1.0 / 16.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn tiny_c_keeps_the_second_order_term_where_the_first_cancels() {
+        // χ = ±1: E ln|1 + cχ| = ½ ln(1 − c²) ≈ −c²/2, which term-by-term
+        // sums of ln_1p(±c) lose below c ≈ 1e-8.
+        let law = BatchMeanLaw::new(&[1.0, -1.0], 1, 0);
+        for c in [1e-20, -1e-17, 1e-10, 5e-5] {
+            let got = law.expect_ln_abs_one_plus(c).value;
+            let want = 0.5 * (-c * c).ln_1p();
+            assert!((got / want - 1.0).abs() < 1e-12, "c={c}: {got} vs {want}");
+        }
+        // The sampled law too, and a nonzero mean: c·E[X_S] − c²E[X_S²]/2.
+        let values: Vec<f64> = (0..200).map(|i| (i as f64 * 0.37).sin() + 0.1).collect();
+        let law = BatchMeanLaw::new(&values, 5, 3);
+        assert!(!law.exact);
+        let c = 1e-19;
+        let (mean, sq) = (law.expect(|x| x).value, law.expect(|x| x * x).value);
+        let got = law.expect_ln_abs_one_plus(c);
+        assert!((got.value / (c * mean - c * c * sq / 2.0) - 1.0).abs() < 1e-12);
+        // Its error is the sampling error of c·X_S (the rest is c² smaller).
+        let mean_err = law.expect(|x| x).err;
+        assert!((got.err / (c * mean_err) - 1.0).abs() < 1e-6, "{got:?}");
+        // Ordinary c: the term-by-term sum, to the bit.
+        let law = BatchMeanLaw::new(&[0.3, -1.2, 2.0], 3, 0);
+        for c in [0.5, -3.0, 1e6] {
+            let old = law.expect(|x| log_abs_one_plus(c, x)).value;
+            assert_eq!(law.expect_ln_abs_one_plus(c).value.to_bits(), old.to_bits());
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! < 1e-10); beyond `C_MAX` the asymptotic series
 //! `ln|c| − 1/(2c²) − 3/(4c⁴) − 5/(2c⁶) − 105/(8c⁸)` is used (error < 1e-12).
 
+use crate::estimate::ln_abs_1p;
 use std::sync::OnceLock;
 
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
@@ -35,11 +36,29 @@ pub fn expected_ln_abs_affine(a: f64, b: f64) -> f64 {
     }
     let r = b / a_abs; // 1/|c|
     if r * C_MAX < 1.0 {
-        let r2 = r * r;
-        // ln|a| + E ln|1 + rZ|, expanded in even moments of Z.
-        return a_abs.ln() - r2 * (0.5 + r2 * (0.75 + r2 * (2.5 + r2 * 13.125)));
+        return a_abs.ln() - small_noise(r);
     }
     b.ln() + g(a_abs / b)
+}
+
+/// `E ln|1 + δ + b·Z|`, `Z ~ N(0, 1)`, for a tiny rate: [`expected_ln_abs_affine`]
+/// at `a = 1 + δ`, except that where the noise is small the `ln|a|` of its
+/// series is `ln_1p(δ)`, so a tiny δ gives `≈ δ − b²/2`, not `−b²/2` alone
+/// (`1 + δ` rounds to 1 at δ ≈ 1e-17), of the wrong sign for δ > 0.
+pub fn expected_ln_abs_one_plus_affine(delta: f64, b: f64) -> f64 {
+    let a = 1.0 + delta;
+    let r = b.abs() / a;
+    if a > 0.0 && r * C_MAX < 1.0 {
+        ln_abs_1p(delta) - small_noise(r)
+    } else {
+        expected_ln_abs_affine(a, b)
+    }
+}
+
+/// `−E ln|1 + rZ|` for `r < 1/C_MAX`, expanded in the even moments of Z.
+fn small_noise(r: f64) -> f64 {
+    let r2 = r * r;
+    r2 * (0.5 + r2 * (0.75 + r2 * (2.5 + r2 * 13.125)))
 }
 
 /// `g(c) = E ln|c + Z|` for `0 ≤ c ≤ C_MAX`, interpolated from the table.
@@ -129,6 +148,34 @@ mod tests {
         let psi = digamma_half_integers(2000);
         for c in [0.0013, 0.4321, 1.0007, 2.71828, 7.777, 19.9991, 29.99] {
             assert!((g(c) - g_series(c, &psi)).abs() < 1e-10, "c = {c}");
+        }
+    }
+
+    #[test]
+    fn one_plus_tiny_delta_keeps_delta() {
+        // 1 + 1e-20 is 1: E ln|1 + δ + bZ| ≈ δ − b²/2 must keep δ.
+        for (delta, b) in [(1e-20, 1e-20), (-3e-18, 2e-19), (5e-17, 0.0), (0.0, 1e-18)] {
+            let want = delta - b * b / 2.0;
+            let got = expected_ln_abs_one_plus_affine(delta, b);
+            assert!(
+                (got / want - 1.0).abs() < 1e-12,
+                "δ={delta} b={b}: {got} vs {want}"
+            );
+        }
+        // Ordinary δ: the same value as at a = 1 + δ, to rounding.
+        for (delta, b) in [
+            (0.3, 0.2),
+            (-1.7, 0.5),
+            (1e-6, 1e-3),
+            (2e-9, 0.5),
+            (-4.0, 1e-4),
+        ] {
+            let old = expected_ln_abs_affine(1.0 + delta, b);
+            let new = expected_ln_abs_one_plus_affine(delta, b);
+            assert!(
+                (new - old).abs() < 1e-15 * old.abs().max(1.0),
+                "δ={delta} b={b}"
+            );
         }
     }
 

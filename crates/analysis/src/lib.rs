@@ -4,7 +4,8 @@
 
 /// Law of a minibatch mean over a finite dataset: exact or sampled.
 pub mod batch_mean;
-/// A value with its standard error; `ln|1 + c·x|` with exact criticality.
+/// A value with its standard error; `ln|1 + z|` accurate at tiny z, and
+/// `ln|1 + c·x|` with exact criticality.
 pub mod estimate;
 /// `E ln|a + bZ|` for a standard normal Z.
 pub mod gaussian_log;

@@ -8,7 +8,6 @@
 
 use crate::Estimate;
 use crate::batch_mean::{BatchMeanLaw, Moments};
-use crate::estimate::log_abs_one_plus;
 use crate::rng::{Stream, rng};
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -59,10 +58,14 @@ pub fn lambda_ss(curvature: &Moments, batch_size: usize) -> f64 {
 }
 
 /// Theory for the dataset `x` at learning rate `lr` and batch size `batch_size`.
+///
+/// Eq. (7): `m = E ln|1 − λX_S|` ([`BatchMeanLaw::expect_ln_abs_one_plus`]):
+/// at a tiny λ (≲ 1e-17, where `1 − λx²` rounds to 1) `m ≈ −λE[x²] < 0`,
+/// stable, as the small-λ limit of Prop. 1 says, not `m = 0`.
 pub fn regression_theory(x: &[f64], lr: f64, batch_size: usize, seed: u64) -> RegressionTheory {
     let curvatures: Vec<f64> = x.iter().map(|x| x * x).collect();
     let moments = Moments::of(&curvatures);
-    let m = BatchMeanLaw::new(&curvatures, batch_size, seed).expect(|xs| log_abs_one_plus(-lr, xs));
+    let m = BatchMeanLaw::new(&curvatures, batch_size, seed).expect_ln_abs_one_plus(-lr);
     RegressionTheory {
         m,
         stable: m.value < 0.0,
@@ -160,6 +163,41 @@ mod tests {
                 "λ={lr} S={s}: {:?} vs {sim:?}",
                 theory.m
             );
+        }
+    }
+
+    #[test]
+    fn tiny_rates_are_stable_with_m_close_to_minus_lambda_h() {
+        // At λ ≤ 1e-17, 1 − λx² rounds to 1: m was 0 (unstable) or a rounding
+        // error. The small-λ limit of Eq. (7) is m = −λE[x²] + O(λ²).
+        let x = outlier_dataset(10, 9.0, 1);
+        let h = x.iter().map(|x| x * x).sum::<f64>() / x.len() as f64;
+        for lr in [1e-20, 1e-17, 1e-12] {
+            for s in [1, 4] {
+                let t = regression_theory(&x, lr, s, 0);
+                assert!(t.m.value < 0.0 && t.stable, "λ={lr} S={s}: {t:?}");
+                let want = -lr * h;
+                assert!(
+                    (t.m.value / want - 1.0).abs() < 1e-6,
+                    "λ={lr} S={s}: m = {} vs −λh = {want}",
+                    t.m.value
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_and_large_rates_keep_the_old_values_bit_for_bit() {
+        let x = outlier_dataset(10, 9.0, 1);
+        let curvatures: Vec<f64> = x.iter().map(|x| x * x).collect();
+        for lr in [0.5, 3.0, 1e6] {
+            for s in [1, 3] {
+                let old =
+                    BatchMeanLaw::new(&curvatures, s, 0).expect(|xs| (1.0 - lr * xs).abs().ln());
+                let t = regression_theory(&x, lr, s, 0);
+                assert_eq!(t.m.value.to_bits(), old.value.to_bits(), "λ={lr} S={s}");
+                assert_eq!(t.stable, old.value < 0.0);
+            }
         }
     }
 

@@ -8,7 +8,6 @@
 
 use crate::Estimate;
 use crate::batch_mean::{BatchMeanLaw, Moments};
-use crate::estimate::log_abs_one_plus;
 use crate::teacher::Teacher;
 use rand::{Rng, RngExt};
 use serde::Serialize;
@@ -46,6 +45,16 @@ impl Chi {
         }
     }
 
+    /// The size of |χ| against which a rate is tiny
+    /// ([`crate::estimate::TINY_STEP`]): the largest |χ| of a finite law, the
+    /// root mean square `√E[χ²]` of the teacher's unbounded one.
+    pub fn scale(&self) -> f64 {
+        match self {
+            Chi::Finite(values) => values.iter().fold(0.0, |m, x| m.max(x.abs())),
+            Chi::Teacher(t) => t.moments().mean_sq.sqrt(),
+        }
+    }
+
     /// One draw of χ.
     pub fn sample(&self, r: &mut impl Rng) -> f64 {
         match self {
@@ -72,13 +81,16 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// Phase from the two Lyapunov exponents and the mean-square factor of
-    /// `w − u`. Note: the issue fixes Ia as the mean-square convergent part of
-    /// phase I; the paper's Fig. 1 caption names it Ib.
-    pub fn classify(m_minus: f64, m_plus: f64, ms_minus: f64) -> Self {
+    /// Phase from the two Lyapunov exponents and the excess of the
+    /// mean-square factor of `w − u` over 1, `E(1 − λχ_S)² − 1` (< 0: mean
+    /// square convergent). The excess, not the factor: at a tiny λ the factor
+    /// `1 − 2λE[χ] + λ²E[χ_S²]` rounds to 1 while its excess keeps its sign.
+    /// Note: the issue fixes Ia as the mean-square convergent part of phase
+    /// I; the paper's Fig. 1 caption names it Ib.
+    pub fn classify(m_minus: f64, m_plus: f64, ms_minus_excess: f64) -> Self {
         match (m_minus < 0.0, m_plus < 0.0) {
             (true, true) => Phase::III,
-            (true, false) if ms_minus < 1.0 => Phase::Ia,
+            (true, false) if ms_minus_excess < 0.0 => Phase::Ia,
             (true, false) => Phase::Ib,
             (false, true) => Phase::II,
             (false, false) => Phase::IV,
@@ -110,11 +122,19 @@ pub struct SaddleTheory {
 fn expected_ln_abs(chi: &Chi, law: Option<&BatchMeanLaw>, c: f64, batch_size: usize) -> Estimate {
     match (chi, law) {
         (Chi::Teacher(t), _) => t.expected_ln_abs_one_plus(c, batch_size),
-        (Chi::Finite(_), Some(law)) => law.expect(|x| log_abs_one_plus(c, x)),
+        (Chi::Finite(_), Some(law)) => law.expect_ln_abs_one_plus(c),
         (Chi::Finite(_), None) => unreachable!("a finite χ always has its batch law"),
     }
 }
 
+/// Prop. 2 at one (λ, S): `m∓ = E ln|1 ∓ λχ_S|` (the finite law's
+/// [`BatchMeanLaw::expect_ln_abs_one_plus`], or the teacher's quadrature,
+/// both accurate in the small-λ limit `m∓ ≈ ∓λE[χ] − λ²E[χ_S²]/2`), the
+/// mean-square factors `E(1 ∓ λχ_S)²`, and the phase. The phase takes the
+/// factor's excess over 1 as `λ(λE[χ_S²] − 2E[χ])`, expanded rather than
+/// `factor − 1`, which cancels to 0 at λ ≲ 1e-16. So a tiny λ is phase Ia for
+/// E[χ] > 0 (w − u collapses, w + u escapes, slowly), II for E[χ] < 0 and III
+/// for E[χ] = 0 (both exponents −λ²E[χ_S²]/2 < 0), as the limit says.
 pub fn saddle_theory(chi: &Chi, lr: f64, batch_size: usize, seed: u64) -> SaddleTheory {
     let law = match chi {
         Chi::Finite(values) => Some(BatchMeanLaw::new(values, batch_size, seed)),
@@ -126,12 +146,13 @@ pub fn saddle_theory(chi: &Chi, lr: f64, batch_size: usize, seed: u64) -> Saddle
     let second = lr * lr * moments.batch_mean_sq(batch_size);
     let ms_minus = 1.0 - 2.0 * lr * moments.mean + second;
     let ms_plus = 1.0 + 2.0 * lr * moments.mean + second;
+    let ms_minus_excess = lr * (lr * moments.batch_mean_sq(batch_size) - 2.0 * moments.mean);
     SaddleTheory {
         m_minus,
         m_plus,
         ms_minus,
         ms_plus,
-        phase: Phase::classify(m_minus.value, m_plus.value, ms_minus),
+        phase: Phase::classify(m_minus.value, m_plus.value, ms_minus_excess),
     }
 }
 
@@ -231,11 +252,11 @@ mod tests {
 
     #[test]
     fn phases_follow_the_signs_of_the_exponents() {
-        assert_eq!(Phase::classify(-0.1, 0.2, 0.5), Phase::Ia);
-        assert_eq!(Phase::classify(-0.1, 0.2, 1.5), Phase::Ib);
-        assert_eq!(Phase::classify(0.1, -0.2, 0.5), Phase::II);
-        assert_eq!(Phase::classify(-0.1, -0.2, 3.0), Phase::III);
-        assert_eq!(Phase::classify(0.1, 0.2, 3.0), Phase::IV);
+        assert_eq!(Phase::classify(-0.1, 0.2, -0.5), Phase::Ia);
+        assert_eq!(Phase::classify(-0.1, 0.2, 0.5), Phase::Ib);
+        assert_eq!(Phase::classify(0.1, -0.2, -0.5), Phase::II);
+        assert_eq!(Phase::classify(-0.1, -0.2, 2.0), Phase::III);
+        assert_eq!(Phase::classify(0.1, 0.2, 2.0), Phase::IV);
         // Fig. 1b: small λ learns correctly in mean square; large noise and
         // large λ collapse to the saddle; very large λ is unstable.
         assert_eq!(
@@ -248,6 +269,109 @@ mod tests {
             saddle_theory(&Chi::bernoulli(0.5), 50.0, 1, 0).phase,
             Phase::IV
         );
+    }
+
+    /// `E ln|1 + cχ_S|` as it was computed before tiny rates had their own
+    /// form: term by term, `ln|1 + c·x|` with exact criticality.
+    fn old_m(chi: &Chi, c: f64, s: usize) -> f64 {
+        match chi {
+            Chi::Finite(values) => {
+                BatchMeanLaw::new(values, s, 0)
+                    .expect(|x| {
+                        let y = 1.0 + c * x;
+                        if y.abs() <= 8.0 * f64::EPSILON * (c * x).abs().max(1.0) {
+                            f64::NEG_INFINITY
+                        } else {
+                            y.abs().ln()
+                        }
+                    })
+                    .value
+            }
+            Chi::Teacher(_) => unreachable!("finite laws only"),
+        }
+    }
+
+    #[test]
+    fn tiny_rates_take_the_small_lambda_phase() {
+        // At λ ≤ 1e-17 every 1 ± λχ rounds to 1: m± were 0 (phase IV) and the
+        // mean-square factor exactly 1. The limit: m∓ ≈ ∓λE[χ] − λ²E[χ_S²]/2,
+        // E(1 − λχ_S)² − 1 ≈ −2λE[χ]; so Ia for E[χ] > 0, II for E[χ] < 0 and
+        // III for E[χ] = 0.
+        let teacher = |mu| Chi::Teacher(Teacher { mu, noise_std: 2.0 });
+        let cases = [
+            (Chi::bernoulli(0.5), 1, Phase::Ia),
+            (Chi::bernoulli(-0.5), 3, Phase::Ia),
+            (Chi::bernoulli(-2.0), 1, Phase::II),
+            (Chi::bernoulli(-1.0), 2, Phase::III),
+            (
+                Chi::teacher(
+                    Teacher {
+                        mu: 0.5,
+                        noise_std: 2.0,
+                    },
+                    12,
+                    7,
+                ),
+                2,
+                Phase::Ia,
+            ),
+            (teacher(0.5), 1, Phase::Ia),
+            (teacher(0.06), 4, Phase::Ia),
+            (teacher(1.0), 1, Phase::Ia),
+            (teacher(0.0), 1, Phase::III),
+        ];
+        for (chi, s, phase) in &cases {
+            let m = chi.moments();
+            for lr in [1e-20, 1e-17] {
+                let t = saddle_theory(chi, lr, *s, 0);
+                assert_eq!(t.phase, *phase, "λ={lr} S={s} {chi:?}: {t:?}");
+                for (got, c) in [(t.m_minus.value, -lr), (t.m_plus.value, lr)] {
+                    let want = c * m.mean - c * c * m.batch_mean_sq(*s) / 2.0;
+                    assert!(
+                        (got / want - 1.0).abs() < 1e-6,
+                        "λ={lr} S={s} {chi:?}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_and_large_rates_keep_the_old_values_bit_for_bit() {
+        let chis = [
+            Chi::bernoulli(0.5),
+            Chi::bernoulli(-0.9),
+            Chi::teacher(
+                Teacher {
+                    mu: 0.2,
+                    noise_std: 2.0,
+                },
+                8,
+                42,
+            ),
+        ];
+        for chi in &chis {
+            for lr in [0.5, 3.0, 1e6] {
+                for s in [1, 3] {
+                    let t = saddle_theory(chi, lr, s, 0);
+                    let (minus, plus) = (old_m(chi, -lr, s), old_m(chi, lr, s));
+                    assert_eq!(t.m_minus.value.to_bits(), minus.to_bits(), "λ={lr} S={s}");
+                    assert_eq!(t.m_plus.value.to_bits(), plus.to_bits(), "λ={lr} S={s}");
+                    let m = chi.moments();
+                    let second = lr * lr * m.batch_mean_sq(s);
+                    let ms_minus = 1.0 - 2.0 * lr * m.mean + second;
+                    assert_eq!(t.ms_minus.to_bits(), ms_minus.to_bits());
+                    let old_phase = match (minus < 0.0, plus < 0.0) {
+                        (true, true) => Phase::III,
+                        (true, false) if ms_minus < 1.0 => Phase::Ia,
+                        (true, false) => Phase::Ib,
+                        (false, true) => Phase::II,
+                        (false, false) => Phase::IV,
+                    };
+                    assert_eq!(t.phase, old_phase, "λ={lr} S={s} {chi:?}");
+                }
+            }
+        }
     }
 
     #[test]

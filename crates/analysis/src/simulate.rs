@@ -11,6 +11,7 @@
 //! `(w_0, u_0) = (1, 0)` for the saddle (so `w ± u` both start at 1).
 
 use crate::Estimate;
+use crate::estimate::{TINY_STEP, ln_abs_1p};
 use crate::rng::{Stream, rng};
 use crate::saddle::{Chi, Phase};
 use rand::{Rng, RngExt};
@@ -84,11 +85,13 @@ pub fn simulate_regression(
     settings: &SimSettings,
 ) -> RegressionSim {
     let curvatures: Vec<f64> = x.iter().map(|x| x * x).collect();
-    let run = run_trajectories(settings, 1, |r, factors| {
+    let largest = curvatures.iter().fold(0.0f64, |m, &c| m.max(c));
+    let tiny = (lr * largest).abs() < TINY_STEP;
+    let run = run_trajectories(settings, 1, tiny, |r, z| {
         let xs = batch_mean(batch_size, || {
             curvatures[r.random_range(0..curvatures.len())]
         });
-        factors[0] = 1.0 - lr * xs;
+        z[0] = -lr * xs;
     });
     let ln_dist: Vec<f64> = run.final_ln.iter().map(|c| c[0]).collect();
     RegressionSim {
@@ -100,13 +103,21 @@ pub fn simulate_regression(
 
 /// Eq. (67): `w + u ← (1 + λχ_S)(w + u)`, `w − u ← (1 − λχ_S)(w − u)`, one
 /// χ_S per step for both.
+///
+/// The phase takes the mean-square factor's excess over 1, the sample mean of
+/// `(1 − λχ_S)² − 1 = z(2 + z)` with `z = −λχ_S`, which keeps its sign where
+/// the factor itself rounds to 1 (λ ≲ 1e-16).
 pub fn simulate_saddle(chi: &Chi, lr: f64, batch_size: usize, settings: &SimSettings) -> SaddleSim {
     let mut ms = crate::estimate::Running::default();
-    let run = run_trajectories(settings, 2, |r, factors| {
+    let mut ms_excess = crate::estimate::Running::default();
+    let tiny = (lr * chi.scale()).abs() < TINY_STEP;
+    let run = run_trajectories(settings, 2, tiny, |r, z| {
         let chi_s = batch_mean(batch_size, || chi.sample(r));
-        factors[0] = 1.0 - lr * chi_s;
-        factors[1] = 1.0 + lr * chi_s;
-        ms.push(factors[0] * factors[0]);
+        z[0] = -lr * chi_s;
+        z[1] = lr * chi_s;
+        let factor = 1.0 + z[0];
+        ms.push(factor * factor);
+        ms_excess.push(z[0] * (2.0 + z[0]));
     });
     let minus: Vec<f64> = run.final_ln.iter().map(|c| c[0]).collect();
     let plus: Vec<f64> = run.final_ln.iter().map(|c| c[1]).collect();
@@ -121,7 +132,11 @@ pub fn simulate_saddle(chi: &Chi, lr: f64, batch_size: usize, settings: &SimSett
         m_rate_minus,
         m_rate_plus,
         ms_minus,
-        phase: Phase::classify(m_rate_minus.value, m_rate_plus.value, ms_minus.value),
+        phase: Phase::classify(
+            m_rate_minus.value,
+            m_rate_plus.value,
+            ms_excess.estimate().value,
+        ),
         trace: run.trace,
     }
 }
@@ -143,11 +158,14 @@ struct Run {
 
 /// Run `settings.trajectories` trajectories of `components` independent
 /// multiplicative coordinates, each starting at 1; `step` fills this step's
-/// factors. The distance to the fixed point is the single coordinate, or for
-/// two the saddle distance.
+/// factors `1 + z` as their `z`. At a `tiny` rate ([`TINY_STEP`]) `ln|1 + z|`
+/// is [`ln_abs_1p`], which keeps the z that `1 + z` rounds away (at λ ≈ 1e-17
+/// every factor is 1 and every measured rate 0). The distance to the fixed
+/// point is the single coordinate, or for two the saddle distance.
 fn run_trajectories(
     settings: &SimSettings,
     components: usize,
+    tiny: bool,
     mut step: impl FnMut(&mut rand::rngs::Xoshiro256PlusPlus, &mut [f64]),
 ) -> Run {
     let trace_steps = trace_steps(settings.steps, settings.trace_points);
@@ -161,7 +179,7 @@ fn run_trajectories(
     let mut r = rng(settings.seed, Stream::Trajectories);
     let mut recorded = vec![Vec::with_capacity(settings.trajectories); trace_steps.len()];
     let mut final_ln = Vec::with_capacity(settings.trajectories);
-    let mut factors = vec![0.0; components];
+    let mut z = vec![0.0; components];
     for _ in 0..settings.trajectories {
         let mut ln = vec![0.0; components];
         let mut next = 0;
@@ -173,9 +191,13 @@ fn run_trajectories(
             if t == settings.steps {
                 break;
             }
-            step(&mut r, &mut factors);
-            for (l, f) in ln.iter_mut().zip(&factors) {
-                *l += f.abs().ln();
+            step(&mut r, &mut z);
+            for (l, &zi) in ln.iter_mut().zip(&z) {
+                *l += if tiny {
+                    ln_abs_1p(zi)
+                } else {
+                    (1.0 + zi).abs().ln()
+                };
             }
         }
         final_ln.push(ln);
@@ -327,6 +349,23 @@ mod tests {
             }
         }
         assert!(checked > 30);
+    }
+
+    #[test]
+    fn tiny_rates_are_measured_not_rounded_away() {
+        // At λ = 1e-20 every factor 1 ± λχ rounds to 1: the measured rates
+        // were 0 and the saddle phase IV. With χ ∈ {1, ½} > 0 the small-λ
+        // limit is exact in sign: m₋ < 0 < m₊ and E(1 − λχ)² < 1, phase Ia.
+        let chi = Chi::bernoulli(0.5);
+        let sim = simulate_saddle(&chi, 1e-20, 1, &settings(3));
+        assert_eq!(sim.phase, Phase::Ia, "{sim:?}");
+        assert!(sim.m_rate_minus.value < 0.0 && sim.m_rate_plus.value > 0.0);
+        // Regression: m ≈ −λ·(mean x² drawn), within its sampling error.
+        let x = outlier_dataset(10, 20.0, 3);
+        let h = x.iter().map(|x| x * x).sum::<f64>() / x.len() as f64;
+        let sim = simulate_regression(&x, 1e-20, 1, &settings(4));
+        assert!(sim.m_rate.value < 0.0, "{:?}", sim.m_rate);
+        assert!((sim.m_rate.value + 1e-20 * h).abs() < 5.0 * sim.m_rate.err + 1e-26);
     }
 
     #[test]

@@ -9,10 +9,13 @@
 //!
 //! `E ln|1 + cχ_S| = ∫ p_S(t) · E_Z ln|1 + cμt²/S + (cb t/S) Z| dt`,
 //!
-//! the inner expectation in closed form ([`expected_ln_abs_affine`]) and the
-//! outer one by adaptive quadrature, split where `1 + cμt²/S` vanishes.
+//! the inner expectation in closed form ([`expected_ln_abs_affine`]; at a tiny
+//! rate [`expected_ln_abs_one_plus_affine`], which keeps the `cμt²/S` that
+//! `1 + cμt²/S` rounds away) and the outer one by adaptive quadrature, split
+//! where `1 + cμt²/S` vanishes.
 
-use crate::gaussian_log::expected_ln_abs_affine;
+use crate::estimate::TINY_STEP;
+use crate::gaussian_log::{expected_ln_abs_affine, expected_ln_abs_one_plus_affine};
 use crate::quadrature::integrate;
 use crate::rng::{Stream, rng};
 use crate::{Estimate, Moments};
@@ -87,12 +90,19 @@ impl Teacher {
             }
             ((s - 1.0) * t.ln() - t * t / 2.0 - log_norm).exp()
         };
+        let moments = self.moments();
+        // A tiny rate: the typical step |cχ| below TINY_STEP.
+        let tiny = (c * moments.mean_sq.sqrt()).abs() < TINY_STEP;
         let integrand = |t: f64| {
             let p = density(t);
             if p == 0.0 {
                 return 0.0;
             }
-            p * expected_ln_abs_affine(1.0 + c * mu * t * t / s, c * b * t / s)
+            if tiny {
+                p * expected_ln_abs_one_plus_affine(c * mu * t * t / s, c * b * t / s)
+            } else {
+                p * expected_ln_abs_affine(1.0 + c * mu * t * t / s, c * b * t / s)
+            }
         };
         let centre = s.sqrt();
         let (lo, hi) = ((centre - 12.0).max(0.0), centre + 12.0);
@@ -100,7 +110,17 @@ impl Teacher {
         if c * mu < 0.0 {
             breakpoints.push((-s / (c * mu)).sqrt());
         }
-        integrate(integrand, lo, hi, &breakpoints, QUADRATURE_TOL)
+        // At a tiny rate the exponent is tiny too (≈ 1e-20 at λ = 1e-20),
+        // and an absolute 1e-10 would accept one Kronrod panel, right in
+        // sign only: the tolerance is then a millionth of its size, the
+        // first two terms `|cE[χ]| + c²E[χ_S²]/2` of its expansion in c.
+        let tol = if tiny {
+            let size = (c * moments.mean).abs() + c * c * moments.batch_mean_sq(batch_size) / 2.0;
+            QUADRATURE_TOL.min(1e-6 * size)
+        } else {
+            QUADRATURE_TOL
+        };
+        integrate(integrand, lo, hi, &breakpoints, tol)
     }
 }
 
@@ -129,6 +149,24 @@ mod tests {
         let m = t.moments();
         assert!((mean.value - m.mean).abs() < 5.0 * mean.err);
         assert!((sq.value - m.mean_sq).abs() < 5.0 * sq.err);
+    }
+
+    #[test]
+    fn tiny_rates_give_the_first_terms_of_the_expansion() {
+        // E ln|1 + cχ_S| = cE[χ] − c²E[χ_S²]/2 + O(c³): at c = ±1e-20 the
+        // first term for μ > 0, the second alone for μ = 0.
+        for (mu, s) in [(0.5, 1), (0.06, 4), (1.0, 1), (0.0, 1), (0.0, 8)] {
+            let t = Teacher { mu, noise_std: 2.0 };
+            let m = t.moments();
+            for c in [1e-20, -1e-20, 1e-17, -1e-17] {
+                let want = c * m.mean - c * c * m.batch_mean_sq(s) / 2.0;
+                let got = t.expected_ln_abs_one_plus(c, s);
+                assert!(
+                    (got.value / want - 1.0).abs() < 1e-6,
+                    "μ={mu} S={s} c={c}: {got:?} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `summary.csv`: one row per cell record, axis columns (by dotted key), then
-//! metric columns, then `status` and `error` (DESIGN.md §5).
+//! metric columns, then `status`, `diverged_at` (kinds that train only) and
+//! `error` (DESIGN.md §5).
 
 use crate::experiment::Cell;
 use crate::record::{Record, json_to_csv};
@@ -16,6 +17,11 @@ pub struct Summary {
     pub records: Vec<Record>,
     /// Cell directories without a record (never finished).
     pub missing: Vec<String>,
+    /// Whether the table has a `diverged_at` column: the grid's kind trains
+    /// (only training cells can diverge), or, without a grid, some record
+    /// diverged. The theory and simulation kinds never do, and their
+    /// `summary.csv` keeps its columns.
+    pub diverged_column: bool,
 }
 
 impl Summary {
@@ -35,6 +41,10 @@ impl Summary {
                 .collect();
             missing.sort();
         }
+        let diverged_column = match cells {
+            Some(cells) => cells.iter().any(|c| c.spec.kind().trains()),
+            None => records.iter().any(|r| r.diverged_at.is_some()),
+        };
         let mut axis_columns: Vec<String> = Vec::new();
         let mut metric_columns: Vec<String> = Vec::new();
         for r in &records {
@@ -66,10 +76,29 @@ impl Summary {
             metric_columns,
             records,
             missing,
+            diverged_column,
         })
     }
 
-    /// Text of a column (axis or metric, or `status`/`error`) for a record.
+    /// The columns of `summary.csv`: axes, metrics, `status`, `diverged_at`
+    /// where the kind can diverge, `error`.
+    pub fn columns(&self) -> Vec<&str> {
+        let after = if self.diverged_column {
+            &["status", "diverged_at", "error"][..]
+        } else {
+            &["status", "error"][..]
+        };
+        self.axis_columns
+            .iter()
+            .chain(&self.metric_columns)
+            .map(String::as_str)
+            .chain(after.iter().copied())
+            .collect()
+    }
+
+    /// Text of a column (axis or metric, or `status`/`diverged_at`/`error`)
+    /// for a record; `diverged_at` is the step at which a diverged cell
+    /// stopped, empty for one that did not.
     pub fn value(&self, record: &Record, column: &str) -> String {
         if let Some(v) = record.axes.get(column) {
             return json_to_csv(v);
@@ -79,6 +108,10 @@ impl Summary {
         }
         match column {
             "status" => record.status.name().to_string(),
+            "diverged_at" => record
+                .diverged_at
+                .map(|step| step.to_string())
+                .unwrap_or_default(),
             "error" => record.error.clone().unwrap_or_default(),
             _ => String::new(),
         }
@@ -90,17 +123,12 @@ impl Summary {
             .chain(&self.metric_columns)
             .any(|c| c == column)
             || column == "status"
+            || (column == "diverged_at" && self.diverged_column)
     }
 
     pub fn to_csv(&self) -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let header: Vec<&str> = self
-            .axis_columns
-            .iter()
-            .chain(&self.metric_columns)
-            .map(String::as_str)
-            .chain(["status", "error"])
-            .collect();
+        let header = self.columns();
         w.write_record(&header)?;
         for r in &self.records {
             w.write_record(header.iter().map(|c| self.value(r, c)))?;

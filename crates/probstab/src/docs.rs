@@ -38,7 +38,7 @@ pub fn kinds_page() -> anyhow::Result<String> {
         writeln!(s, "{}\n", kind.about())?;
         let tables: Vec<String> = kind.tables().iter().map(|t| format!("`[{t}]`")).collect();
         let device = if kind.trains() {
-            "Trains on `backend` (`cpu` or `wgpu`)."
+            "Trains on `backend` (`cpu` or `wgpu`). Its cells can diverge: `summary.csv` has a `diverged_at` column after `status`, the step at which a diverged cell stopped (empty for the others)."
         } else {
             "Computes on the CPU."
         };

@@ -13,6 +13,8 @@ pub enum Origin {
     Override(String),
     /// A `[grid]` axis (at this line of the file, if it is there), at this value.
     Axis { value: String, line: Option<usize> },
+    /// A grid axis given by a `grid.KEY=VALUES` override, at this value.
+    OverrideAxis { text: String, value: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,9 @@ impl fmt::Display for OriginText {
                 line: Some(line),
             } => write!(f, " (grid axis, line {line}, at value {value})"),
             Origin::Axis { value, line: None } => write!(f, " (grid axis, at value {value})"),
+            Origin::OverrideAxis { text, value } => {
+                write!(f, " (grid axis set by override `{text}`, at value {value})")
+            }
         }
     }
 }

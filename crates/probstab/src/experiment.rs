@@ -23,7 +23,8 @@ pub struct Experiment {
     base: Table,
     pub axes: Vec<Axis>,
     pub plots: Vec<PlotSpec>,
-    /// Override texts and the dotted keys they set.
+    /// Override texts and the dotted keys they set; a grid override appears
+    /// once per axis it gives, as `grid.<axis>`.
     overrides: Vec<(String, String)>,
     /// The resolved file (overrides applied, grid and plots included), saved
     /// beside the results.
@@ -147,8 +148,8 @@ impl Experiment {
                     message,
                 })?;
                 pinned.push(key.clone());
+                applied.push((text.clone(), key));
             }
-            applied.push((text.clone(), key));
         }
         absolutize_data_csv(&mut table, &file);
         let grid = match table.remove("grid") {
@@ -180,12 +181,13 @@ impl Experiment {
         axes.retain(|a| !pinned.contains(&a.path));
         for (text, path, value) in grid_overrides {
             let new = parse_grid(&Table::from_iter([(path.clone(), value)])).map_err(
-                |(_, message)| ConfigError::Override {
+                |(key, message)| ConfigError::Override {
                     text: text.clone(),
-                    message,
+                    message: format!("`grid.{key}`: {message}"),
                 },
             )?;
             for axis in new {
+                applied.push((text.clone(), format!("grid.{}", axis.path)));
                 match axes.iter_mut().find(|a| a.path == axis.path) {
                     Some(existing) => *existing = axis,
                     None => axes.push(axis),
@@ -433,7 +435,11 @@ impl Experiment {
     }
 }
 
-/// The error for `key`, told where its value came from.
+/// The error for `key`, told where its value came from: the cell's grid
+/// axis (the file's line, or the override that gave the axis), else the last
+/// override that set the key or a table above it (its value replaced what
+/// the file says there), else the file's line, else an override that set a
+/// key below it where the file has none.
 fn key_error(
     file: &Path,
     source: &str,
@@ -442,18 +448,45 @@ fn key_error(
     key: &str,
     message: String,
 ) -> ConfigError {
+    let under = |key: &str, table: &str| {
+        key == table
+            || key
+                .strip_prefix(table)
+                .is_some_and(|rest| rest.starts_with('.'))
+    };
+    // Grid overrides give axes, not values: they are found through the axis.
+    let set_by = |pick: &dyn Fn(&str) -> bool| {
+        overrides
+            .iter()
+            .rev()
+            .find(|(_, k)| !k.starts_with("grid.") && pick(k.as_str()))
+            .map(|(text, _)| text.clone())
+    };
     let origin = if let Some((path, value)) = axes
         .iter()
         .find(|(path, _)| path == key || key.strip_prefix("grid.") == Some(path.as_str()))
     {
-        Origin::Axis {
-            value: value.to_string(),
-            line: line_of(source, &format!("grid.{path}")),
+        let axis = format!("grid.{path}");
+        match overrides.iter().rev().find(|(_, k)| *k == axis) {
+            Some((text, _)) => Origin::OverrideAxis {
+                text: text.clone(),
+                value: value.to_string(),
+            },
+            None => Origin::Axis {
+                value: value.to_string(),
+                line: line_of(source, &axis),
+            },
         }
-    } else if let Some((text, _)) = overrides.iter().rev().find(|(_, k)| k == key) {
-        Origin::Override(text.clone())
+    } else if let Some(text) = set_by(&|k| under(key, k)) {
+        Origin::Override(text)
     } else {
-        Origin::File(line_of(source, key))
+        match line_of(source, key) {
+            None => match overrides.iter().rev().find(|(_, k)| under(k.as_str(), key)) {
+                Some((text, _)) => Origin::Override(text.clone()),
+                None => Origin::File(None),
+            },
+            line => Origin::File(line),
+        }
     };
     ConfigError::Key {
         file: file.to_path_buf(),

@@ -12,6 +12,10 @@ pub struct Axis {
 
 /// Flatten the `[grid]` table: `"saddle.lr" = [...]` and `saddle.lr = [...]`
 /// (nested tables) both name the axis `saddle.lr`. Errors carry the axis key.
+/// An axis given no values is an error, never a grid without that axis: an
+/// empty list, an empty table (`saddle.lr = {}`), and a table under a quoted
+/// dotted key (`"saddle.lr" = { ... }`, or the override `grid.saddle.lr={...}`)
+/// that is not `{ linspace = ... }` or `{ logspace = ... }`.
 pub fn parse_grid(grid: &Table) -> Result<Vec<Axis>, (String, String)> {
     let mut axes = Vec::new();
     flatten(grid, "", &mut axes)?;
@@ -32,6 +36,16 @@ fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (Str
             {
                 spaced(spec).map_err(|m| (path.clone(), m))?
             }
+            Value::Table(inner) if inner.is_empty() => {
+                return Err((path, format!("{AXIS_FORMS}, got an empty table")));
+            }
+            Value::Table(inner) if key.contains('.') => {
+                let keys: Vec<String> = inner.keys().map(|k| format!("`{k}`")).collect();
+                return Err((
+                    path,
+                    format!("{AXIS_FORMS}, got a table of {}", keys.join(", ")),
+                ));
+            }
             Value::Table(inner) => {
                 flatten(inner, &path, axes)?;
                 continue;
@@ -39,10 +53,7 @@ fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (Str
             other => {
                 return Err((
                     path,
-                    format!(
-                        "an axis is a list of values or {{ linspace = [a, b, n] }} / {{ logspace = [a, b, n] }}, got the {} {other}",
-                        other.type_str()
-                    ),
+                    format!("{AXIS_FORMS}, got the {} {other}", other.type_str()),
                 ));
             }
         };
@@ -53,7 +64,10 @@ fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (Str
             ));
         }
         if values.is_empty() {
-            return Err((path, "an axis needs at least one value".into()));
+            return Err((
+                path,
+                format!("an axis needs at least one value: {AXIS_FORMS}"),
+            ));
         }
         for (i, v) in values.iter().enumerate() {
             if matches!(v, Value::Array(_) | Value::Table(_) | Value::Datetime(_)) {
@@ -92,6 +106,10 @@ fn flatten(table: &Table, prefix: &str, axes: &mut Vec<Axis>) -> Result<(), (Str
     }
     Ok(())
 }
+
+/// What an axis may be, for the errors.
+const AXIS_FORMS: &str =
+    "an axis is a list of values or { linspace = [a, b, n] } / { logspace = [a, b, n] }";
 
 fn number(v: &Value) -> Option<f64> {
     v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
@@ -290,6 +308,33 @@ mod tests {
                 .1
                 .contains("twice")
         );
+    }
+
+    #[test]
+    fn axes_without_values_are_errors_not_missing_axes() {
+        // Each of these once gave no axis at all: the grid ran without it.
+        for text in [
+            "saddle.lr = {}",
+            "\"saddle.lr\" = {}",
+            "saddle = { lr = {} }",
+            "[saddle.lr]",
+            "\"saddle.lr\" = { linspac = [0.1, 1.0, 3] }",
+            "\"saddle.lr\" = { values = [0.1, 0.2] }",
+        ] {
+            let (key, message) = grid(text).unwrap_err();
+            assert_eq!(key, "saddle.lr", "{text}: {message}");
+            assert!(message.contains("linspace"), "{text}: {message}");
+        }
+        assert!(
+            grid("saddle.lr = []")
+                .unwrap_err()
+                .1
+                .contains("at least one value")
+        );
+        // Nested tables still group axes.
+        let axes = grid("saddle = { lr = [0.1], mu = { linspace = [0, 1, 3] } }").unwrap();
+        assert_eq!(axes.len(), 2);
+        assert_eq!(axes[1].path, "saddle.mu");
     }
 
     #[test]

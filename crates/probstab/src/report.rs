@@ -84,13 +84,7 @@ fn gather(dir: &ResultsDir, grid: &Grid) -> Result<ReportPage> {
         provenance.push(format!("running {id}: {}", heartbeat_text(claim)));
     }
     let summary = Summary::read(dir, Some(&grid.cells))?;
-    let mut header: Vec<String> = summary
-        .axis_columns
-        .iter()
-        .chain(&summary.metric_columns)
-        .cloned()
-        .collect();
-    header.extend(["status".to_string(), "error".to_string()]);
+    let header: Vec<String> = summary.columns().into_iter().map(String::from).collect();
     let rows: Vec<Vec<String>> = summary
         .records
         .iter()

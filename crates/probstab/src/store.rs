@@ -250,7 +250,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot sync {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} into place", path.display()))?;
-    sync_dir(path.parent().context("a file path has a parent")?)
+    sync_dir(parent(path)?)
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent(path: &Path) -> Result<&Path> {
+    let dir = path.parent().context("a file path has a parent")?;
+    Ok(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
 }
 
 /// Write `bytes` to `path` atomically (temporary file + rename), without
@@ -264,7 +270,7 @@ pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// `bytes` in a temporary file beside `path` (created with its directory).
 fn write_temporary(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    let dir = path.parent().context("a file path has a parent")?;
+    let dir = parent(path)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = path
         .file_name()
@@ -343,7 +349,7 @@ impl Batch {
         let Some((first, _)) = files.first() else {
             return Ok(());
         };
-        let anchor = first.parent().context("a file path has a parent")?.to_path_buf();
+        let anchor = parent(first)?.to_path_buf();
         sync_filesystem(&anchor, files.iter().map(|(tmp, _)| tmp.as_path()))?;
         for (tmp, path) in &files {
             match std::fs::rename(tmp, path) {
@@ -360,7 +366,7 @@ impl Batch {
                 }
             }
         }
-        sync_filesystem(&anchor, files.iter().filter_map(|(_, p)| p.parent()))
+        sync_filesystem(&anchor, files.iter().filter_map(|(_, p)| parent(p).ok()))
     }
 }
 
@@ -416,6 +422,8 @@ mod tests {
         batch.commit().unwrap();
         write_atomic(&dir.join("y/z.txt"), b"durable").unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("y/z.txt")).unwrap(), "durable");
+        // A bare file name is in the working directory.
+        assert_eq!(parent(Path::new("partial.html")).unwrap(), Path::new("."));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

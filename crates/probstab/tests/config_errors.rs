@@ -192,6 +192,108 @@ fn out_of_range_override_names_the_override() {
     assert_mentions(&stderr, &["`saddle.lr`", "saddle.lr=-1"]);
 }
 
+/// No line of the file: the value is not there.
+fn assert_no_line(stderr: &str, what: &str) {
+    assert!(
+        !stderr.contains("(line ") && !stderr.contains(", line "),
+        "{what}: the error names a line of the file:\n{stderr}"
+    );
+}
+
+#[test]
+fn bad_values_from_overrides_name_the_override_not_a_line_of_the_file() {
+    // The file's own values are valid; each override breaks one.
+    let t = TempDir::new("override-origin");
+    t.write(
+        "ok.toml",
+        &format!("{SADDLE}\n[grid]\n\"saddle.lr\" = [0.1, 0.2]\n\"saddle.mu\" = [0.1, 0.5]\n"),
+    );
+    for (over, key) in [
+        ("saddle.lr=-1", "saddle.lr"),
+        ("saddle.lr=abc", "saddle.lr"),
+        ("saddle.mu=2", "saddle.mu"),
+        ("grid.saddle.lr=[0.1, -1]", "saddle.lr"),
+        ("grid.saddle.mu=[0.5, 1.5]", "saddle.mu"),
+        ("grid.saddle.batch_size=[1, 0]", "saddle.batch_size"),
+    ] {
+        let stderr = config_error(&t, &["ok.toml", over]);
+        assert_mentions(
+            &stderr,
+            &[&format!("`{key}`"), &format!("override `{over}`")],
+        );
+        assert_no_line(&stderr, over);
+    }
+    // An override of a whole table: its keys are the override's, not the file's.
+    t.write("plain.toml", SADDLE);
+    let over = "saddle={lr=-1, mu=0.5}";
+    let stderr = config_error(&t, &["plain.toml", over]);
+    assert_mentions(&stderr, &["`saddle.lr`", &format!("override `{over}`")]);
+    assert_no_line(&stderr, over);
+    // A training kind's table too.
+    t.write(
+        "net.toml",
+        "name = \"bad\"\nkind = \"two_layer\"\n\n[model]\ndim = 4\nhidden = 4\n\n[data]\nmu = 0.5\n\n[train]\nlr = 0.1\nsteps = 10\n",
+    );
+    for over in ["train.lr=-1", "train.lr=abc"] {
+        let stderr = config_error(&t, &["net.toml", over]);
+        assert_mentions(&stderr, &["`train.lr`", &format!("override `{over}`")]);
+        assert_no_line(&stderr, over);
+    }
+    // A bad value the file itself holds still gets its line.
+    let text = format!("{SADDLE}\n[grid]\n\"saddle.mu\" = [0.5, 1.5]\n");
+    t.write("bad.toml", &text);
+    let stderr = config_error(&t, &["bad.toml", "saddle.lr=0.3"]);
+    let line = format!("line {}", line_of(&text, "[0.5, 1.5]"));
+    assert_mentions(&stderr, &["`saddle.mu`", &line]);
+}
+
+#[test]
+fn grid_axes_without_values_are_errors_with_their_line() {
+    // `{}` once ran the grid without the axis, silently.
+    let t = TempDir::new("grid-empty-axis");
+    for axis in [
+        "\"saddle.lr\" = {}",
+        "saddle.lr = {}",
+        "\"saddle.lr\" = { linspac = [0.1, 1.0, 3] }",
+        "\"saddle.lr\" = []",
+    ] {
+        let text = format!("{SADDLE}\n[grid]\n\"saddle.mu\" = [0.1, 0.2]\n{axis}\n");
+        t.write("bad.toml", &text);
+        let stderr = config_error(&t, &["bad.toml"]);
+        let line = format!("line {}", line_of(&text, axis));
+        assert_mentions(
+            &stderr,
+            &["bad.toml", "`grid.saddle.lr`", &line, "linspace"],
+        );
+    }
+}
+
+#[test]
+fn grid_axis_overrides_without_values_are_errors_naming_the_override() {
+    let t = TempDir::new("grid-empty-override");
+    t.write(
+        "ok.toml",
+        &format!("{SADDLE}\n[grid]\n\"saddle.mu\" = [0.1, 0.2]\n"),
+    );
+    for over in [
+        "grid.saddle.lr={}",
+        "grid.saddle.lr=[]",
+        "grid.saddle.lr={linspac=[0.1, 1.0, 3]}",
+        "grid.saddle={lr={}}",
+    ] {
+        let stderr = config_error(&t, &["ok.toml", over]);
+        assert_mentions(
+            &stderr,
+            &[
+                &format!("override `{over}`"),
+                "`grid.saddle.lr`",
+                "linspace",
+            ],
+        );
+        assert_no_line(&stderr, over);
+    }
+}
+
 #[test]
 fn malformed_overrides_name_the_override() {
     let t = TempDir::new("override-malformed");

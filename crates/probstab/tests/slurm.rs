@@ -8,7 +8,6 @@
 mod common;
 
 use common::{Json, TempDir, command, list, probstab, read};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -371,7 +370,9 @@ fn sigterm_stops_a_slice_promptly_and_a_rerun_finishes_it() {
         );
         std::thread::sleep(Duration::from_millis(5));
     };
-    assert_eq!(status.signal(), Some(15), "{status}");
+    // Stopped by the signal (crate::stop): the saddle_sim cells running
+    // are left to rerun, and the run says so with status 75.
+    assert_eq!(status.code(), Some(75), "{status}");
     let done = complete(&out);
     assert!(done < 20, "SIGTERM came too late: the slice had finished");
 

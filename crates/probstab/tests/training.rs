@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Csv, TempDir, probstab};
+use common::{Csv, Json, TempDir, probstab};
 
 const TWO_LAYER: &str = r#"name = "tiny_two_layer"
 kind = "two_layer"
@@ -64,6 +64,33 @@ fn two_layer_cells_report_ranks_losses_and_divergence() {
     let ok_trace = Csv::read(t.join("out/cells/train.lr=0.05/trace.csv"));
     assert!(ok_trace.rows.len() == 50, "{}", ok_trace.rows.len());
     assert_eq!(ok_trace.get(ok_trace.rows.len() - 1, "step"), "299");
+}
+
+#[test]
+fn a_diverged_cells_summary_row_has_the_step_it_stopped_at() {
+    let t = TempDir::new("two_layer_diverged_at");
+    t.write("net.toml", TWO_LAYER);
+    probstab(t.path(), &["run", "net.toml", "--out", "out", "--no-plot"]).ok();
+    let csv = Csv::read(t.join("out/summary.csv"));
+    // Right after `status`, before `error`.
+    let n = csv.header.len();
+    assert_eq!(
+        csv.header[n - 3..],
+        ["status", "diverged_at", "error"],
+        "{:?}",
+        csv.header
+    );
+    assert_eq!(csv.get(0, "status"), "ok");
+    assert_eq!(csv.get(0, "diverged_at"), "");
+    assert_eq!(csv.get(1, "status"), "diverged");
+    let record = Json::read(t.join("out/cells/train.lr=40/metrics.json"));
+    let step = record.get("diverged_at").f64();
+    assert!(step >= 0.0 && step < 300.0, "{step}");
+    assert_eq!(csv.get(1, "diverged_at"), format!("{step}"));
+    // `collect` rebuilds the same table.
+    let before = common::read(t.join("out/summary.csv"));
+    probstab(t.path(), &["collect", "out"]).ok();
+    assert_eq!(common::read(t.join("out/summary.csv")), before);
 }
 
 #[test]

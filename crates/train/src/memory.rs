@@ -92,6 +92,10 @@ fn parse_available(meminfo: &str) -> Option<f64> {
     Some(kb * 1024.0)
 }
 
+/// The points of a two_layer cell's test loss (`two_layer::TEST_POINTS`,
+/// which is this: memory comes before the trainers in the import order).
+pub const TWO_LAYER_TEST_POINTS: usize = 1000;
+
 /// Host memory of a two_layer cell at its peak on the CPU, estimated:
 /// the activations of the test loss and of a step (`TEST_POINTS + batch`
 /// rows of `hidden`, forward and backward, f32), which dominate wide nets;
@@ -102,7 +106,7 @@ fn parse_available(meminfo: &str) -> Option<f64> {
 /// packed or not.
 pub fn two_layer_bytes(dim: usize, hidden: usize, batch: usize, n: usize) -> f64 {
     let (d, h) = (dim as f64, hidden as f64);
-    let rows = (crate::two_layer::TEST_POINTS + batch) as f64;
+    let rows = (TWO_LAYER_TEST_POINTS + batch) as f64;
     8.0 * h * rows + 40.0 * d * h + 8.0 * d * n as f64
 }
 

@@ -11,7 +11,7 @@ use crate::watch::{Unwatched, Watch};
 use models::{TwoLayer, TwoLayerConfig};
 
 /// Points of the fresh test batch behind `test_loss`.
-pub const TEST_POINTS: usize = 1000;
+pub const TEST_POINTS: usize = crate::memory::TWO_LAYER_TEST_POINTS;
 
 pub struct TwoLayerRun {
     /// W₁ (out × in = h × d) and W₂ (d × h), row-major, after training.
