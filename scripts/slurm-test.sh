@@ -308,7 +308,7 @@ done
 restarts=$(scontrol -o show job "$d" | grep -o 'Restarts=[0-9]*' | sort | uniq -c)
 echo "job $d: $restarts"
 grep -q '2 Restarts=1' <<<"$restarts" || fail "D's two tasks were not each requeued once"
-"$probstab" status "$work/results/d" | grep -q "requeued at the time limit 2 times" \
+"$probstab" status "$work/results/d" | grep -q "requeues at the time limit: 2" \
     || fail "status does not count D's 2 requeues"
 grep -q '"resumed_at"' "$work"/results/d/cells/*/metrics.json || fail "D's cells did not resume from a checkpoint"
 

@@ -333,6 +333,8 @@ pub fn slurm(grid: &Grid, out: &ResultsDir, options: SlurmOptions) -> Result<Slu
     };
     let (_, complete) = runner::pending(&grid.cells, out)?;
     let script = job.script()?;
+    // A live run of another experiment there keeps the directory.
+    crate::holders::check(out, &grid.experiment)?;
     runner::create(out)?;
     runner::write_experiment(&grid.experiment, out)?;
     let path = job.script_path();

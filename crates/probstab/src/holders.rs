@@ -31,14 +31,46 @@ pub struct Holder {
 }
 
 /// The key of an experiment: runs with equal keys compute the same cells.
+/// It is the resolved experiment without its plots, with every table's
+/// keys sorted (so the order of the tables in the file does not matter).
 pub fn experiment_key(experiment: &Experiment) -> Result<String> {
     let mut table = experiment.resolved.clone();
     table.remove("plot");
-    let text = toml::to_string(&table)?;
+    let text = toml::to_string(&sorted(table))?;
     Ok(Md5::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+/// `table` with its keys, and those of the tables in it, in sorted order.
+fn sorted(table: toml::Table) -> toml::Table {
+    let mut entries: Vec<(String, toml::Value)> = table.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+        .into_iter()
+        .map(|(k, v)| match v {
+            toml::Value::Table(t) => (k, toml::Value::Table(sorted(t))),
+            v => (k, v),
+        })
+        .collect()
+}
+
+/// The hold files of this process's live runs, for [`release_all`].
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Remove this process's hold files (it is about to exit on a signal).
+pub fn release_all() {
+    for path in HELD.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Refuse as [`hold`] would, without holding (`probstab slurm`: the tasks
+/// hold the directory when they run).
+pub fn check(out: &ResultsDir, experiment: &Experiment) -> Result<()> {
+    drop(hold(out, experiment)?);
+    Ok(())
 }
 
 /// This run's hold on a results directory: its file, rewritten every
@@ -62,6 +94,7 @@ pub fn hold(out: &ResultsDir, experiment: &Experiment) -> Result<Hold> {
     };
     let path = dir.join(format!("{}.json", runner.run.replace([':', '/'], "-")));
     write_replace(&path, &serde_json::to_vec_pretty(&me)?)?;
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(path.clone());
     let mut others = Vec::new();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
@@ -83,10 +116,15 @@ pub fn hold(out: &ResultsDir, experiment: &Experiment) -> Result<Hold> {
     }
     if let Some(other) = others.first() {
         let _ = std::fs::remove_file(&path);
+        HELD.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != path);
+        let name = if other.experiment == me.experiment {
+            format!("`{}` with other settings", other.experiment)
+        } else {
+            format!("`{}`", other.experiment)
+        };
         bail!(
-            "{} is in use by another experiment: `{}`, run by {} since {} (heartbeat {:.0} s ago). Two experiments in one directory would mix their cells: use another --out, or wait until that run ends",
+            "{} is in use by another experiment: {name}, run by {} since {} (heartbeat {:.0} s ago). Two experiments in one directory would mix their cells: use another --out, or wait until that run ends",
             out.path().display(),
-            other.experiment,
             other.process.holder(),
             rfc3339(other.process.started_at),
             other.process.age()
@@ -129,5 +167,6 @@ impl Drop for Hold {
             let _ = thread.join();
         }
         let _ = std::fs::remove_file(&self.path);
+        HELD.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.path);
     }
 }

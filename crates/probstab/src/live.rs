@@ -319,10 +319,26 @@ impl LiveCell {
         };
     }
 
-    /// Rewrite the claim with a fresh heartbeat.
+    /// Whether this run still holds the cell: its claim is still there and
+    /// this run's, and no complete record has appeared. A process stopped for longer
+    /// than [`STALE_AFTER`] (SIGSTOP, a suspended job, a hung filesystem)
+    /// may have lost the cell to another; its result is then dropped.
+    pub fn still_mine(&self) -> bool {
+        let run = self.state.lock().unwrap_or_else(|e| e.into_inner()).claim.run.clone();
+        read_claim(&self.dir).is_some_and(|c| c.run == run)
+            && !matches!(self.dir.read_record(), Ok(crate::store::RecordFile::Found(r)) if r.status.is_complete())
+    }
+
+    /// Rewrite the claim with a fresh heartbeat, unless another process
+    /// has taken the cell over meanwhile (then it stays theirs).
     fn beat(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.released {
+            return;
+        }
+        if read_claim(&self.dir).is_some_and(|c| c.run != s.claim.run) {
+            tracing::warn!(cell = %s.claim.cell, "another process took this cell over (this one was stopped for over {} s)", STALE_AFTER.as_secs());
+            s.released = true;
             return;
         }
         s.claim.updated_at = now();

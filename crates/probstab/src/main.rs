@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{ArgAction, Parser, Subcommand};
 use probstab::runner::RunOptions;
 use probstab::{ResultsDir, app, fetch, plot_spec, slice, slurm};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -432,36 +433,48 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
         requeue,
     };
     probstab::stop::install(policy.clone())?;
-    let (failed, hint) = match slice {
+    // Printed without panicking on a closed or full stdout: a stopped run
+    // must still get to its stop line and requeue.
+    let print = |line: String| {
+        let _ = writeln!(std::io::stdout(), "{line}");
+    };
+    let (counts, lines, hint) = match slice {
         Some(slice) => {
             let (range, counts) = app::run_slice(&grid, &out, options, slice)?;
             let n = grid.cells.len();
-            println!("cells {}..{} of {n}: {counts}", range.start, range.end);
-            println!("merge with: probstab collect {}", out.path().display());
+            let lines = vec![
+                format!("cells {}..{} of {n}: {counts}", range.start, range.end),
+                format!("merge with: probstab collect {}", out.path().display()),
+            ];
             let hint = format!("`probstab status {}` lists them", out.path().display());
-            (counts.failed, hint)
+            (counts, lines, hint)
         }
         None => {
             let report = app::run(&grid, &out, options, !no_plot)?;
-            println!("{} cells: {}", grid.cells.len(), report.counts);
-            println!("summary: {}", report.summary.display());
-            for p in &report.plots {
-                println!("plot: {}", p.display());
-            }
+            let mut lines = vec![
+                format!("{} cells: {}", grid.cells.len(), report.counts),
+                format!("summary: {}", report.summary.display()),
+            ];
+            lines.extend(report.plots.iter().map(|p| format!("plot: {}", p.display())));
             for e in &report.plot_errors {
-                eprintln!("warning: {e}");
+                let _ = writeln!(std::io::stderr(), "warning: {e}");
             }
             let hint = format!(
                 "their errors are in {} (status = failed)",
                 report.summary.display()
             );
-            (report.counts.failed, hint)
+            (report.counts, lines, hint)
         }
     };
     if probstab::stop::signal().is_some() {
-        let code = probstab::stop::end(&policy, "the run wound up");
-        return Ok(ExitCode::from(code as u8));
+        let unfinished = counts.interrupted > 0;
+        if let Some(code) = probstab::stop::end(&policy, "the run wound up", unfinished) {
+            lines.into_iter().for_each(print);
+            return Ok(ExitCode::from(code as u8));
+        }
     }
+    lines.into_iter().for_each(print);
+    let failed = counts.failed;
     if failed > 0 {
         eprintln!("error: {failed} cell(s) failed; {hint}; rerun to retry them");
         return Ok(ExitCode::FAILURE);

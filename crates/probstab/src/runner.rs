@@ -355,6 +355,10 @@ impl Running<'_> {
         };
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.spec.run(&context)));
+        if guard.as_ref().is_some_and(|g| !g.cell().still_mine()) {
+            tracing::warn!(cell = %cell.id, "another process took this cell over while this one was stopped; its result is dropped");
+            return Ok(Done::Busy);
+        }
         let result = match outcome {
             Ok(Err(e)) if is_interrupted(&e) => {
                 tracing::info!(cell = %cell.id, "{e:#}");
@@ -423,6 +427,11 @@ impl Running<'_> {
         });
         let mut finished = Vec::new();
         for ((cell, _, dir, guard), output) in mine.into_iter().zip(outputs) {
+            if guard.as_ref().is_some_and(|g| !g.cell().still_mine()) {
+                tracing::warn!(cell = %cell.id, "another process took this cell over while this one was stopped; its result is dropped");
+                done.push(Done::Busy);
+                continue;
+            }
             let status = self.finish(cell, &dir, output, times)?;
             done.push(Done::Ran(status));
             finished.push((dir, status, guard));

@@ -94,6 +94,15 @@ impl ArrayJob {
                 self.signal_grace
             );
         }
+        if let Some(limit) = self.time.as_deref().and_then(time_limit_seconds) {
+            if u64::from(self.signal_grace) >= limit {
+                bail!(
+                    "--signal-grace {} s is not shorter than --time {} ({limit} s): the time-limit warning would come as the task starts, and it would requeue itself without progress; give a shorter --signal-grace",
+                    self.signal_grace,
+                    self.time.as_deref().unwrap_or_default()
+                );
+            }
+        }
         let out = directive_path(self.out.path())?;
         let logs = directive_path(&self.out.slurm())?;
         let tasks = self.tasks();
@@ -201,6 +210,28 @@ impl ArrayJob {
         }
         w
     }
+}
+
+/// Seconds of a Slurm time limit: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`,
+/// `D-H:M:S` (None for another form, or `infinite`/`unlimited`).
+pub fn time_limit_seconds(text: &str) -> Option<u64> {
+    let (days, rest) = match text.trim().split_once('-') {
+        Some((d, rest)) => (Some(d.parse::<u64>().ok()?), rest),
+        None => (None, text.trim()),
+    };
+    let parts: Vec<u64> = rest
+        .split(':')
+        .map(|p| p.parse::<u64>().ok())
+        .collect::<Option<_>>()?;
+    let (h, m, s) = match (days, &parts[..]) {
+        (None, &[m]) => (0, m, 0),
+        (None, &[m, s]) => (0, m, s),
+        (_, &[h, m, s]) => (h, m, s),
+        (Some(_), &[h]) => (h, 0, 0),
+        (Some(_), &[h, m]) => (h, m, 0),
+        _ => return None,
+    };
+    Some(days.unwrap_or(0) * 86_400 + h * 3600 + m * 60 + s)
 }
 
 /// `sbatch --parsable SCRIPT`; returns the job id.
@@ -456,6 +487,30 @@ mod tests {
             let err = j.script().unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn slurm_time_limits_in_every_form_and_a_grace_as_long_as_the_limit_refused() {
+        for (text, seconds) in [
+            ("30", 1800),
+            ("5:30", 330),
+            ("2:00:00", 7200),
+            ("1-0", 86_400),
+            ("1-2:30", 95_400),
+            ("1-00:00:10", 86_410),
+        ] {
+            assert_eq!(time_limit_seconds(text), Some(seconds), "{text}");
+        }
+        for text in ["infinite", "", "1:2:3:4", "a-1"] {
+            assert_eq!(time_limit_seconds(text), None, "{text}");
+        }
+        let j = ArrayJob {
+            time: Some("5".into()),
+            ..job()
+        };
+        let e = j.script().unwrap_err().to_string();
+        assert!(e.contains("--signal-grace 300 s") && e.contains("--time 5 (300 s)"), "{e}");
+        assert!(ArrayJob { signal_grace: 120, ..j }.script().is_ok());
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl GridStatus {
         if self.stops > 0 || self.requeues > 0 {
             let _ = writeln!(
                 s,
-                "stopped by a signal {} times; requeued at the time limit {} times",
+                "stops by a signal: {}, requeues at the time limit: {}",
                 self.stops, self.requeues
             );
         }

@@ -1,14 +1,15 @@
 //! Stopping a run on a signal without losing work, and requeueing a Slurm
 //! task that reaches its time limit.
 //!
-//! On the first SIGTERM, SIGINT or SIGUSR1 the run asks its training loops
+//! On the first SIGTERM, SIGINT, SIGHUP or SIGUSR1 the run asks its training loops
 //! to stop (`train::interrupt`): image_classifier cells write a checkpoint
 //! at their next step boundary and return; cells that cannot checkpoint
 //! (theory, simulation, two_layer and neuron cells, which are short) are
 //! left unfinished and run again next time; no new cell starts. Once the
 //! checkpointing cells are done (or at once, when there are none) the
 //! process gives up its claims, writes a `stop` line to `runs.jsonl` and
-//! exits with [`EXIT_STOPPED`]. A second signal ends it at once.
+//! exits with [`EXIT_STOPPED`]. A second SIGTERM, SIGINT or SIGHUP ends it
+//! at once. A signal after the last cell was done changes nothing.
 //!
 //! SIGUSR1 is what `probstab slurm`'s scripts ask Slurm to send some minutes
 //! before the time limit (`--signal=B:USR1@GRACE`). A task run with
@@ -20,7 +21,8 @@
 
 use crate::provenance::RunEvent;
 use crate::store::ResultsDir;
-use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -61,31 +63,43 @@ pub fn signal_name(signal: i32) -> &'static str {
         SIGTERM => "SIGTERM",
         SIGINT => "SIGINT",
         SIGUSR1 => "SIGUSR1",
+        SIGHUP => "SIGHUP",
         _ => "a signal",
     }
 }
 
-/// Catch SIGTERM, SIGINT and SIGUSR1 for this run (see the module docs).
+/// A line on stderr; a closed or full stderr (a full scratch disk under
+/// the Slurm log) must not stop a run from saving and requeueing.
+fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "probstab: {message}");
+}
+
+/// Catch SIGTERM, SIGINT, SIGHUP and SIGUSR1 for this run (see the module docs).
 pub fn install(policy: StopPolicy) -> anyhow::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
                 if SIGNAL.load(Ordering::SeqCst) != 0 {
+                    // A second time-limit warning changes nothing.
                     if signal == SIGUSR1 {
                         continue;
                     }
-                    eprintln!("probstab: {} again: stopping at once", signal_name(signal));
+                    say(&format!("{} again: stopping at once", signal_name(signal)));
                     crate::live::abandon_all();
+                    crate::holders::release_all();
+                    let mut event = RunEvent::new("stop");
+                    event.outcome = Some(format!("stopped at once by a second signal, {}", signal_name(signal)));
+                    let _ = event.append(&policy.out.runs());
                     std::process::exit(128 + signal);
                 }
                 SIGNAL.store(signal, Ordering::SeqCst);
                 train::interrupt::request();
-                eprintln!(
-                    "probstab: {}: saving the checkpoints of running image cells, then stopping (unfinished cells run again next time; a second signal stops at once)",
+                say(&format!(
+                    "{}: saving the checkpoints of running image cells, then stopping; `run --resume` continues them, other unfinished cells run again (a second SIGTERM or SIGINT stops at once)",
                     signal_name(signal)
-                );
+                ));
                 let policy = policy.clone();
                 std::thread::spawn(move || watchdog(&policy));
             }
@@ -106,15 +120,17 @@ fn watchdog(policy: &StopPolicy) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let code = end(policy, "cells still running were left unfinished");
-    std::process::exit(code);
+    let code = end(policy, "cells still running were left unfinished", true);
+    std::process::exit(code.unwrap_or(EXIT_STOPPED));
 }
 
-/// The run stopped on a signal: give up the claims left, say so in
-/// `runs.jsonl`, requeue the Slurm task where the policy says, and return
-/// the exit status. Only the first caller does it; a second one (the run
-/// and the signal thread racing) waits for the process to exit.
-pub fn end(policy: &StopPolicy, what: &str) -> i32 {
+/// The run stopped on a signal: give up the claims and the directory left,
+/// say so in `runs.jsonl`, requeue the Slurm task where the policy says,
+/// and return the exit status. With nothing `unfinished` (the signal came
+/// after the last cell) there is nothing to do: None, and the run ends as
+/// usual. Only the first caller acts; a second one (the run and the signal
+/// thread racing) waits for the process to exit.
+pub fn end(policy: &StopPolicy, what: &str, unfinished: bool) -> Option<i32> {
     {
         let mut ending = ENDING.lock().unwrap_or_else(|e| e.into_inner());
         if *ending {
@@ -125,31 +141,35 @@ pub fn end(policy: &StopPolicy, what: &str) -> i32 {
         }
         *ending = true;
     }
+    if !unfinished {
+        return None;
+    }
     crate::live::abandon_all();
+    crate::holders::release_all();
     let signal = signal().unwrap_or(SIGTERM);
     let task = SlurmTask::from_env();
     let decision = requeue_decision(signal, policy.requeue, task.as_ref());
     let mut event = RunEvent::new("stop");
-    event.outcome = Some(format!(
-        "stopped by {}: {what}; {}",
-        signal_name(signal),
-        decision.text()
-    ));
+    event.outcome = Some(format!("stopped by {}: {what}", signal_name(signal)));
+    if let Requeue::No(why) = &decision {
+        event.outcome = Some(format!("{}; not requeued: {why}", event.outcome.unwrap_or_default()));
+    }
     let _ = event.append(&policy.out.runs());
-    eprintln!("probstab: {}", event.outcome.as_deref().unwrap_or(""));
+    say(event.outcome.as_deref().unwrap_or(""));
     if let Requeue::Yes { job, .. } = &decision {
         // Written first: Slurm signals the task again as it requeues it.
         let mut event = RunEvent::new("requeue");
         event.outcome = Some(decision.text());
         let _ = event.append(&policy.out.runs());
+        say(&format!("requeueing: scontrol requeue {job}"));
         if let Err(e) = requeue(job) {
-            eprintln!("probstab: scontrol requeue {job} failed: {e}");
+            say(&format!("scontrol requeue {job} failed: {e:#}; submit the job again to go on"));
             let mut event = RunEvent::new("requeue_failed");
-            event.outcome = Some(format!("scontrol requeue {job}: {e}"));
+            event.outcome = Some(format!("scontrol requeue {job}: {e:#}"));
             let _ = event.append(&policy.out.runs());
         }
     }
-    EXIT_STOPPED
+    Some(EXIT_STOPPED)
 }
 
 /// The Slurm task this process runs in, from the environment.
@@ -205,15 +225,15 @@ impl Requeue {
 /// Requeue on the time-limit warning (SIGUSR1) only, in a Slurm task, with
 /// `--requeue N`, fewer than N restarts so far.
 pub fn requeue_decision(signal: i32, max: Option<u32>, task: Option<&SlurmTask>) -> Requeue {
-    let Some(max) = max else {
-        return Requeue::No("run without --requeue".into());
-    };
     if signal != SIGUSR1 {
         return Requeue::No(format!(
             "{} is a cancel, not the time-limit warning (SIGUSR1)",
             signal_name(signal)
         ));
     }
+    let Some(max) = max else {
+        return Requeue::No("run without --requeue".into());
+    };
     let Some(task) = task else {
         return Requeue::No("not in a Slurm job (no SLURM_JOB_ID)".into());
     };
@@ -230,12 +250,36 @@ pub fn requeue_decision(signal: i32, max: Option<u32>, task: Option<&SlurmTask>)
     }
 }
 
+/// How long `scontrol requeue` may take before it is given up.
+const SCONTROL_TIMEOUT: Duration = Duration::from_secs(20);
+
 fn requeue(job: &str) -> anyhow::Result<()> {
-    let output = std::process::Command::new("scontrol")
+    use anyhow::Context;
+    let mut child = std::process::Command::new("scontrol")
         .args(["requeue", job])
-        .output()?;
-    if !output.status.success() {
-        anyhow::bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run scontrol (is it on PATH?)")?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > SCONTROL_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("no answer within {} s", SCONTROL_TIMEOUT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if !status.success() {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        anyhow::bail!("{status}: {}", stderr.trim());
     }
     Ok(())
 }

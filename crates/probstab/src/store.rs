@@ -358,7 +358,7 @@ impl Batch {
                 // cells are not claimed) cleared its temporaries: it writes
                 // the same file itself.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tracing::warn!("{} vanished before its commit", tmp.display());
+                    tracing::debug!("{} vanished before its commit", tmp.display());
                 }
                 Err(e) => {
                     return Err(e)

@@ -134,7 +134,7 @@ fn sigterm_checkpoints_the_image_cell_and_resume_ends_like_an_uninterrupted_run(
     assert!(runs.contains("\"event\":\"stop\"") && !runs.contains("\"event\":\"requeue\""), "{runs}");
     let status = probstab(t.path(), &["status", "out"]);
     assert_eq!(status.code, Some(1));
-    assert!(status.stdout.contains("stopped by a signal 1 times; requeued at the time limit 0 times"), "{}", status.stdout);
+    assert!(status.stdout.contains("stops by a signal: 1, requeues at the time limit: 0"), "{}", status.stdout);
 
     probstab(t.path(), &["run", "cell.toml", "--out", "out", "--no-plot", "--resume"]).ok();
     assert_eq!(read(dir.join("trace.csv")), reference, "the resumed trace is the uninterrupted one");
@@ -187,11 +187,11 @@ fn the_time_limit_warning_requeues_the_task_and_a_cancel_or_the_bound_does_not()
         let status = probstab(t.path(), &["status", &out]);
         if requeues {
             assert_eq!(called, format!("requeue 47{i}\n"), "case {i}: {stderr}");
-            assert!(status.stdout.contains("requeued at the time limit 1 times"), "{}", status.stdout);
+            assert!(status.stdout.contains("requeues at the time limit: 1"), "{}", status.stdout);
         } else {
             assert_eq!(called, "", "case {i}: {stderr}");
             assert!(stderr.contains("not requeued"), "case {i}: {stderr}");
-            assert!(status.stdout.contains("requeued at the time limit 0 times"), "{}", status.stdout);
+            assert!(status.stdout.contains("requeues at the time limit: 0"), "{}", status.stdout);
         }
     }
 }
@@ -289,11 +289,23 @@ fn another_experiment_on_a_busy_out_is_refused_and_the_same_one_shares_it() {
         "{}",
         other.stderr
     );
-    // The same experiment shares it: the two runs split the cells.
-    let same = probstab(t.path(), &run).ok();
+    // `probstab slurm` of another experiment there is refused too (its
+    // experiment.toml would replace the live run's).
+    let slurm = probstab(t.path(), &["slurm", "slow.toml", "--out", "out", "sim.steps=5000"]);
+    assert_eq!(slurm.code, Some(1), "{}", slurm.stderr);
+    assert!(slurm.stderr.contains("in use by another experiment"), "{}", slurm.stderr);
+    // The same experiment shares it, however its file is laid out: here
+    // with its tables in another order. The runs split the cells.
+    let text = read(t.join("slow.toml"));
+    let (head, grid) = text.split_once("[grid]").unwrap();
+    let (top, tables) = head.split_once("[saddle]").unwrap();
+    let (saddle, sim) = tables.split_once("[sim]").unwrap();
+    t.write("reordered.toml", &format!("{top}[sim]{sim}[saddle]{saddle}[grid]{grid}"));
+    let same = probstab(t.path(), &["run", "reordered.toml", "--out", "out", "--no-plot", "--jobs", "1"]).ok();
     assert!(!same.stdout.contains("0 run ("), "{}", same.stdout);
     let (code, _) = finish(first);
     assert_eq!(code, Some(0));
+    assert!(!read(t.join("out/runs.jsonl")).contains("\"event\":\"stop\""));
     let again = probstab(t.path(), &run).ok();
     assert!(again.stdout.contains("24 cells: 0 run"), "{}", again.stdout);
     assert!(names(&holders).is_empty(), "runs remove their hold: {:?}", names(&holders));
@@ -322,4 +334,54 @@ fn a_two_layer_cell_too_wide_for_the_memory_fails_alone_naming_the_key() {
         let error = summary.get(1, "error");
         assert!(error.contains("model.hidden = 10000000") && error.contains("GB"), "{error}");
     }
+}
+
+#[test]
+fn a_stop_while_cells_that_cannot_checkpoint_run_leaves_no_hold_and_a_rerun_finishes() {
+    let t = TempDir::new("cluster-pack");
+    t.write("mixed.toml", MIXED);
+    // Long two_layer packs: they do not answer the stop, so the process
+    // leaves them after a short wind-up.
+    let run = ["run", "mixed.toml", "--out", "out", "--no-plot", "train.steps=400000"];
+    let mut child = start(t.path(), &run, &[]);
+    let out = t.join("out");
+    wait_for(&mut child, "a trace row", || {
+        names(&out.join("cells")).iter().any(|id| rows(&out.join("cells").join(id).join("trace.csv")) > 1)
+    });
+    let signalled = Instant::now();
+    signal(&child, libc::SIGTERM);
+    let (code, stderr) = finish(child);
+    assert_eq!(code, Some(75), "{stderr}");
+    assert!(signalled.elapsed() < Duration::from_secs(10), "{:?}", signalled.elapsed());
+    assert!(names(&out.join("holders")).is_empty(), "the hold is released: {:?}", names(&out.join("holders")));
+    for id in names(&out.join("cells")) {
+        assert!(!out.join("cells").join(&id).join("claim.json").exists(), "{id}: claim left");
+    }
+    assert!(read(out.join("runs.jsonl")).contains("cells still running were left unfinished"));
+    // Another experiment may use the directory now.
+    let other = probstab(t.path(), &["run", "mixed.toml", "--out", "out", "--no-plot", "train.steps=100", "--cells", "0..1"]);
+    assert_eq!(other.code, Some(0), "{}", other.stderr);
+}
+
+#[test]
+fn a_stop_with_stdout_and_stderr_full_still_requeues() {
+    let t = with_cell("cluster-full");
+    let (path, calls) = fake_scontrol(&t);
+    let run = ["run", "cell.toml", "--out", "out", "--no-plot", "--resume", "--requeue", "3"];
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let mut child = command(t.path(), &run)
+        .env("PATH", &path)
+        .env("SLURM_JOB_ID", "88")
+        .stdout(full())
+        .stderr(full())
+        .spawn()
+        .unwrap();
+    let out = t.join("out");
+    wait_for(&mut child, "20 trace rows", || {
+        names(&out.join("cells")).first().is_some_and(|id| rows(&out.join("cells").join(id).join("trace.csv")) > 20)
+    });
+    signal(&child, libc::SIGUSR1);
+    let (code, _) = finish(child);
+    assert_eq!(code, Some(75));
+    assert_eq!(std::fs::read_to_string(&calls).unwrap_or_default(), "requeue 88\n");
 }

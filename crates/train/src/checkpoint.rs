@@ -116,7 +116,7 @@ pub fn restore<M: Module>(
 ) -> Option<(Progress, M, ModuleOptimizer)> {
     let dir = saved(&ck.dir)?;
     if !ck.resume {
-        tracing::info!(dir = %dir.display(), "checkpoint found; starting over (run --resume to continue it)");
+        tracing::warn!(dir = %dir.display(), "checkpoint found; starting over (run --resume to continue it)");
         return None;
     }
     match load(&dir, ck, model, optim) {
