@@ -8,48 +8,14 @@
 
 mod common;
 
-use common::{Csv, TempDir, list, probstab, read, spawn};
+use common::{Csv, TempDir, image_cell, list, only_cell, probstab, read, spawn, wait_for};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use train::synthetic_images::{synthetic, write_cifar10};
 
-/// One image_classifier cell on generated CIFAR-format images, slow enough
-/// (a few seconds) to be watched and killed, checkpointed every 40 steps.
-const CELL: &str = r#"name = "live"
-kind = "image_classifier"
-
-[model]
-width = 0.03125
-
-[data]
-dataset = "cifar10"
-dir = "cifar"
-noise_prob = 0.2
-
-[train]
-lr = 0.05
-batch_size = 8
-steps = 500
-eval_every = 100
-checkpoint_every = 40
-trace_points = 250
-
-[measure]
-rank_samples = 24
-"#;
-
+/// The watched cell, checkpointed every 40 steps: 1,500 steps, so that
+/// the kills land mid-run (the first heartbeat comes after 2 s).
 fn with_cell(label: &str) -> TempDir {
-    let t = TempDir::new(label);
-    write_cifar10(&t.join("cifar"), &synthetic(3, 32, 100, 40, 2)).unwrap();
-    t.write("cell.toml", CELL);
-    t
-}
-
-/// The one cell directory of `out`.
-fn cell_dir(out: &Path) -> std::path::PathBuf {
-    let cells = list(out.join("cells"));
-    assert_eq!(cells.len(), 1, "{cells:?}");
-    out.join("cells").join(&cells[0])
+    image_cell(label, "live", 1500, "checkpoint_every = 40\n")
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -58,21 +24,6 @@ fn lines(path: &Path) -> Vec<String> {
         .lines()
         .map(String::from)
         .collect()
-}
-
-/// Wait (at most a minute) until `ready` holds, while `child` runs.
-fn wait_for(child: &mut std::process::Child, what: &str, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before {what}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "no {what} within 90 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Every line of the live trace is the line of the finished trace at the
@@ -94,7 +45,7 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     let t = with_cell("live-kill");
     // The uninterrupted run, for reference.
     probstab(t.path(), &["run", "cell.toml", "--out", "ref", "--no-plot"]).ok();
-    let reference = lines(&cell_dir(&t.join("ref")).join("trace.csv"));
+    let reference = lines(&only_cell(&t.join("ref")).join("trace.csv"));
     assert!(reference.len() > 250, "{} trace lines", reference.len());
 
     let run = ["run", "cell.toml", "--out", "out", "--no-plot", "--jobs", "1"];
@@ -112,18 +63,18 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     // The heartbeat is rewritten every 2 s: within a few, it has the step.
     let mut status = probstab(t.path(), &["status", "out"]);
     let asked = Instant::now();
-    while !status.stdout.contains(" of 500, loss ") && asked.elapsed() < Duration::from_secs(10) {
+    while !status.stdout.contains(" of 1500, loss ") && asked.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(200));
         status = probstab(t.path(), &["status", "out"]);
     }
     assert_eq!(status.code, Some(1), "{}", status.stdout);
     assert!(
-        status.stdout.contains("running cells:\n") && status.stdout.contains(" of 500, loss "),
+        status.stdout.contains("running cells:\n") && status.stdout.contains(" of 1500, loss "),
         "{}",
         status.stdout
     );
     assert!(status.stdout.contains("steps/s, ETA "), "{}", status.stdout);
-    let dir = cell_dir(&out);
+    let dir = only_cell(&out);
     wait_for(&mut child, "a checkpoint and 120 rows", || {
         dir.join("checkpoint").is_dir() && lines(&dir.join("trace.csv")).len() > 120
     });
@@ -159,7 +110,7 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     probstab(t.path(), &resume).ok();
     assert_eq!(
         read(dir.join("trace.csv")),
-        read(cell_dir(&t.join("ref")).join("trace.csv")),
+        read(only_cell(&t.join("ref")).join("trace.csv")),
         "the finished trace is the uninterrupted one"
     );
     let (a, b) = (

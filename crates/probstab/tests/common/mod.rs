@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests of the `probstab` binary: a
 //! temporary directory per test, running the binary in it, and small readers
-//! for what it writes (summary.csv, metrics.json). Std only.
+//! for what it writes (summary.csv, metrics.json), and a small image cell
+//! to watch, signal and kill.
 
 #![allow(dead_code)]
 
@@ -505,4 +506,66 @@ pub fn slow_grid(lrs: &str, mus: &str) -> String {
     format!(
         "name = \"slow\"\nkind = \"saddle_sim\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n\n[sim]\ntrajectories = 200\nsteps = 6000\ntrace_points = 20\ntrace_samples = 2\n\n[grid]\n\"saddle.lr\" = {lrs}\n\"saddle.mu\" = {mus}\n"
     )
+}
+
+/// One image_classifier cell named `name` on generated CIFAR-format images
+/// (`cifar/` of the test's directory), slow enough (a few seconds) to be
+/// watched, signalled and killed: `steps` steps (about 100 a second on 2
+/// cores), 250 trace rows; `train` adds lines to its [train] table.
+pub fn image_cell(label: &str, name: &str, steps: usize, train: &str) -> TempDir {
+    let t = TempDir::new(label);
+    train::synthetic_images::write_cifar10(
+        &t.join("cifar"),
+        &train::synthetic_images::synthetic(3, 32, 100, 40, 2),
+    )
+    .unwrap();
+    t.write(
+        "cell.toml",
+        &format!(
+            r#"name = "{name}"
+kind = "image_classifier"
+
+[model]
+width = 0.03125
+
+[data]
+dataset = "cifar10"
+dir = "cifar"
+noise_prob = 0.2
+
+[train]
+lr = 0.05
+batch_size = 8
+steps = {steps}
+eval_every = 100
+trace_points = 250
+{train}
+[measure]
+rank_samples = 24
+"#
+        ),
+    );
+    t
+}
+
+/// The one cell directory of `out`.
+pub fn only_cell(out: &Path) -> PathBuf {
+    let cells = list(out.join("cells"));
+    assert_eq!(cells.len(), 1, "{cells:?}");
+    out.join("cells").join(&cells[0])
+}
+
+/// Wait (at most 90 s) until `ready` holds, while `child` runs.
+pub fn wait_for(child: &mut Child, what: &str, mut ready: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "no {what} within 90 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
