@@ -86,12 +86,20 @@ pub fn install(policy: StopPolicy) -> anyhow::Result<()> {
                     if signal == SIGUSR1 {
                         continue;
                     }
-                    say(&format!("{} again: stopping at once", signal_name(signal)));
-                    crate::live::abandon_all();
-                    crate::holders::release_all();
-                    let mut event = RunEvent::new("stop");
-                    event.outcome = Some(format!("stopped at once by a second signal, {}", signal_name(signal)));
-                    let _ = event.append(&policy.out.runs());
+                    // After the stop is written (and the task requeued,
+                    // which makes Slurm end it) there is nothing to add.
+                    let ended = *ENDING.lock().unwrap_or_else(|e| e.into_inner());
+                    if !ended {
+                        say(&format!("{} again: stopping at once", signal_name(signal)));
+                        crate::live::abandon_all();
+                        crate::holders::release_all();
+                        let mut event = RunEvent::new("stop");
+                        event.outcome = Some(format!(
+                            "stopped at once by a second signal, {}",
+                            signal_name(signal)
+                        ));
+                        let _ = event.append(&policy.out.runs());
+                    }
                     std::process::exit(128 + signal);
                 }
                 SIGNAL.store(signal, Ordering::SeqCst);
