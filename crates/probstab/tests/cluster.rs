@@ -261,7 +261,7 @@ fn another_experiment_on_a_busy_out_is_refused_and_the_same_one_shares_it() {
     let (saddle, sim) = tables.split_once("[sim]").unwrap();
     t.write("reordered.toml", &format!("{top}[sim]{sim}[saddle]{saddle}[grid]{grid}"));
     let same = probstab(t.path(), &["run", "reordered.toml", "--out", "out", "--no-plot", "--jobs", "1"]).ok();
-    assert!(!same.stdout.contains("0 run ("), "{}", same.stdout);
+    assert!(!same.stdout.contains("24 cells: 0 run"), "{}", same.stdout);
     let (code, _) = finish(first);
     assert_eq!(code, Some(0));
     assert!(!read(t.join("out/runs.jsonl")).contains("\"event\":\"stop\""));
