@@ -204,9 +204,9 @@ steps = 400
 "data.mu" = [0.1, 0.5, 0.9]
 EOF
 C_ARGS=("$work/two_layer.toml")
-cat >"$work/image.toml" <<'EOF'
-# Two image cells of some seconds each (Fashion-MNIST from Debian's package).
-name = "image"
+image_toml() { # NAME STEPS [GRID LINE]: image cells (Fashion-MNIST from Debian's package), ~100 steps/s
+    cat <<EOF
+name = "$1"
 kind = "image_classifier"
 
 [model]
@@ -221,16 +221,19 @@ noise_prob = 0.2
 [train]
 lr = 0.05
 batch_size = 16
-steps = 1500
-eval_every = 500
+steps = $2
+eval_every = $(($2 / 3))
 trace_points = 100
 
 [measure]
 rank_samples = 50
-
+${3:+
 [grid]
-"data.noise_prob" = [0.0, 0.4]
+$3}
 EOF
+}
+# Two image cells of some seconds each.
+image_toml image 1500 '"data.noise_prob" = [0.0, 0.4]' >"$work/image.toml"
 D_ARGS=("$work/image.toml")
 
 submit() { # DIR ARGS... -> job id
@@ -351,29 +354,7 @@ say "grid b: $traces trace.csv files equal the local run"
 say "memory limits: skipped (no cgroup plugin on this test cluster, so --mem is not enforced)"
 
 if [ "${PROBSTAB_SLURM_TIME_LIMIT:-0}" = 1 ]; then
-    cat >"$work/long.toml" <<'EOF'
-name = "long"
-kind = "image_classifier"
-
-[model]
-width = 0.03125
-
-[data]
-dataset = "fashion_mnist"
-train_size = 2000
-test_size = 200
-noise_prob = 0.2
-
-[train]
-lr = 0.05
-batch_size = 16
-steps = 15000
-eval_every = 5000
-trace_points = 100
-
-[measure]
-rank_samples = 50
-EOF
+    image_toml long 15000 >"$work/long.toml"
     e=$(submit e "$work/long.toml" --time 2 --signal-grace 60 --max-requeues 10)
     say "submitted E = job $e: a cell of ~2 min under a 2 min limit"
     for i in $(seq 1500); do

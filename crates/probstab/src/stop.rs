@@ -1,8 +1,8 @@
 //! Stopping a run on a signal without losing work, and requeueing a Slurm
 //! task that reaches its time limit.
 //!
-//! On the first SIGTERM, SIGINT, SIGHUP or SIGUSR1 the run asks its training loops
-//! to stop (`train::interrupt`): image_classifier cells write a checkpoint
+//! On the first SIGTERM, SIGINT, SIGHUP or SIGUSR1 the run asks its
+//! training loops to stop (`train::interrupt`): image_classifier cells write a checkpoint
 //! at their next step boundary and return; cells that cannot checkpoint
 //! (theory, simulation, two_layer and neuron cells, which are short) are
 //! left unfinished and run again next time; no new cell starts. Once the
@@ -13,7 +13,7 @@
 //!
 //! SIGUSR1 is what `probstab slurm`'s scripts ask Slurm to send some minutes
 //! before the time limit (`--signal=B:USR1@GRACE`). A task run with
-//! `--requeue N` then requeues itself (`scontrol requeue $SLURM_JOB_ID`)
+//! `--requeue N` then requeues itself (`scontrol requeue`, [`SlurmTask`])
 //! unless Slurm has restarted it N times already (`SLURM_RESTART_COUNT`),
 //! and the requeued task continues from the checkpoints (`--resume`).
 //! SIGTERM (`scancel`, or a time limit with no warning) stops without a
