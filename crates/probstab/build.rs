@@ -25,9 +25,12 @@ fn main() {
     println!("cargo:rustc-env=PROBSTAB_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=PROBSTAB_GIT_DIRTY={dirty}");
     // Again when HEAD moves, a commit or `git add` happens, or a source changes.
-    for dir in [git(&["rev-parse", "--git-dir"]), git(&["rev-parse", "--git-common-dir"])]
-        .into_iter()
-        .flatten()
+    for dir in [
+        git(&["rev-parse", "--git-dir"]),
+        git(&["rev-parse", "--git-common-dir"]),
+    ]
+    .into_iter()
+    .flatten()
     {
         let dir = root.join(dir);
         for file in ["HEAD", "index", "packed-refs", "refs"] {

@@ -89,7 +89,8 @@ pub fn run(grid: &Grid, out: &ResultsDir, options: RunOptions, draw: bool) -> Re
                 }
             }
         });
-        let counts = runner::run_cells_counting(&grid.experiment, &grid.cells, out, options, finished);
+        let counts =
+            runner::run_cells_counting(&grid.experiment, &grid.cells, out, options, finished);
         drop(stop);
         counts
     })?;
@@ -158,12 +159,20 @@ impl DryRun {
     /// The text `run --dry-run` prints.
     pub fn report(&self, out: &ResultsDir) -> String {
         let mut s = String::new();
-        let axes: Vec<String> = self.axes.iter().map(|(a, n)| format!("{a} ({n})")).collect();
+        let axes: Vec<String> = self
+            .axes
+            .iter()
+            .map(|(a, n)| format!("{a} ({n})"))
+            .collect();
         let _ = writeln!(
             s,
             "{} cells over {}",
             self.cells,
-            if axes.is_empty() { "no axes".to_string() } else { axes.join(" × ") }
+            if axes.is_empty() {
+                "no axes".to_string()
+            } else {
+                axes.join(" × ")
+            }
         );
         let _ = writeln!(
             s,
@@ -242,8 +251,12 @@ pub fn dry_run(grid: &Grid, out: &ResultsDir, options: RunOptions) -> Result<Dry
             }
         }
     }
-    let per_cell = (!seconds.is_empty())
-        .then(|| (seconds.iter().sum::<f64>() / seconds.len() as f64, seconds.len()));
+    let per_cell = (!seconds.is_empty()).then(|| {
+        (
+            seconds.iter().sum::<f64>() / seconds.len() as f64,
+            seconds.len(),
+        )
+    });
     Ok(DryRun {
         cells: grid.cells.len(),
         complete,

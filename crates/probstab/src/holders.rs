@@ -94,9 +94,13 @@ pub fn hold(out: &ResultsDir, experiment: &Experiment) -> Result<Hold> {
     };
     let path = dir.join(format!("{}.json", runner.run.replace([':', '/'], "-")));
     write_replace(&path, &serde_json::to_vec_pretty(&me)?)?;
-    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(path.clone());
+    HELD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.clone());
     let mut others = Vec::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+    {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let other = entry.path();
         if other == path || other.extension().is_none_or(|e| e != "json") {
@@ -116,7 +120,9 @@ pub fn hold(out: &ResultsDir, experiment: &Experiment) -> Result<Hold> {
     }
     if let Some(other) = others.first() {
         let _ = std::fs::remove_file(&path);
-        HELD.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != path);
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| *p != path);
         let name = if other.experiment == me.experiment {
             format!("`{}` with other settings", other.experiment)
         } else {
@@ -167,6 +173,8 @@ impl Drop for Hold {
             let _ = thread.join();
         }
         let _ = std::fs::remove_file(&self.path);
-        HELD.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.path);
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| *p != self.path);
     }
 }

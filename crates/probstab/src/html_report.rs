@@ -60,7 +60,11 @@ pub fn render(page: &ReportPage) -> String {
     if !page.complete {
         let _ = writeln!(out, "<meta http-equiv=\"refresh\" content=\"{reload}\">");
     }
-    let _ = writeln!(out, "<title>{} \u{2014} probstab report</title>", esc(&page.title));
+    let _ = writeln!(
+        out,
+        "<title>{} \u{2014} probstab report</title>",
+        esc(&page.title)
+    );
     out.push_str("<style>\n");
     out.push_str(STYLE);
     out.push_str("</style>\n</head>\n<body>\n");
@@ -78,7 +82,9 @@ pub fn render(page: &ReportPage) -> String {
     summary(&mut out, page);
     counts(&mut out, page);
     provenance(&mut out, page);
-    out.push_str("<section id=\"experiment\">\n<h2>The experiment as run</h2>\n<pre class=\"toml\">");
+    out.push_str(
+        "<section id=\"experiment\">\n<h2>The experiment as run</h2>\n<pre class=\"toml\">",
+    );
     out.push_str(&esc(&page.experiment));
     out.push_str("</pre>\n</section>\n");
     out.push_str("</main>\n");
@@ -120,7 +126,11 @@ fn header(out: &mut String, page: &ReportPage, reload: u32) {
     if !saw_failed {
         out.push_str("<span class=\"badge st-failed\">failed <b>0</b></span> ");
     }
-    let _ = write!(out, "<span class=\"badge total\">total <b>{}</b></span>", page.total);
+    let _ = write!(
+        out,
+        "<span class=\"badge total\">total <b>{}</b></span>",
+        page.total
+    );
     out.push_str("</p>\n");
     if page.complete {
         out.push_str("<p class=\"banner done\" id=\"banner\">grid complete</p>\n");
@@ -143,7 +153,10 @@ fn summary(out: &mut String, page: &ReportPage) {
     let total = page.total_rows.max(n);
     out.push_str("<div class=\"tools\"><label>filter <input type=\"search\" id=\"summary-filter\" placeholder=\"text in any cell\" autocomplete=\"off\"></label> ");
     if total > n {
-        let _ = write!(out, "<span id=\"summary-count\">showing {n} of {total} rows</span>");
+        let _ = write!(
+            out,
+            "<span id=\"summary-count\">showing {n} of {total} rows</span>"
+        );
     } else {
         let _ = write!(out, "<span id=\"summary-count\">{n} rows</span>");
     }
@@ -648,14 +661,27 @@ mod tests {
             total: 17,
             complete: true,
             reload_seconds: 30,
-            provenance: vec!["build abc123 on host-a".into(), "probstab run sweep.toml".into()],
+            provenance: vec![
+                "build abc123 on host-a".into(),
+                "probstab run sweep.toml".into(),
+            ],
             generated: "2025-01-01 12:00:00".into(),
             plots: vec![],
             traces: vec![],
-            header: vec!["cell".into(), "status".into(), "loss".into(), "error".into()],
+            header: vec![
+                "cell".into(),
+                "status".into(),
+                "loss".into(),
+                "error".into(),
+            ],
             rows: vec![
                 vec!["n=1".into(), "ok".into(), "0.5".into(), "".into()],
-                vec!["n=2".into(), "failed".into(), "nan".into(), "panic: boom".into()],
+                vec![
+                    "n=2".into(),
+                    "failed".into(),
+                    "nan".into(),
+                    "panic: boom".into(),
+                ],
                 vec!["n=3".into(), "diverged".into(), "inf".into(), "".into()],
             ],
             total_rows: 3,
@@ -689,7 +715,9 @@ mod tests {
         let html = render(&p);
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img"));
-        assert!(html.contains("name = &quot;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;"));
+        assert!(
+            html.contains("name = &quot;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;")
+        );
         assert!(html.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
         assert!(html.contains("<td class=\"wrap\">error: &quot;&lt;b&gt;&quot; &amp; more</td>"));
         assert!(html.contains("<h1>a &amp; b&#39;s &lt;script&gt;</h1>"));
@@ -710,7 +738,10 @@ mod tests {
         p.complete = false;
         p.reload_seconds = 15;
         let html = render(&p);
-        assert_eq!(occurrences(&html, "<meta http-equiv=\"refresh\" content=\"15\">").len(), 1);
+        assert_eq!(
+            occurrences(&html, "<meta http-equiv=\"refresh\" content=\"15\">").len(),
+            1
+        );
         assert!(html.contains("grid incomplete: this page reloads every 15 s"));
         // The meta is in <head>.
         assert!(html.find("http-equiv").unwrap() < html.find("</head>").unwrap());
@@ -729,7 +760,10 @@ mod tests {
             svg("one")
         );
         p.plots = vec![("loss <heatmap>".into(), doc)];
-        p.traces = vec![("trace".into(), format!("<?xml version=\"1.0\"?>{}", svg("two")))];
+        p.traces = vec![(
+            "trace".into(),
+            format!("<?xml version=\"1.0\"?>{}", svg("two")),
+        )];
         let html = render(&p);
         assert!(!html.contains("<?xml"));
         assert!(!html.contains("svg11.dtd"));
@@ -748,8 +782,13 @@ mod tests {
     fn svg_without_viewbox_gets_one_from_its_size() {
         let with = embed_svg(&svg("a"));
         assert_eq!(occurrences(&with, "viewBox").len(), 1);
-        let without = embed_svg("<svg width=\"640px\" height='480' xmlns=\"http://www.w3.org/2000/svg\"><g/></svg>\n");
-        assert!(without.starts_with("<svg viewBox=\"0 0 640 480\" width=\"640px\""), "{without}");
+        let without = embed_svg(
+            "<svg width=\"640px\" height='480' xmlns=\"http://www.w3.org/2000/svg\"><g/></svg>\n",
+        );
+        assert!(
+            without.starts_with("<svg viewBox=\"0 0 640 480\" width=\"640px\""),
+            "{without}"
+        );
         let relative = embed_svg("<svg width=\"100%\" height=\"50%\"><g/></svg>");
         assert_eq!(relative, "<svg width=\"100%\" height=\"50%\"><g/></svg>");
         let not_svg = embed_svg("<html><script>x</script></html>");
@@ -762,7 +801,10 @@ mod tests {
         let mut p = page();
         p.complete = true;
         let html = render(&p);
-        assert!(!html.to_ascii_lowercase().contains("http"), "an address in the page");
+        assert!(
+            !html.to_ascii_lowercase().contains("http"),
+            "an address in the page"
+        );
         for bad in ["<link", " src=", "url(", "@import", "<iframe", "<img"] {
             assert!(!html.contains(bad), "{bad}");
         }
@@ -786,7 +828,9 @@ mod tests {
         for i in occurrences(&html.to_ascii_lowercase(), "http") {
             let rest = &html[i..];
             assert!(
-                rest.starts_with(SVG_NS) || rest.starts_with(XLINK_NS) || rest.starts_with("http-equiv="),
+                rest.starts_with(SVG_NS)
+                    || rest.starts_with(XLINK_NS)
+                    || rest.starts_with("http-equiv="),
                 "unexpected address: {}",
                 &rest[..rest.len().min(60)]
             );
@@ -835,15 +879,39 @@ mod tests {
     #[test]
     fn sections_table_and_header_area() {
         let html = render(&page());
-        for id in ["experiment", "counts", "provenance", "plots", "traces", "summary"] {
-            assert_eq!(occurrences(&html, &format!("<section id=\"{id}\">")).len(), 1, "{id}");
+        for id in [
+            "experiment",
+            "counts",
+            "provenance",
+            "plots",
+            "traces",
+            "summary",
+        ] {
+            assert_eq!(
+                occurrences(&html, &format!("<section id=\"{id}\">")).len(),
+                1,
+                "{id}"
+            );
         }
-        assert_eq!(occurrences(&html, "<section").len(), occurrences(&html, "</section>").len());
-        assert_eq!(occurrences(&html, "<table").len(), occurrences(&html, "</table>").len());
-        assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"));
+        assert_eq!(
+            occurrences(&html, "<section").len(),
+            occurrences(&html, "</section>").len()
+        );
+        assert_eq!(
+            occurrences(&html, "<table").len(),
+            occurrences(&html, "</table>").len()
+        );
+        assert!(
+            html.starts_with(
+                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+            )
+        );
         assert!(html.contains("<table id=\"summary-table\">"));
         assert!(html.contains("<input type=\"search\" id=\"summary-filter\""));
-        assert_eq!(occurrences(&html, "<th scope=\"col\" tabindex=\"0\"").len(), 4);
+        assert_eq!(
+            occurrences(&html, "<th scope=\"col\" tabindex=\"0\"").len(),
+            4
+        );
         assert!(html.contains(">loss<span class=\"arrow\""));
         assert!(html.contains("<p class=\"none\">No plots.</p>"));
         assert!(html.contains("<p class=\"none\">No traces.</p>"));
@@ -950,7 +1018,8 @@ mod tests {
             let text = std::fs::read_to_string(&svg_path).unwrap();
             p.plots.push((svg_path, text));
         }
-        let path = std::env::var("REPORT_SAMPLE").unwrap_or_else(|_| "/tmp/report-sample.html".into());
+        let path =
+            std::env::var("REPORT_SAMPLE").unwrap_or_else(|_| "/tmp/report-sample.html".into());
         std::fs::write(&path, render(&p)).unwrap();
         eprintln!("wrote {path}");
     }

@@ -50,10 +50,10 @@ pub mod runner;
 pub mod slice;
 /// Job-array scripts for Slurm (`probstab slurm`).
 pub mod slurm;
-/// Stopping on a signal (checkpoints first) and requeueing a Slurm task.
-pub mod stop;
 /// Complete, failed and missing cells of a results directory.
 pub mod status;
+/// Stopping on a signal (checkpoints first) and requeueing a Slurm task.
+pub mod stop;
 /// The results directory: every path in it, and atomic writes.
 pub mod store;
 /// Per-step tables (`trace.csv`) and which steps they keep.

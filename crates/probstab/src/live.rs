@@ -324,7 +324,13 @@ impl LiveCell {
     /// than [`STALE_AFTER`] (SIGSTOP, a suspended job, a hung filesystem)
     /// may have lost the cell to another; its result is then dropped.
     pub fn still_mine(&self) -> bool {
-        let run = self.state.lock().unwrap_or_else(|e| e.into_inner()).claim.run.clone();
+        let run = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .claim
+            .run
+            .clone();
         read_claim(&self.dir).is_some_and(|c| c.run == run)
             && !matches!(self.dir.read_record(), Ok(crate::store::RecordFile::Found(r)) if r.status.is_complete())
     }
@@ -355,7 +361,10 @@ impl LiveCell {
     /// and ext4 then slows down every later file creation: the main job of
     /// 10,100 cells took 19 s instead of 2.2 s.)
     fn release(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).released = true;
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .released = true;
     }
 }
 
@@ -396,7 +405,11 @@ fn abandon_claim(cell: &LiveCell) {
 pub fn abandon_all() {
     let holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for shared in holders.iter().filter_map(std::sync::Weak::upgrade) {
-        let cells = shared.cells.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cells = shared
+            .cells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for cell in cells {
             abandon_claim(&cell);
         }
@@ -446,10 +459,7 @@ impl LiveTrace {
         steps: Vec<usize>,
         row: RowFn,
     ) -> Self {
-        let path = cell
-            .as_ref()
-            .map(|c| c.dir.trace())
-            .unwrap_or_default();
+        let path = cell.as_ref().map(|c| c.dir.trace()).unwrap_or_default();
         Self {
             cell,
             path,
@@ -476,7 +486,10 @@ impl LiveTrace {
                     for line in lines {
                         let step = line.split(',').next().and_then(|s| s.parse::<f64>().ok());
                         match step {
-                            Some(s) if s < first as f64 && line.split(',').count() == self.columns.len() => {
+                            Some(s)
+                                if s < first as f64
+                                    && line.split(',').count() == self.columns.len() =>
+                            {
                                 text.push_str(line);
                                 text.push('\n');
                             }
@@ -620,7 +633,10 @@ mod tests {
         std::fs::create_dir_all(dir.path()).unwrap();
         std::fs::write(dir.claim(), serde_json::to_vec(&dead).unwrap()).unwrap();
         let beats = Heartbeats::start();
-        assert!(matches!(beats.claim(&dir, "c").unwrap(), Claimed::Mine(_)), "taken over");
+        assert!(
+            matches!(beats.claim(&dir, "c").unwrap(), Claimed::Mine(_)),
+            "taken over"
+        );
         // A fresh claim of another host is left alone.
         let dir2 = temp("busy");
         std::fs::create_dir_all(dir2.path()).unwrap();
@@ -648,21 +664,45 @@ mod tests {
         };
         let columns = vec!["step".to_string(), "loss".to_string()];
         let row: fn(&StepInfo) -> Vec<f64> = |i| vec![i.step as f64, i.loss as f64];
-        let mut live = LiveTrace::new(Some(guard.cell().clone()), columns.clone(), vec![0, 2, 4, 6, 8], Box::new(row));
+        let mut live = LiveTrace::new(
+            Some(guard.cell().clone()),
+            columns.clone(),
+            vec![0, 2, 4, 6, 8],
+            Box::new(row),
+        );
         live.start(0, 10);
         for step in 0..7 {
-            live.step(&StepInfo { step, loss: step as f32, ..StepInfo::default() });
+            live.step(&StepInfo {
+                step,
+                loss: step as f32,
+                ..StepInfo::default()
+            });
         }
         live.sync();
-        assert_eq!(std::fs::read_to_string(dir.trace()).unwrap(), "step,loss\n0,0\n2,2\n4,4\n6,6\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.trace()).unwrap(),
+            "step,loss\n0,0\n2,2\n4,4\n6,6\n"
+        );
         // Resumed at step 5: rows 0, 2, 4 stay, 6 comes again, once.
-        let mut live = LiveTrace::new(Some(guard.cell().clone()), columns, vec![0, 2, 4, 6, 8], Box::new(row));
+        let mut live = LiveTrace::new(
+            Some(guard.cell().clone()),
+            columns,
+            vec![0, 2, 4, 6, 8],
+            Box::new(row),
+        );
         live.start(5, 10);
         for step in 5..10 {
-            live.step(&StepInfo { step, loss: step as f32, ..StepInfo::default() });
+            live.step(&StepInfo {
+                step,
+                loss: step as f32,
+                ..StepInfo::default()
+            });
         }
         live.sync();
-        assert_eq!(std::fs::read_to_string(dir.trace()).unwrap(), "step,loss\n0,0\n2,2\n4,4\n6,6\n8,8\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.trace()).unwrap(),
+            "step,loss\n0,0\n2,2\n4,4\n6,6\n8,8\n"
+        );
         drop(guard);
         let _ = std::fs::remove_dir_all(dir.path().parent().unwrap().parent().unwrap());
     }

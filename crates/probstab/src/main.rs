@@ -455,7 +455,12 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
                 format!("{} cells: {}", grid.cells.len(), report.counts),
                 format!("summary: {}", report.summary.display()),
             ];
-            lines.extend(report.plots.iter().map(|p| format!("plot: {}", p.display())));
+            lines.extend(
+                report
+                    .plots
+                    .iter()
+                    .map(|p| format!("plot: {}", p.display())),
+            );
             for e in &report.plot_errors {
                 let _ = writeln!(std::io::stderr(), "warning: {e}");
             }

@@ -256,7 +256,10 @@ pub fn overlay_plot(
         Some(by) => format!("{column} of {drawn} cells by {by}{sampled}"),
         None => format!("{column} of {drawn} cells{sampled}"),
     });
-    let y_log = column != "log_loss" && series.iter().all(|s| s.points.iter().all(|p| !(p.1 <= 0.0)));
+    let y_log = column != "log_loss"
+        && series
+            .iter()
+            .all(|s| s.points.iter().all(|p| !(p.1 <= 0.0)));
     Ok(LinePlot {
         title,
         x_label: "step".into(),

@@ -121,7 +121,9 @@ fn plots(dir: &ResultsDir) -> Result<Vec<(String, String)>> {
             .map(|e| e.path())
             .filter(|p| {
                 p.extension().is_some_and(|e| e == "svg")
-                    && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
             })
             .collect(),
         Err(_) => Vec::new(),
@@ -140,7 +142,10 @@ fn plots(dir: &ResultsDir) -> Result<Vec<(String, String)>> {
         bytes += svg.len();
         if bytes > MAX_PLOT_BYTES {
             plots.push((
-                format!("{name} (not embedded: the page keeps to {} MB of plots)", MAX_PLOT_BYTES >> 20),
+                format!(
+                    "{name} (not embedded: the page keeps to {} MB of plots)",
+                    MAX_PLOT_BYTES >> 20
+                ),
                 String::new(),
             ));
             continue;
@@ -157,8 +162,7 @@ fn traces(dir: &ResultsDir, summary: &Summary) -> Vec<(String, String)> {
     let Some(first) = rows.iter().find(|r| dir.cell(&r.id).trace().exists()) else {
         return Vec::new();
     };
-    let Ok((header, ..)) =
-        crate::plot_trace::read_trace(&dir.cell(&first.id).trace(), &first.id)
+    let Ok((header, ..)) = crate::plot_trace::read_trace(&dir.cell(&first.id).trace(), &first.id)
     else {
         return Vec::new();
     };

@@ -3,9 +3,9 @@
 
 use crate::experiment::{Cell, Experiment};
 use crate::kind::{self, CellContext, CellOutput};
-use crate::record::{Record, Status, metrics_to_json};
 use crate::live::{ClaimGuard, Claimed, Heartbeats, now};
 use crate::provenance::{Provenance, RunEvent};
+use crate::record::{Record, Status, metrics_to_json};
 use crate::store::{Batch, CellDir, ResultsDir, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -307,14 +307,16 @@ impl Running<'_> {
     /// Claim a cell: its guard, or what became of it (another process holds
     /// it, or completed it since the grid was read).
     /// Quick kinds' cells are not claimed (`Kind::QUICK`): no guard.
-    fn claim(&self, cell: &Cell) -> Result<std::result::Result<(CellDir, Option<ClaimGuard>), Done>> {
+    fn claim(
+        &self,
+        cell: &Cell,
+    ) -> Result<std::result::Result<(CellDir, Option<ClaimGuard>), Done>> {
         if train::interrupt::requested() {
             return Ok(Err(Done::Interrupted));
         }
         let dir = self.out.cell(&cell.id);
-        let complete = || -> Result<bool> {
-            Ok(dir.record()?.is_some_and(|r| r.status.is_complete()))
-        };
+        let complete =
+            || -> Result<bool> { Ok(dir.record()?.is_some_and(|r| r.status.is_complete())) };
         if complete()? {
             return Ok(Err(Done::Complete));
         }
@@ -465,7 +467,8 @@ impl Running<'_> {
             }
         }
         if let Some(spectrum) = &output.spectrum {
-            self.batch.stage(&dir.spectrum(), spectrum.to_csv().as_bytes())?;
+            self.batch
+                .stage(&dir.spectrum(), spectrum.to_csv().as_bytes())?;
         }
         let device = train::device::adapter(cell.config.backend).map(|a| a.name);
         let backend = match cell.config.backend {

@@ -409,7 +409,11 @@ mod tests {
         assert!(s.contains("--jobs 4 --resume --requeue 3\n"));
         // On wgpu the run picks one cell per GPU the task was given.
         let gpu = ArrayJob { on_gpu: true, ..j };
-        assert!(gpu.script().unwrap().contains("--cells \"$first..$end\" --resume --requeue 3\n"));
+        assert!(
+            gpu.script()
+                .unwrap()
+                .contains("--cells \"$first..$end\" --resume --requeue 3\n")
+        );
     }
 
     #[test]
@@ -509,8 +513,18 @@ mod tests {
             ..job()
         };
         let e = j.script().unwrap_err().to_string();
-        assert!(e.contains("--signal-grace 300 s") && e.contains("--time 5 (300 s)"), "{e}");
-        assert!(ArrayJob { signal_grace: 120, ..j }.script().is_ok());
+        assert!(
+            e.contains("--signal-grace 300 s") && e.contains("--time 5 (300 s)"),
+            "{e}"
+        );
+        assert!(
+            ArrayJob {
+                signal_grace: 120,
+                ..j
+            }
+            .script()
+            .is_ok()
+        );
     }
 
     #[test]

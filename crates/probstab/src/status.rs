@@ -3,9 +3,9 @@
 //! cells that no task has started yet count as missing too.
 
 use crate::experiment::Grid;
+use crate::live::{Claim, Runner, STALE_AFTER, read_claim};
 use crate::record::Status;
 use crate::slice::ranges_text;
-use crate::live::{Claim, Runner, STALE_AFTER, read_claim};
 use crate::store::{RecordFile, ResultsDir};
 use anyhow::Result;
 use std::collections::HashSet;

@@ -160,7 +160,10 @@ pub fn end(policy: &StopPolicy, what: &str, unfinished: bool) -> Option<i32> {
     let mut event = RunEvent::new("stop");
     event.outcome = Some(format!("stopped by {}: {what}", signal_name(signal)));
     if let Requeue::No(why) = &decision {
-        event.outcome = Some(format!("{}; not requeued: {why}", event.outcome.unwrap_or_default()));
+        event.outcome = Some(format!(
+            "{}; not requeued: {why}",
+            event.outcome.unwrap_or_default()
+        ));
     }
     let _ = event.append(&policy.out.runs());
     say(event.outcome.as_deref().unwrap_or(""));
@@ -171,7 +174,9 @@ pub fn end(policy: &StopPolicy, what: &str, unfinished: bool) -> Option<i32> {
         let _ = event.append(&policy.out.runs());
         say(&format!("requeueing: scontrol requeue {job}"));
         if let Err(e) = requeue(job) {
-            say(&format!("scontrol requeue {job} failed: {e:#}; submit the job again to go on"));
+            say(&format!(
+                "scontrol requeue {job} failed: {e:#}; submit the job again to go on"
+            ));
             let mut event = RunEvent::new("requeue_failed");
             event.outcome = Some(format!("scontrol requeue {job}: {e:#}"));
             let _ = event.append(&policy.out.runs());
@@ -313,12 +318,18 @@ mod tests {
                 max: 3
             }
         );
-        assert!(matches!(requeue_decision(SIGUSR1, Some(3), Some(&task(2))), Requeue::Yes { restart: 3, .. }));
+        assert!(matches!(
+            requeue_decision(SIGUSR1, Some(3), Some(&task(2))),
+            Requeue::Yes { restart: 3, .. }
+        ));
         let no = |r: Requeue, needle: &str| match r {
             Requeue::No(why) => assert!(why.contains(needle), "{why}"),
             yes => panic!("{yes:?}"),
         };
-        no(requeue_decision(SIGUSR1, Some(3), Some(&task(3))), "3 times");
+        no(
+            requeue_decision(SIGUSR1, Some(3), Some(&task(3))),
+            "3 times",
+        );
         no(requeue_decision(SIGTERM, Some(3), Some(&task(0))), "cancel");
         no(requeue_decision(SIGINT, Some(3), Some(&task(0))), "cancel");
         no(requeue_decision(SIGUSR1, None, Some(&task(0))), "--requeue");
@@ -328,17 +339,30 @@ mod tests {
     #[test]
     fn the_task_comes_from_slurms_variables() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         assert_eq!(SlurmTask::from_vars(vars(&[])), None);
         assert_eq!(
-            SlurmTask::from_vars(vars(&[("SLURM_JOB_ID", "12"), ("SLURM_RESTART_COUNT", "2")])),
+            SlurmTask::from_vars(vars(&[
+                ("SLURM_JOB_ID", "12"),
+                ("SLURM_RESTART_COUNT", "2")
+            ])),
             Some(SlurmTask {
                 job: "12".into(),
                 restarts: 2
             })
         );
-        assert_eq!(SlurmTask::from_vars(vars(&[("SLURM_JOB_ID", "12")])).unwrap().restarts, 0);
+        assert_eq!(
+            SlurmTask::from_vars(vars(&[("SLURM_JOB_ID", "12")]))
+                .unwrap()
+                .restarts,
+            0
+        );
         // In an array, the task alone (`scontrol requeue 4` would requeue
         // every task of array 4, whose first task's job id is 4 too).
         let task = SlurmTask::from_vars(vars(&[

@@ -207,7 +207,11 @@ impl CellDir {
             Err(_) if text.trim().is_empty() => {
                 return Ok(RecordFile::Invalid("metrics.json is empty".into()));
             }
-            Err(e) => return Ok(RecordFile::Invalid(format!("metrics.json is not a valid record ({e})"))),
+            Err(e) => {
+                return Ok(RecordFile::Invalid(format!(
+                    "metrics.json is not a valid record ({e})"
+                )));
+            }
         };
         let name = self.0.file_name().map(|n| n.to_string_lossy().into_owned());
         if name.as_deref() != Some(record.id.as_str()) {
@@ -245,7 +249,8 @@ pub enum RecordFile {
 /// a kill nor a crash of the machine leaves an empty or partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = write_temporary(path, bytes)?;
-    let file = std::fs::File::open(&tmp).with_context(|| format!("cannot open {}", tmp.display()))?;
+    let file =
+        std::fs::File::open(&tmp).with_context(|| format!("cannot open {}", tmp.display()))?;
     file.sync_all()
         .with_context(|| format!("cannot sync {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
@@ -256,7 +261,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The directory `path` is in (`.` for a bare file name).
 fn parent(path: &Path) -> Result<&Path> {
     let dir = path.parent().context("a file path has a parent")?;
-    Ok(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+    Ok(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })
 }
 
 /// Write `bytes` to `path` atomically (temporary file + rename), without
@@ -286,7 +295,8 @@ fn write_temporary(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
 
 /// Sync a directory: the renames into it reach the disk.
 fn sync_dir(dir: &Path) -> Result<()> {
-    let handle = std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let handle =
+        std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
     handle
         .sync_all()
         .with_context(|| format!("cannot sync {}", dir.display()))
@@ -375,7 +385,8 @@ impl Batch {
 #[cfg(target_os = "linux")]
 fn sync_filesystem<'a>(anchor: &Path, _paths: impl Iterator<Item = &'a Path>) -> Result<()> {
     use std::os::fd::AsRawFd;
-    let dir = std::fs::File::open(anchor).with_context(|| format!("cannot open {}", anchor.display()))?;
+    let dir =
+        std::fs::File::open(anchor).with_context(|| format!("cannot open {}", anchor.display()))?;
     // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
     if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
         return Err(std::io::Error::last_os_error())
@@ -421,7 +432,10 @@ mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
         batch.commit().unwrap();
         write_atomic(&dir.join("y/z.txt"), b"durable").unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("y/z.txt")).unwrap(), "durable");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("y/z.txt")).unwrap(),
+            "durable"
+        );
         // A bare file name is in the working directory.
         assert_eq!(parent(Path::new("partial.html")).unwrap(), Path::new("."));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -36,7 +36,12 @@ pub struct TracesTable {
 /// Write the long table of `dir`'s traces.
 pub fn traces(dir: &ResultsDir, options: &TracesOptions) -> Result<TracesTable> {
     let grid = Grid::of(dir)?;
-    let axes: Vec<String> = grid.experiment.axes.iter().map(|a| a.path.clone()).collect();
+    let axes: Vec<String> = grid
+        .experiment
+        .axes
+        .iter()
+        .map(|a| a.path.clone())
+        .collect();
     for key in options.filter.keys() {
         if !axes.contains(key) {
             bail!(
@@ -97,7 +102,11 @@ pub fn traces(dir: &ResultsDir, options: &TracesOptions) -> Result<TracesTable> 
         bail!(
             "no cell of {} {}has a trace.csv",
             dir.path().display(),
-            if options.filter.is_empty() { "" } else { "that matches --where " }
+            if options.filter.is_empty() {
+                ""
+            } else {
+                "that matches --where "
+            }
         );
     }
     let mut columns: Vec<String> = Vec::new();
@@ -120,11 +129,13 @@ pub fn traces(dir: &ResultsDir, options: &TracesOptions) -> Result<TracesTable> 
     let path = options.out.clone().unwrap_or_else(|| dir.traces());
     let tmp = path.with_file_name(format!(
         "{}{TMP_MARK}{}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
-    let mut w = csv::Writer::from_path(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut w =
+        csv::Writer::from_path(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     let mut header = vec!["cell".to_string()];
     header.extend(axes.iter().cloned());
     header.push("status".into());

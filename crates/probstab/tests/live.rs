@@ -30,7 +30,10 @@ fn lines(path: &Path) -> Vec<String> {
 /// same place: no step twice, none missing, the same numbers.
 fn assert_prefix(live: &[String], full: &[String], when: &str) {
     assert!(live.len() >= 2, "{when}: the live trace has no rows");
-    assert!(live.len() <= full.len(), "{when}: longer than the whole trace");
+    assert!(
+        live.len() <= full.len(),
+        "{when}: longer than the whole trace"
+    );
     for (i, (a, b)) in live.iter().zip(full).enumerate() {
         // A line being written when the process died may be cut short.
         if i == live.len() - 1 && b.starts_with(a.as_str()) {
@@ -48,7 +51,15 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     let reference = lines(&only_cell(&t.join("ref")).join("trace.csv"));
     assert!(reference.len() > 250, "{} trace lines", reference.len());
 
-    let run = ["run", "cell.toml", "--out", "out", "--no-plot", "--jobs", "1"];
+    let run = [
+        "run",
+        "cell.toml",
+        "--out",
+        "out",
+        "--no-plot",
+        "--jobs",
+        "1",
+    ];
     let out = t.join("out");
     let mut child = spawn(t.path(), &run);
     let trace = || {
@@ -82,7 +93,10 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     child.wait().unwrap();
 
     let killed = lines(&dir.join("trace.csv"));
-    assert!(!dir.join("metrics.json").exists(), "a killed cell has no record");
+    assert!(
+        !dir.join("metrics.json").exists(),
+        "a killed cell has no record"
+    );
     assert_prefix(&killed, &reference, "after the kill");
     let status = probstab(t.path(), &["status", "out"]);
     assert_eq!(status.code, Some(1), "incomplete: {}", status.stdout);
@@ -93,19 +107,29 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
         "{}",
         status.stdout
     );
-    assert!(!status.stdout.contains("running cells:"), "{}", status.stdout);
+    assert!(
+        !status.stdout.contains("running cells:"),
+        "{}",
+        status.stdout
+    );
 
     // Resumed from its checkpoint, the trace keeps the rows before it and
     // grows from there; killed again, it is still the reference's prefix.
     let resume = ["run", "cell.toml", "--out", "out", "--no-plot", "--resume"];
     let mut child = spawn(t.path(), &resume);
     let past = killed.len() + 40;
-    wait_for(&mut child, "the resumed trace to pass the killed one", || {
-        lines(&dir.join("trace.csv")).len() > past
-    });
+    wait_for(
+        &mut child,
+        "the resumed trace to pass the killed one",
+        || lines(&dir.join("trace.csv")).len() > past,
+    );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_prefix(&lines(&dir.join("trace.csv")), &reference, "after the resume");
+    assert_prefix(
+        &lines(&dir.join("trace.csv")),
+        &reference,
+        "after the resume",
+    );
 
     probstab(t.path(), &resume).ok();
     assert_eq!(
@@ -122,7 +146,11 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     }
     assert!(!b.get(0, "resumed_at").is_empty(), "it did resume");
     let status = probstab(t.path(), &["status", "out"]).ok();
-    assert!(status.stdout.contains("1 of 1 cells complete") && !status.stdout.contains("running"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("1 of 1 cells complete") && !status.stdout.contains("running"),
+        "{}",
+        status.stdout
+    );
 
     // Provenance: in the record, in runs.jsonl, and not in summary.csv.
     let record: serde_json::Value = serde_json::from_str(&read(dir.join("metrics.json"))).unwrap();
@@ -130,7 +158,8 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     assert_eq!(p["build"]["version"], env!("CARGO_PKG_VERSION"));
     let commit = p["build"]["commit"].as_str().unwrap();
     assert!(
-        commit == "unknown" || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        commit == "unknown"
+            || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
         "{commit}"
     );
     let command: Vec<&str> = p["command"]
@@ -145,11 +174,25 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     assert!(p["started"].as_str().unwrap() <= p["finished"].as_str().unwrap());
     assert!(record["started_at"].as_f64().unwrap() <= record["finished_at"].as_f64().unwrap());
     let runs = read(out.join("runs.jsonl"));
-    let events: Vec<serde_json::Value> = runs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(events.iter().filter(|e| e["event"] == "start").count(), 3, "{runs}");
-    assert_eq!(events.iter().filter(|e| e["event"] == "end").count(), 1, "two were killed: {runs}");
+    let events: Vec<serde_json::Value> = runs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "start").count(),
+        3,
+        "{runs}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "end").count(),
+        1,
+        "two were killed: {runs}"
+    );
     let summary = read(out.join("summary.csv"));
-    assert!(!summary.contains(commit) && !summary.contains("provenance"), "{summary}");
+    assert!(
+        !summary.contains(commit) && !summary.contains("provenance"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -158,7 +201,11 @@ fn status_counts_the_builds_behind_the_cells() {
     t.write("g.toml", common::SADDLE_GRID);
     probstab(t.path(), &["run", "g.toml", "--out", "out", "--no-plot"]).ok();
     let status = probstab(t.path(), &["status", "out"]).ok();
-    assert!(status.stdout.contains("\nbuilt by probstab "), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("\nbuilt by probstab "),
+        "{}",
+        status.stdout
+    );
     let before = read(t.join("out/summary.csv"));
     // One cell as if an older build had computed it.
     let cells = list(t.join("out/cells"));
@@ -175,5 +222,9 @@ fn status_counts_the_builds_behind_the_cells() {
         status.stdout
     );
     probstab(t.path(), &["collect", "out"]).ok();
-    assert_eq!(read(t.join("out/summary.csv")), before, "provenance stays out of summary.csv");
+    assert_eq!(
+        read(t.join("out/summary.csv")),
+        before,
+        "provenance stays out of summary.csv"
+    );
 }

@@ -16,18 +16,18 @@ pub mod data;
 pub mod device;
 /// Which GPU a Slurm task uses: its variables matched to wgpu's adapters by PCI bus id.
 pub mod gpu_choice;
-/// A request to stop early (a signal): responsive loops checkpoint and return.
-pub mod interrupt;
 /// CIFAR-10 and Fashion-MNIST: loading, normalisation, augmentation, shuffling, label noise.
 pub mod images;
 /// PyTorch-style initial weights from a seeded stream.
 pub mod init;
+/// A request to stop early (a signal): responsive loops checkpoint and return.
+pub mod interrupt;
 /// Whether a ResNet-18 training step fits in this machine's memory.
 pub mod memory;
-/// The node's NVIDIA GPUs (nvidia-smi, /proc): index, PCI bus id, UUID.
-pub mod node_gpus;
 /// The `neuron` kind: u·σ(w·x) trained on a 1-D dataset.
 pub mod neuron;
+/// The node's NVIDIA GPUs (nvidia-smi, /proc): index, PCI bus id, UUID.
+pub mod node_gpus;
 /// Packed two_layer cells: a stacked model with a fused SGD step.
 pub mod packed;
 /// Packed two_layer cells as stacked tensors on a burn device (the GPU).

@@ -25,7 +25,12 @@ pub fn available_bytes() -> Option<f64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok();
     let read = |path: &str| std::fs::read_to_string(path).ok();
-    available_from(meminfo.as_deref(), cgroup.as_deref(), "/sys/fs/cgroup", &read)
+    available_from(
+        meminfo.as_deref(),
+        cgroup.as_deref(),
+        "/sys/fs/cgroup",
+        &read,
+    )
 }
 
 /// [`available_bytes`] from the texts of /proc/meminfo and /proc/self/cgroup,
@@ -216,14 +221,26 @@ mod tests {
         let got = available_from(Some(MEMINFO), Some("0::/slurm/job_7"), "/cg", &read);
         assert_eq!(got, Some(2147483648.0));
         let v1 = files(&[
-            ("/cg/memory/slurm/uid_0/job_7/memory.limit_in_bytes", "1000000000"),
-            ("/cg/memory/slurm/uid_0/job_7/memory.usage_in_bytes", "250000000"),
+            (
+                "/cg/memory/slurm/uid_0/job_7/memory.limit_in_bytes",
+                "1000000000",
+            ),
+            (
+                "/cg/memory/slurm/uid_0/job_7/memory.usage_in_bytes",
+                "250000000",
+            ),
             ("/cg/memory/memory.limit_in_bytes", "9223372036854771712"),
         ]);
         let cgroup = "12:cpuset:/slurm/uid_0/job_7\n4:memory:/slurm/uid_0/job_7\n";
-        assert_eq!(available_from(Some(MEMINFO), Some(cgroup), "/cg", &v1), Some(750000000.0));
+        assert_eq!(
+            available_from(Some(MEMINFO), Some(cgroup), "/cg", &v1),
+            Some(750000000.0)
+        );
         // Only the cgroup can be read.
-        assert_eq!(available_from(None, Some(cgroup), "/cg", &v1), Some(750000000.0));
+        assert_eq!(
+            available_from(None, Some(cgroup), "/cg", &v1),
+            Some(750000000.0)
+        );
     }
 
     #[test]
@@ -253,8 +270,13 @@ mod tests {
             assert!((est / peak - 1.0).abs() < 0.1, "{hidden}: {est} vs {peak}");
         }
         assert!(check_two_layer(200, 200, 1, 0, 64, 1e9).is_ok());
-        let e = check_two_layer(8, 10_000_000, 1, 0, 1, 20e9).unwrap_err().to_string();
-        assert!(e.contains("model.hidden = 10000000") && e.contains("83.") && e.contains("20.0 GB"), "{e}");
+        let e = check_two_layer(8, 10_000_000, 1, 0, 1, 20e9)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.hidden = 10000000") && e.contains("83.") && e.contains("20.0 GB"),
+            "{e}"
+        );
         // Several cells trained at once count together.
         assert!(check_two_layer(8, 100_000, 1, 0, 1, 1e9).is_ok());
         assert!(check_two_layer(8, 100_000, 1, 0, 2, 1e9).is_err());

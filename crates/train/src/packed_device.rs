@@ -16,11 +16,11 @@ use crate::data::{Batch, Source, Teacher};
 use crate::rng::{Stream, rng};
 use crate::trainer::Outcome;
 use crate::two_layer::{TEST_POINTS, TwoLayerCell, TwoLayerRun};
+use crate::watch::{StepInfo, Unwatched, Watch};
 use burn::tensor::{Device, Tensor, TensorData};
 use models::Activation;
 use models::activation::OnTensors;
 use std::borrow::Borrow;
-use crate::watch::{StepInfo, Unwatched, Watch};
 
 /// The stacked parameters of a pack (or anything shaped as them).
 struct Stack {

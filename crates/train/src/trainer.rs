@@ -74,7 +74,15 @@ pub fn train<M: Module>(
     cfg: &TrainTable,
     device: &Device,
 ) -> (M, Outcome) {
-    train_observed(model, forward, source, cfg, device, |_, _| None, &mut Unwatched)
+    train_observed(
+        model,
+        forward,
+        source,
+        cfg,
+        device,
+        |_, _| None,
+        &mut Unwatched,
+    )
 }
 
 /// [`train`], showing `observe` the model at each step before its update

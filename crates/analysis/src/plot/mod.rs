@@ -227,13 +227,15 @@ fn render_files(fig: &impl Figure, png: &Path, svg: &Path) -> Result<(), PlotErr
 /// (the bitmap backend picks the format from it).
 fn temporary(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(
-        ".tmp-{}-{:?}-{}",
-        std::process::id(),
-        std::thread::current().id(),
-        name.unwrap_or_default()
+    path.with_file_name(
+        format!(
+            ".tmp-{}-{:?}-{}",
+            std::process::id(),
+            std::thread::current().id(),
+            name.unwrap_or_default()
+        )
+        .replace(['(', ')'], ""),
     )
-    .replace(['(', ')'], ""))
 }
 
 /// A line plot as an SVG document, in memory.

@@ -2,7 +2,7 @@
 //! 5): where SGD ends, and which stationary point of the full-data loss
 //! (minima A, B, the saddle C at the origin) it ends nearest.
 
-use super::report::{loss_rate_docs, tables, training_output, live_loss_trace};
+use super::report::{live_loss_trace, loss_rate_docs, tables, training_output};
 use crate::config::{Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc};
 use crate::record::{Metric, Metrics};

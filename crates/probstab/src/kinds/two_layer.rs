@@ -4,10 +4,9 @@
 //! over λ × μ get the 1-D saddle theory's lines.
 
 use super::report::{live_loss_trace, loss_rate_docs, tables, training_output};
-use crate::live::LiveTrace;
-use train::watch::Watch;
 use crate::config::{Backend, Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc, OverlayRequest};
+use crate::live::LiveTrace;
 use crate::record::{Metric, Metrics};
 use crate::trace::{Trace, trace_steps};
 use analysis::plot::{Curve, contour_segments};
@@ -17,6 +16,7 @@ use analysis::sparsity::sparsity_report;
 use analysis::teacher::Teacher;
 use train::config::{LossReduction, Net};
 use train::two_layer::{TwoLayerCell, TwoLayerRun, W2Probe};
+use train::watch::Watch;
 
 pub struct TwoLayer;
 
