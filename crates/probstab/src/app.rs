@@ -339,10 +339,7 @@ pub fn slurm(grid: &Grid, out: &ResultsDir, options: SlurmOptions) -> Result<Slu
         extra: options.extra,
         signal_grace: options.signal_grace,
         max_requeues: options.max_requeues,
-        on_gpu: grid
-            .cells
-            .iter()
-            .any(|cell| cell.config.backend == train::Backend::Wgpu),
+        on_gpu: grid.on_gpu(),
     };
     let (_, complete) = runner::pending(&grid.cells, out)?;
     let script = job.script()?;

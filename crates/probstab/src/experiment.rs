@@ -54,6 +54,13 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// Whether some cell trains on wgpu (one cell per GPU, not per core).
+    pub fn on_gpu(&self) -> bool {
+        self.cells
+            .iter()
+            .any(|cell| cell.config.backend == crate::config::Backend::Wgpu)
+    }
+
     /// Expand an experiment.
     pub fn new(mut experiment: Experiment) -> Result<Self, ConfigError> {
         let cells = experiment.cells()?;

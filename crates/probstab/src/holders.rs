@@ -9,14 +9,14 @@
 //! claim ([`Claim::is_stale`]) and is ignored (and its file removed).
 
 use crate::experiment::Experiment;
-use crate::live::{BEAT, Claim, Runner};
+use crate::live::{Claim, Runner, Ticker};
 use crate::provenance::{now, rfc3339};
 use crate::store::{ResultsDir, write_replace};
 use anyhow::{Context, Result, bail};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Mutex;
 
 /// `holders/<run>.json`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -57,7 +57,7 @@ fn sorted(table: toml::Table) -> toml::Table {
 }
 
 /// The hold files of this process's live runs, for [`release_all`].
-static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Remove this process's hold files (it is about to exit on a signal).
 pub fn release_all() {
@@ -74,11 +74,10 @@ pub fn check(out: &ResultsDir, experiment: &Experiment) -> Result<()> {
 }
 
 /// This run's hold on a results directory: its file, rewritten every
-/// [`BEAT`] by a thread until dropped, then removed.
+/// [`BEAT`](crate::live::BEAT) until dropped, then removed.
 pub struct Hold {
     path: PathBuf,
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    ticker: Option<Ticker>,
 }
 
 /// Register this run of `experiment` in `out`, or refuse when a live run of
@@ -136,42 +135,24 @@ pub fn hold(out: &ResultsDir, experiment: &Experiment) -> Result<Hold> {
             other.process.age()
         );
     }
-    let stop = Arc::new((Mutex::new(false), Condvar::new()));
-    let thread = {
-        let (stop, path) = (stop.clone(), path.clone());
-        std::thread::Builder::new()
-            .name("hold".into())
-            .spawn(move || {
-                let mut me = me;
-                let (flag, wake) = &*stop;
-                let mut stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
-                while !*stopped {
-                    stopped = wake
-                        .wait_timeout(stopped, BEAT)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                    if *stopped {
-                        break;
-                    }
-                    me.process.updated_at = now();
-                    if let Ok(bytes) = serde_json::to_vec_pretty(&me) {
-                        let _ = write_replace(&path, &bytes);
-                    }
-                }
-            })
-            .ok()
-    };
-    Ok(Hold { path, stop, thread })
+    let beat = path.clone();
+    let mut me = me;
+    let ticker = Ticker::every_beat("hold", move || {
+        me.process.updated_at = now();
+        if let Ok(bytes) = serde_json::to_vec_pretty(&me) {
+            let _ = write_replace(&beat, &bytes);
+        }
+    });
+    Ok(Hold {
+        path,
+        ticker: Some(ticker),
+    })
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        let (flag, wake) = &*self.stop;
-        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // The beats stop before the file goes (none can bring it back).
+        drop(self.ticker.take());
         let _ = std::fs::remove_file(&self.path);
         HELD.lock()
             .unwrap_or_else(|e| e.into_inner())

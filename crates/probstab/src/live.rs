@@ -125,54 +125,84 @@ pub enum Claimed {
     Busy(Claim),
 }
 
+/// A thread that calls `tick` every [`BEAT`] until dropped (the heartbeats
+/// of claims here, and of a run's hold on its directory, crate::holders).
+pub struct Ticker {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    pub fn every_beat(name: &str, mut tick: impl FnMut() + Send + 'static) -> Self {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let (stopped, wake) = &*flag;
+                let mut stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    stopped = wake
+                        .wait_timeout(stopped, BEAT)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    if *stopped {
+                        break;
+                    }
+                    tick();
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The heartbeats of this run's cells: a thread rewrites the claim of every
 /// running cell every [`BEAT`]. Dropping it stops the thread.
 pub struct Heartbeats {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _ticker: Ticker,
 }
 
 #[derive(Default)]
 struct Shared {
     cells: Mutex<Vec<Arc<LiveCell>>>,
-    stop: Mutex<bool>,
-    wake: Condvar,
 }
 
 impl Heartbeats {
     pub fn start() -> Self {
         let shared = Arc::new(Shared::default());
         {
-            let mut holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner());
-            holders.retain(|w| w.strong_count() > 0);
-            holders.push(Arc::downgrade(&shared));
+            let mut registries = REGISTRIES.lock().unwrap_or_else(|e| e.into_inner());
+            registries.retain(|w| w.strong_count() > 0);
+            registries.push(Arc::downgrade(&shared));
         }
         let beats = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("heartbeat".into())
-            .spawn(move || {
-                let mut stop = beats.stop.lock().unwrap_or_else(|e| e.into_inner());
-                while !*stop {
-                    stop = beats
-                        .wake
-                        .wait_timeout(stop, BEAT)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                    if *stop {
-                        break;
-                    }
-                    let cells = beats
-                        .cells
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone();
-                    for cell in cells {
-                        cell.beat();
-                    }
-                }
-            })
-            .ok();
-        Self { shared, thread }
+        let ticker = Ticker::every_beat("heartbeat", move || {
+            let cells = beats
+                .cells
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for cell in cells {
+                cell.beat();
+            }
+        });
+        Self {
+            shared,
+            _ticker: ticker,
+        }
     }
 
     /// Claim cell `id` in `dir` for this process: create the claim, or take
@@ -215,16 +245,6 @@ impl Heartbeats {
         match read_claim(dir) {
             Some(held) => Ok(Claimed::Busy(held)),
             None => anyhow::bail!("cannot claim {}", dir.claim().display()),
-        }
-    }
-}
-
-impl Drop for Heartbeats {
-    fn drop(&mut self) {
-        *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -403,8 +423,8 @@ fn abandon_claim(cell: &LiveCell) {
 /// Give up every cell this process still holds (it is about to exit on a
 /// signal, leaving them unfinished): see [`ClaimGuard::abandon`].
 pub fn abandon_all() {
-    let holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for shared in holders.iter().filter_map(std::sync::Weak::upgrade) {
+    let registries = REGISTRIES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for shared in registries.iter().filter_map(std::sync::Weak::upgrade) {
         let cells = shared
             .cells
             .lock()
@@ -417,7 +437,7 @@ pub fn abandon_all() {
 }
 
 /// The heartbeat registries of this process, for [`abandon_all`].
-static HOLDERS: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
+static REGISTRIES: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {

@@ -392,11 +392,7 @@ fn run(run_args: RunArgs) -> Result<ExitCode> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let on_gpu = grid
-        .cells
-        .iter()
-        .any(|cell| cell.config.backend == train::Backend::Wgpu);
-    let jobs = match (jobs, on_gpu) {
+    let jobs = match (jobs, grid.on_gpu()) {
         (Some(jobs), _) => jobs,
         // As many cells as GPUs given (1 for a task with one GPU), not one
         // per core; a process trains on one GPU (docs/gpu.md).

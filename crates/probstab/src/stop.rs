@@ -157,16 +157,14 @@ pub fn end(policy: &StopPolicy, what: &str, unfinished: bool) -> Option<i32> {
     let signal = signal().unwrap_or(SIGTERM);
     let task = SlurmTask::from_env();
     let decision = requeue_decision(signal, policy.requeue, task.as_ref());
-    let mut event = RunEvent::new("stop");
-    event.outcome = Some(format!("stopped by {}: {what}", signal_name(signal)));
+    let mut outcome = format!("stopped by {}: {what}", signal_name(signal));
     if let Requeue::No(why) = &decision {
-        event.outcome = Some(format!(
-            "{}; not requeued: {why}",
-            event.outcome.unwrap_or_default()
-        ));
+        outcome = format!("{outcome}; not requeued: {why}");
     }
+    say(&outcome);
+    let mut event = RunEvent::new("stop");
+    event.outcome = Some(outcome);
     let _ = event.append(&policy.out.runs());
-    say(event.outcome.as_deref().unwrap_or(""));
     if let Requeue::Yes { job, .. } = &decision {
         // Written first: Slurm signals the task again as it requeues it.
         let mut event = RunEvent::new("requeue");

@@ -106,13 +106,18 @@ pub fn save<M: Module>(
 }
 
 /// The checkpoint to resume from, if `ck.resume` is set and one of this
-/// config is there: its progress, and `model` and `optim` with its state.
+/// config is there: its progress, and a model and optimizer (made by `model`
+/// and `optim`, only when there is one to load) with its state. A model is
+/// made for the checkpoint alone: loading writes BatchNorm's running
+/// statistics into state that clones share, so a load that fails half-way
+/// (an unreadable optim.bpk after a good model.bpk) must not touch the
+/// model the run then starts from.
 /// A checkpoint that cannot be read (a full disk, a file edited by hand) is
 /// reported and the run starts over: it is never a reason to fail the cell.
 pub fn restore<M: Module>(
     ck: &Checkpointing,
-    model: M,
-    optim: ModuleOptimizer,
+    model: impl FnOnce() -> M,
+    optim: impl FnOnce() -> ModuleOptimizer,
 ) -> Option<(Progress, M, ModuleOptimizer)> {
     let dir = saved(&ck.dir)?;
     if !ck.resume {
@@ -138,8 +143,8 @@ pub fn restore<M: Module>(
 fn load<M: Module>(
     dir: &Path,
     ck: &Checkpointing,
-    model: M,
-    optim: ModuleOptimizer,
+    model: impl FnOnce() -> M,
+    optim: impl FnOnce() -> ModuleOptimizer,
 ) -> Result<Option<(Progress, M, ModuleOptimizer)>, CheckpointError> {
     let state = dir.join("state.json");
     let text = std::fs::read(&state).map_err(|e| error(&state, e))?;
@@ -150,10 +155,10 @@ fn load<M: Module>(
     if progress.losses.len() != progress.step || progress.correct.len() != progress.step {
         return Err(error(&state, "losses and steps disagree"));
     }
-    let model = model
+    let model = model()
         .try_load_file(dir.join("model.bpk"))
         .map_err(|e| error(&dir.join("model.bpk"), e))?;
-    let optim = optim
+    let optim = optim()
         .load(dir.join("optim.bpk"))
         .map_err(|e| error(&dir.join("optim.bpk"), e))?;
     Ok(Some((progress, model, optim)))

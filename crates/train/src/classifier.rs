@@ -216,12 +216,9 @@ pub fn run_watched(
             crate::memory::check(config.width, pixels, cfg.batch_size, available)?;
         }
     }
-    // A checkpoint is restored into a model of its own: loading writes
-    // BatchNorm's running statistics into state that clones share, so a
-    // restore that fails half-way (an unreadable optim.bpk after a good
-    // model.bpk) must leave nothing behind in the model trained from scratch.
+    // A checkpoint is restored into a model of its own (checkpoint::restore).
     let fresh = || initial_model(&config, seed, &device);
-    let restored = checkpoint.and_then(|ck| checkpoint::restore(ck, fresh(), optimizer(cfg)));
+    let restored = checkpoint.and_then(|ck| checkpoint::restore(ck, fresh, || optimizer(cfg)));
     let resumed_at = restored.as_ref().map(|(p, ..)| p.step);
     let (mut progress, mut net, mut optim) =
         restored.unwrap_or_else(|| (Progress::default(), fresh(), optimizer(cfg)));
