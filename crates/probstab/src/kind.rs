@@ -5,7 +5,8 @@
 //! the type-erased [`Spec`] that each [`crate::experiment::Cell`] carries.
 
 use crate::config::{Config, Invalid};
-use crate::live::{LiveCell, LiveTrace, RowFn};
+use crate::live::LiveCell;
+use crate::live_trace::{LiveTrace, RowFn};
 use crate::plot_spec::PlotSpec;
 use crate::record::{Metrics, Status};
 use crate::store::CellDir;

@@ -28,8 +28,10 @@ pub mod html_report;
 pub mod kind;
 /// The registry of kinds, one file each.
 pub mod kinds;
-/// Claims and heartbeats of running cells, and their live traces.
+/// Claims and heartbeats of running cells.
 pub mod live;
+/// A training cell's live trace.csv.
+pub mod live_trace;
 /// Heatmaps and lines from a results directory.
 pub mod plot;
 /// The axes of a heatmap: numeric or text.

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::kind::{CellContext, CellOutput, MetricDoc};
-use crate::live::LiveTrace;
+use crate::live_trace::LiveTrace;
 use crate::record::{Metric, Metrics, Status};
 use crate::trace::{Trace, loss_trace, trace_steps};
 use analysis::Estimate;

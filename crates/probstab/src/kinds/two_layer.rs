@@ -6,7 +6,7 @@
 use super::report::{live_loss_trace, loss_rate_docs, tables, training_output};
 use crate::config::{Backend, Config, Invalid};
 use crate::kind::{CellContext, CellOutput, Kind, MetricDoc, OverlayRequest};
-use crate::live::LiveTrace;
+use crate::live_trace::LiveTrace;
 use crate::record::{Metric, Metrics};
 use crate::trace::{Trace, trace_steps};
 use analysis::plot::{Curve, contour_segments};
