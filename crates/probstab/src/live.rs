@@ -130,7 +130,8 @@ impl Ticker {
             .spawn(move || {
                 let (stopped, wake) = &*flag;
                 let mut stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
+                // Stopped before this thread got here: no wait.
+                while !*stopped {
                     stopped = wake
                         .wait_timeout(stopped, BEAT)
                         .unwrap_or_else(|e| e.into_inner())
