@@ -1,4 +1,4 @@
-//! burn modules for probstab: TwoLayer, Neuron and ResNet18. Each module has
+//! burn modules for probstab: TwoLayer, Neuron, ResNet18 and Mlp. Each module has
 //! a `...Config` that builds it
 //! with `init(&device)`; weights come back as plain row-major `Vec<f32>` for
 //! the analysis crate.
@@ -9,6 +9,8 @@ pub mod activation;
 pub mod batch_norm;
 /// The CPU convolution: im2col and three large GEMMs, with its own backward.
 pub mod gemm_conv;
+/// A fully connected classifier on flattened images.
+pub mod mlp;
 /// f(x) = u·σ(w·x) with scalar w, u (Fig. 1a, 5).
 pub mod neuron;
 /// ResNet-18, CIFAR stem, with a width multiplier (Fig. 1c, 9–12).
@@ -20,6 +22,7 @@ pub mod two_layer;
 mod test_support;
 
 pub use activation::Activation;
+pub use mlp::{Mlp, MlpConfig};
 pub use neuron::{Neuron, NeuronConfig};
 pub use resnet::{ResNet18, ResNet18Config};
 pub use two_layer::{TwoLayer, TwoLayerConfig};

@@ -44,6 +44,19 @@ const CIFAR10: Source = Source {
     record_bytes: train::images::CIFAR_RECORD as u64,
 };
 
+/// CIFAR-100, binary version: `train.bin` (50,000 records) and `test.bin`
+/// (10,000) of 3074 bytes (coarse label, fine label, 3072 pixels), with the
+/// class names in `fine_label_names.txt` and `coarse_label_names.txt`.
+const CIFAR100: Source = Source {
+    name: "CIFAR-100",
+    url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+    md5: "03b5dce01913d631647c71ecec9e9cb8",
+    archive: "cifar-100-binary.tar.gz",
+    unpacks_to: "cifar-100-binary",
+    required: &train::images::CIFAR100_FILES,
+    record_bytes: train::images::CIFAR100_RECORD as u64,
+};
+
 /// Connection setup, and any one read of the response, give up after this.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -56,7 +69,8 @@ pub enum DataCommand {
     Fetch {
         #[arg(value_enum)]
         dataset: Dataset,
-        /// Directory to unpack into (cifar10: DIR/cifar-10-batches-bin).
+        /// Directory to unpack into (cifar10: DIR/cifar-10-batches-bin,
+        /// cifar100: DIR/cifar-100-binary).
         #[arg(long, default_value = "data")]
         dir: PathBuf,
         /// Download from URL instead of the official release.
@@ -75,12 +89,15 @@ pub enum DataCommand {
 pub enum Dataset {
     /// CIFAR-10, binary version (cifar-10-binary.tar.gz, 163 MiB).
     Cifar10,
+    /// CIFAR-100, binary version (cifar-100-binary.tar.gz, 161 MiB).
+    Cifar100,
 }
 
 impl Dataset {
     fn source(self) -> &'static Source {
         match self {
             Dataset::Cifar10 => &CIFAR10,
+            Dataset::Cifar100 => &CIFAR100,
         }
     }
 }

@@ -48,18 +48,23 @@ fn release_files() -> Vec<(String, Vec<u8>)> {
 /// official archive, plus `extra` entries whose raw names are written into
 /// the header as given (so `../evil` gets past tar's own checks).
 fn archive(files: &[(String, Vec<u8>)], extra: &[(&str, &[u8])]) -> Vec<u8> {
+    archive_of(BATCHES, files, extra)
+}
+
+/// A tar.gz of `top/` holding `files`, then the raw `extra` entries.
+fn archive_of(top: &str, files: &[(String, Vec<u8>)], extra: &[(&str, &[u8])]) -> Vec<u8> {
     let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
     let mut dir = tar::Header::new_gnu();
     dir.set_entry_type(tar::EntryType::Directory);
     dir.set_mode(0o755);
     dir.set_size(0);
-    tar.append_data(&mut dir, format!("{BATCHES}/"), std::io::empty())
+    tar.append_data(&mut dir, format!("{top}/"), std::io::empty())
         .expect("append the directory");
     for (name, bytes) in files {
         let mut header = tar::Header::new_gnu();
         header.set_mode(0o644);
         header.set_size(bytes.len() as u64);
-        tar.append_data(&mut header, format!("{BATCHES}/{name}"), bytes.as_slice())
+        tar.append_data(&mut header, format!("{top}/{name}"), bytes.as_slice())
             .expect("append a file");
     }
     for (raw_name, bytes) in extra {
@@ -397,13 +402,86 @@ fn an_unknown_dataset_is_a_usage_error_listing_cifar10() {
     let t = TempDir::new("fetch-unknown");
     let run = probstab(
         t.path(),
-        &["data", "fetch", "mnist", "--url", "http://127.0.0.1:9/"],
+        &["data", "fetch", "imagenet", "--url", "http://127.0.0.1:9/"],
     );
     assert_eq!(run.code, Some(2), "clap's usage error:\n{}", run.stderr);
     assert!(
-        run.stderr.contains("cifar10"),
+        run.stderr.contains("cifar10") && run.stderr.contains("cifar100"),
         "the error lists the known datasets:\n{}",
         run.stderr
     );
     assert!(!t.join("data").exists());
+}
+
+/// A miniature CIFAR-100 release: `train.bin` of 40 and `test.bin` of 20
+/// records (coarse label, fine label, 3072 pixels), and the coarse names.
+fn cifar100_files() -> Vec<(String, Vec<u8>)> {
+    let records = |n: usize, salt: usize| -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for k in 0..n {
+            let fine = (k * 7 + salt) % 100;
+            bytes.push((fine / 5) as u8);
+            bytes.push(fine as u8);
+            // The class shows in the pixels: a learnable set.
+            bytes.extend((0..3072).map(|p| ((fine * 2 + p % 7) % 256) as u8));
+        }
+        bytes
+    };
+    let names: String = (0..20).map(|k| format!("superclass_{k}\n")).collect();
+    vec![
+        ("train.bin".into(), records(40, 0)),
+        ("test.bin".into(), records(20, 3)),
+        ("coarse_label_names.txt".into(), names.into_bytes()),
+    ]
+}
+
+#[test]
+fn cifar100_fetches_unpacks_and_trains_with_coarse_labels() {
+    let files = cifar100_files();
+    let good = archive_of("cifar-100-binary", &files, &[]);
+    let server = Server::start(vec![("/cifar-100-binary.tar.gz", Reply::Ok(good.clone()))]);
+    let url = server.url("/cifar-100-binary.tar.gz");
+    let t = TempDir::new("fetch-cifar100");
+    let args = ["data", "fetch", "cifar100", "--dir", "data", "--url", &url];
+    // The official digest is expected by default: this archive is not it.
+    let run = probstab(t.path(), &args).failed();
+    assert!(
+        run.stderr.contains("expected 03b5dce01913d631647c71ecec9e9cb8"),
+        "{}",
+        run.stderr
+    );
+    assert!(!t.join("data/cifar-100-binary").exists());
+    let md5 = md5_hex(&good);
+    let mut with_md5 = args.to_vec();
+    with_md5.extend(["--md5", &md5]);
+    let run = probstab(t.path(), &with_md5).ok();
+    assert!(run.stdout.contains("data/cifar-100-binary"), "{}", run.stdout);
+    for (name, bytes) in &files {
+        assert_eq!(
+            &std::fs::read(t.join("data/cifar-100-binary").join(name)).unwrap(),
+            bytes,
+            "{name}"
+        );
+    }
+    // A record cut short counts as missing: downloaded again.
+    let test_bin = t.join("data/cifar-100-binary/test.bin");
+    let whole = std::fs::read(&test_bin).unwrap();
+    std::fs::write(&test_bin, &whole[..whole.len() - 1]).unwrap();
+    probstab(t.path(), &with_md5).ok();
+    assert_eq!(server.requests(), 3);
+    assert_eq!(std::fs::read(&test_bin).unwrap(), whole);
+
+    // The default data.dir is where fetch put it.
+    t.write(
+        "c100.toml",
+        "kind = \"image_classifier\"\n[model]\narch = \"mlp\"\nhidden_widths = [16]\n\
+         [data]\ndataset = \"cifar100\"\nlabels = \"coarse\"\naugment = false\n\
+         [train]\nlr = 0.05\nbatch_size = 8\nsteps = 5\n[measure]\nrank_samples = 10\n",
+    );
+    probstab(t.path(), &["run", "c100.toml", "--out", "res", "--no-plot"]).ok();
+    let summary = common::Csv::read(t.join("res/summary.csv"));
+    assert_eq!(summary.get(0, "status"), "ok");
+    assert_eq!(summary.get(0, "train_images"), "40");
+    assert_eq!(summary.get(0, "test_images"), "20");
+    assert_eq!(summary.get(0, "feature_dim"), "16");
 }

@@ -215,7 +215,7 @@ fn bad_image_keys_are_config_errors() {
         ("model.hidden=3", "model.hidden"),
         ("data.mu=0.5", "data.mu"),
         ("train.loss=\"half_sum\"", "train.loss"),
-        ("data.dataset=\"mnist\"", "data.dataset"),
+        ("data.dataset=\"imagenet\"", "data.dataset"),
     ] {
         let run = probstab(t.path(), &["run", "k.toml", key]).failed();
         assert_eq!(run.code, Some(2), "{key}: {}", run.stderr);

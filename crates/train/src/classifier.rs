@@ -1,7 +1,8 @@
-//! The `image_classifier` kind (Appendix B.4; Fig. 1c, 9–12): ResNet-18 on
-//! CIFAR-10 or Fashion-MNIST with dynamic or static label noise, plain SGD or
-//! Adam at a constant λ, cross-entropy loss. Hands back the losses, the test
-//! accuracy, the penultimate features of test images and every conv weight.
+//! The `image_classifier` kind (Appendix B.4; Fig. 1c, 9–12): ResNet-18 or
+//! an MLP on CIFAR-10, CIFAR-100, Fashion-MNIST, MNIST or an image folder
+//! with dynamic or static label noise, plain SGD or Adam at a constant λ,
+//! cross-entropy loss. Hands back the losses, the test accuracy, the
+//! penultimate features of test images and every layer's weights.
 //!
 //! Every random draw of step t comes from a stream of its own (the epoch's
 //! shuffle, the step's crops, flips and label noise: `rng_at`), so a run
@@ -9,7 +10,8 @@
 
 use crate::checkpoint::{self, Checkpointing, Progress};
 use crate::config::{
-    Dataset, ImageSource, Invalid, LabelNoise, MeasureTable, Net, Tables, TrainTable, required,
+    Dataset, ImageNetSpec, ImageSource, Invalid, LabelNoise, MeasureTable, MlpSpec, Net,
+    ReadOptions, Tables, TrainTable, required,
 };
 use crate::device::{Backend, device};
 use crate::images::{self, Augment, ImageData, ImageDataError, ImageSet, Normalization, Sampler};
@@ -21,11 +23,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use models::resnet::ParamSpec;
-use models::{ResNet18, ResNet18Config};
+use models::{Mlp, MlpConfig, ResNet18, ResNet18Config};
 use rand::RngExt;
 use rand_distr::{Distribution, Normal};
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,8 +38,8 @@ pub use crate::checkpoint::Eval;
 /// One validated image_classifier cell: what training it needs, typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassifierCell {
-    /// The ResNet's channel multiplier, in (0, 1].
-    pub width: f64,
+    /// ResNet-18 (with its channel multiplier) or an MLP.
+    pub net: ImageNetSpec,
     pub data: ImageSource,
     pub train: TrainTable,
     /// The tolerances of its metrics.
@@ -52,13 +53,13 @@ pub struct ClassifierCell {
 impl ClassifierCell {
     /// Validate the tables (filling their defaults) into a cell.
     pub fn from_tables(t: Tables) -> Result<Self, Invalid> {
-        let width = t.model.image()?;
+        let net = t.model.image()?;
         let data = required(t.data, Net::ImageClassifier, "data")?.image()?;
         let train = required(t.train, Net::ImageClassifier, "train")?;
         train.validate(Net::ImageClassifier)?;
         let rank_samples = t.measure.image()?;
         Ok(Self {
-            width,
+            net,
             data,
             train: train.clone(),
             measure: t.measure.clone(),
@@ -84,8 +85,16 @@ pub struct ClassifierRun {
     pub features: Vec<f32>,
     pub samples: usize,
     pub feature_dim: usize,
-    /// Conv and head weights by torchvision name (PyTorch layout).
+    /// Every weight by layer name (PyTorch layout): ResNet-18's convs by
+    /// torchvision name and its head `fc`; an MLP's `fc1` … `fck` and `out`.
     pub layers: Vec<(String, Vec<f32>)>,
+    /// The data set's class names, in label order.
+    pub class_names: Vec<String>,
+    /// Images of each class among the training and test images used.
+    pub train_counts: Vec<usize>,
+    pub test_counts: Vec<usize>,
+    /// Images whose colour was converted on loading (image folders).
+    pub converted: usize,
     /// Training labels that static noise changed (0 for dynamic noise).
     pub labels_changed: usize,
     /// The step a checkpoint resumed from, if one did.
@@ -104,31 +113,126 @@ pub struct Loaded {
     pub norm: Normalization,
 }
 
-/// Where a dataset lives unless `data.dir` says otherwise.
-pub fn default_dir(dataset: Dataset) -> PathBuf {
-    match dataset {
-        Dataset::Cifar10 => PathBuf::from("data/cifar-10-batches-bin"),
-        Dataset::FashionMnist => PathBuf::from(images::FASHION_MNIST_DIR),
+impl Loaded {
+    /// Any image data (from [`images::ImageSet::from_dataset`], say: a burn
+    /// dataset), normalised by its training set.
+    pub fn new(data: ImageData) -> Self {
+        let norm = Normalization::of(&data.train);
+        Self { data, norm }
     }
 }
 
-/// Load a dataset once per process: the cells of a grid share it.
-pub fn load(dataset: Dataset, dir: &std::path::Path) -> Result<Arc<Loaded>, ImageDataError> {
-    static CACHE: Mutex<Option<HashMap<(Dataset, PathBuf), Arc<Loaded>>>> = Mutex::new(None);
+/// Where a dataset lives unless `data.dir` says otherwise (image_folder has
+/// no default: its validation asks for `data.dir`).
+pub fn default_dir(dataset: Dataset) -> PathBuf {
+    match dataset {
+        Dataset::Cifar10 => PathBuf::from("data/cifar-10-batches-bin"),
+        Dataset::Cifar100 => PathBuf::from("data/cifar-100-binary"),
+        Dataset::FashionMnist => PathBuf::from(images::FASHION_MNIST_DIR),
+        Dataset::Mnist => PathBuf::from(images::MNIST_DIR),
+        Dataset::ImageFolder => PathBuf::from("."),
+    }
+}
+
+/// The data of `source`, loaded once per process: the cells of a grid
+/// share it.
+pub fn load_source(source: &ImageSource) -> Result<Arc<Loaded>, ImageDataError> {
+    let dir = source
+        .dir
+        .as_ref()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_dir(source.dataset));
+    load(source.dataset, &dir, &source.read)
+}
+
+/// Load a dataset once per process (per directory and read options).
+pub fn load(
+    dataset: Dataset,
+    dir: &Path,
+    read: &ReadOptions,
+) -> Result<Arc<Loaded>, ImageDataError> {
+    type Key = (Dataset, PathBuf, ReadOptions);
+    static CACHE: Mutex<Vec<(Key, Arc<Loaded>)>> = Mutex::new(Vec::new());
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let cache = cache.get_or_insert_with(HashMap::new);
-    let key = (dataset, dir.to_path_buf());
-    if let Some(loaded) = cache.get(&key) {
+    let key = (dataset, dir.to_path_buf(), read.clone());
+    if let Some((_, loaded)) = cache.iter().find(|(k, _)| *k == key) {
         return Ok(loaded.clone());
     }
     let data = match dataset {
         Dataset::Cifar10 => images::load_cifar10(dir)?,
+        Dataset::Cifar100 => {
+            images::load_cifar100(dir, read.labels == crate::config::Cifar100Labels::Coarse)?
+        }
         Dataset::FashionMnist => images::load_fashion_mnist(dir)?,
+        Dataset::Mnist => images::load_mnist(dir)?,
+        Dataset::ImageFolder => {
+            images::load_image_folder(dir, read, crate::memory::available_bytes())?
+        }
     };
-    let norm = Normalization::of(&data.train);
-    let loaded = Arc::new(Loaded { data, norm });
-    cache.insert(key, loaded.clone());
+    let loaded = Arc::new(Loaded::new(data));
+    cache.push((key, loaded.clone()));
     Ok(loaded)
+}
+
+/// What image_classifier trains: ResNet-18 or an MLP.
+pub trait ImageNet: Module + 'static {
+    /// Logits `[N, classes]` of images `[N, C, H, W]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<2>;
+    /// The penultimate features `[N, features]`.
+    fn features(&self, x: Tensor<4>) -> Tensor<2>;
+    /// Every weight by layer name, PyTorch layout.
+    fn layers(&self) -> Vec<(String, Vec<f32>)>;
+}
+
+impl ImageNet for ResNet18 {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        ResNet18::forward(self, x)
+    }
+    fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        ResNet18::features(self, x)
+    }
+    fn layers(&self) -> Vec<(String, Vec<f32>)> {
+        ResNet18::layers(self)
+    }
+}
+
+impl ImageNet for Mlp {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        Mlp::forward(self, x)
+    }
+    fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        Mlp::features(self, x)
+    }
+    fn layers(&self) -> Vec<(String, Vec<f32>)> {
+        Mlp::layers(self)
+    }
+}
+
+/// The MLP's config for a dataset's images.
+pub fn mlp_config(spec: &MlpSpec, set: &ImageSet) -> MlpConfig {
+    MlpConfig {
+        inputs: set.pixels(),
+        hidden: spec.hidden.clone(),
+        classes: set.classes,
+        activation: spec.activation,
+        bias: spec.bias,
+    }
+}
+
+/// PyTorch's `nn.Linear` initialisation, drawn on the host from the seed:
+/// weights and biases U(±1/√fan_in), layer by layer.
+pub fn initial_mlp(config: &MlpConfig, seed: u64, device: &Device) -> Mlp {
+    let mut r = rng(seed, Stream::Init);
+    // A bias follows its weight in `params()`: it takes that fan-in.
+    let mut fan_in = config.inputs;
+    config.init_with(device, |spec: &ParamSpec| {
+        if let [rows, cols] = spec.shape[..] {
+            fan_in = cols;
+            crate::init::linear_weight(&mut r, rows, cols)
+        } else {
+            crate::init::linear_bias(&mut r, spec.len(), fan_in)
+        }
+    })
 }
 
 /// The net's config for a dataset's images.
@@ -179,15 +283,64 @@ pub fn run_watched(
     checkpoint: Option<&Checkpointing>,
     watch: &mut dyn Watch,
 ) -> Result<ClassifierRun, TrainError> {
-    let (data, cfg, seed, backend) = (&cell.data, &cell.train, cell.seed, cell.backend);
-    let device = device(backend)?;
-    let dataset = data.dataset;
-    let dir = data
-        .dir
-        .as_ref()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| default_dir(dataset));
-    let loaded = load(dataset, &dir)?;
+    device(cell.backend)?;
+    let loaded = load_source(&cell.data)?;
+    run_on(cell, &loaded, checkpoint, watch)
+}
+
+/// [`run_watched`] on data already in memory: any [`Loaded`], such as one
+/// made from burn datasets with [`images::ImageSet::from_dataset`].
+pub fn run_on(
+    cell: &ClassifierCell,
+    loaded: &Loaded,
+    checkpoint: Option<&Checkpointing>,
+    watch: &mut dyn Watch,
+) -> Result<ClassifierRun, TrainError> {
+    let device = device(cell.backend)?;
+    let set = &loaded.data.train;
+    let available = if cell.backend == Backend::Cpu {
+        crate::memory::available_bytes()
+    } else {
+        None
+    };
+    let batch = cell.train.batch_size;
+    match &cell.net {
+        ImageNetSpec::Resnet18 { width } => {
+            let config = model_config(*width, set);
+            if let Some(available) = available {
+                crate::memory::check(config.width, set.height * set.width, batch, available)?;
+            }
+            let fresh = || initial_model(&config, cell.seed, &device);
+            train(cell, loaded, &device, fresh, config.features(), checkpoint, watch)
+        }
+        ImageNetSpec::Mlp(spec) => {
+            let config = mlp_config(spec, set);
+            if let Some(available) = available {
+                crate::memory::check_mlp(
+                    config.inputs,
+                    &config.hidden,
+                    config.classes,
+                    batch,
+                    available,
+                )?;
+            }
+            let fresh = || initial_mlp(&config, cell.seed, &device);
+            train(cell, loaded, &device, fresh, config.features(), checkpoint, watch)
+        }
+    }
+}
+
+/// The training loop of one cell, whatever the net.
+fn train<M: ImageNet>(
+    cell: &ClassifierCell,
+    loaded: &Loaded,
+    device: &Device,
+    fresh: impl Fn() -> M,
+    feature_dim: usize,
+    checkpoint: Option<&Checkpointing>,
+    watch: &mut dyn Watch,
+) -> Result<ClassifierRun, TrainError> {
+    let (data, cfg, seed) = (&cell.data, &cell.train, cell.seed);
     let (train_set, test_set) = (&loaded.data.train, &loaded.data.test);
     let n_train = data
         .train_size
@@ -209,16 +362,8 @@ pub fn run_watched(
         flip: true,
     });
 
-    let config = model_config(cell.width, train_set);
-    if backend == Backend::Cpu {
-        if let Some(available) = crate::memory::available_bytes() {
-            let pixels = train_set.height * train_set.width;
-            crate::memory::check(config.width, pixels, cfg.batch_size, available)?;
-        }
-    }
     // A checkpoint is restored into a model of its own (checkpoint::restore).
-    let fresh = || initial_model(&config, seed, &device);
-    let restored = checkpoint.and_then(|ck| checkpoint::restore(ck, fresh, || optimizer(cfg)));
+    let restored = checkpoint.and_then(|ck| checkpoint::restore(ck, &fresh, || optimizer(cfg)));
     let resumed_at = restored.as_ref().map(|(p, ..)| p.step);
     let (mut progress, mut net, mut optim) =
         restored.unwrap_or_else(|| (Progress::default(), fresh(), optimizer(cfg)));
@@ -262,9 +407,9 @@ pub fn run_watched(
             let mut noise = rng_at(seed, Stream::DynamicNoise, step as u64);
             images::dynamic_noise(&mut y, train_set.classes, noise_prob, &mut noise);
         }
-        let x = image_tensor(x, batch, train_set, &device);
+        let x = image_tensor(x, batch, train_set, device);
         let logits = net.forward(x);
-        let (loss, correct) = cross_entropy(logits, &y, train_set.classes, &device);
+        let (loss, correct) = cross_entropy(logits, &y, train_set.classes, device);
         let value: f32 = loss.clone().into_scalar();
         progress.losses.push(value);
         progress.correct.push(correct);
@@ -284,7 +429,7 @@ pub fn run_watched(
         net = optim.step(cfg.lr, net, grads);
         if every(cfg.eval_every, step + 1) && step + 1 < cfg.steps {
             let (test_accuracy, test_loss) =
-                evaluate(&net, test_set, n_test, &loaded.norm, &device);
+                evaluate(&net, test_set, n_test, &loaded.norm, device);
             progress.evals.push(Eval {
                 step: step + 1,
                 test_accuracy,
@@ -304,7 +449,7 @@ pub fn run_watched(
     let seconds = started.elapsed().as_secs_f64();
     let images_per_second = (progress.step - first) as f64 * batch as f64 / seconds.max(1e-9);
 
-    let (test_accuracy, test_loss) = evaluate(&net, test_set, n_test, &loaded.norm, &device);
+    let (test_accuracy, test_loss) = evaluate(&net, test_set, n_test, &loaded.norm, device);
     progress.evals.push(Eval {
         step: progress.step,
         test_accuracy,
@@ -315,7 +460,8 @@ pub fn run_watched(
     // From the same test_size images the accuracy is measured on.
     let samples = cell.rank_samples.min(n_test);
     let chosen = choose(n_test, samples, seed);
-    let features = penultimate(&net, test_set, &chosen, &loaded.norm, &device);
+    let features = penultimate(&net, test_set, &chosen, &loaded.norm, device);
+    let counts = |set: &ImageSet, n: usize| images::count_classes(&set.labels[..n], set.classes);
     Ok(ClassifierRun {
         outcome: Outcome {
             losses: progress.losses,
@@ -326,8 +472,12 @@ pub fn run_watched(
         evals: progress.evals,
         features,
         samples,
-        feature_dim: config.features(),
+        feature_dim,
         layers: net.layers(),
+        class_names: loaded.data.class_names.clone(),
+        train_counts: counts(train_set, n_train),
+        test_counts: counts(test_set, n_test),
+        converted: loaded.data.converted,
         labels_changed,
         resumed_at,
         images_per_second,
@@ -388,8 +538,8 @@ fn argmax(row: &[f32]) -> usize {
 
 /// Accuracy and mean cross-entropy on the first `n` images of `set`, in
 /// eval mode (BatchNorm's running statistics, no augmentation).
-pub fn evaluate(
-    net: &ResNet18,
+pub fn evaluate<M: ImageNet>(
+    net: &M,
     set: &ImageSet,
     n: usize,
     norm: &Normalization,
@@ -431,8 +581,8 @@ fn choose(n: usize, k: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Penultimate features of images `chosen` of `set` (eval mode).
-fn penultimate(
-    net: &ResNet18,
+fn penultimate<M: ImageNet>(
+    net: &M,
     set: &ImageSet,
     chosen: &[usize],
     norm: &Normalization,

@@ -153,6 +153,55 @@ pub fn check_two_layer(
     })
 }
 
+/// Host memory of an MLP cell, estimated: weights with their gradient,
+/// Adam's two moments and autodiff's copies, about 24 bytes a weight; and
+/// the activations of a batch (and of an evaluation batch of 250), forward
+/// and backward.
+pub fn mlp_bytes(inputs: usize, hidden: &[usize], classes: usize, batch: usize) -> f64 {
+    let mut weights = 0.0;
+    let mut fan_in = inputs as f64;
+    for &w in hidden.iter().chain([&classes]) {
+        weights += fan_in * w as f64;
+        fan_in = w as f64;
+    }
+    let units: f64 = (inputs + classes) as f64 + hidden.iter().map(|&h| h as f64).sum::<f64>();
+    24.0 * weights + 12.0 * (batch + 250) as f64 * units
+}
+
+/// An MLP that does not fit.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "model.hidden_widths = {hidden:?} on {inputs} inputs needs about {need_gb:.1} GB for an mlp cell \
+     on the CPU, but {available_gb:.1} GB of memory are available: use smaller model.hidden_widths \
+     (or data.image_size, train.batch_size)"
+)]
+pub struct MlpTooBig {
+    pub inputs: usize,
+    pub hidden: Vec<usize>,
+    pub need_gb: f64,
+    pub available_gb: f64,
+}
+
+/// Err when an MLP cell of this shape needs more than `available` bytes.
+pub fn check_mlp(
+    inputs: usize,
+    hidden: &[usize],
+    classes: usize,
+    batch: usize,
+    available: f64,
+) -> Result<(), MlpTooBig> {
+    let need = mlp_bytes(inputs, hidden, classes, batch);
+    if need <= available {
+        return Ok(());
+    }
+    Err(MlpTooBig {
+        inputs,
+        hidden: hidden.to_vec(),
+        need_gb: need / 1e9,
+        available_gb: available / 1e9,
+    })
+}
+
 /// A step needing `need` bytes where `available` are free.
 #[derive(Debug, thiserror::Error)]
 #[error(

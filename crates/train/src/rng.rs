@@ -19,6 +19,10 @@ pub enum Stream {
     StaticNoise = 18,
     /// Which test images the penultimate-feature rank is measured on.
     RankSamples = 19,
+    /// Which images of an image folder are held out for testing.
+    FolderSplit = 20,
+    /// The order an image folder's images are stored in.
+    FolderOrder = 21,
 }
 
 pub fn rng(seed: u64, stream: Stream) -> Rng {

@@ -46,10 +46,11 @@ pub fn synthetic(
             labels,
         }
     };
-    ImageData {
-        train: set(n_train, 0),
-        test: set(n_test, 1),
-    }
+    ImageData::new(
+        set(n_train, 0),
+        set(n_test, 1),
+        (0..10).map(|k| format!("class{k}")).collect(),
+    )
 }
 
 /// Write `data` (3 × 32 × 32 images) in CIFAR-10's binary format:

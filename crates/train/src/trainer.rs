@@ -24,6 +24,8 @@ pub enum TrainError {
     Memory(#[from] crate::memory::TooBig),
     #[error(transparent)]
     NetMemory(#[from] crate::memory::NetTooBig),
+    #[error(transparent)]
+    MlpMemory(#[from] crate::memory::MlpTooBig),
     /// A stop was requested (`crate::interrupt`): the run saved what it
     /// could (a checkpoint after `step` steps, where it checkpoints) and
     /// ended unfinished.

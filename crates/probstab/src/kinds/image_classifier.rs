@@ -1,6 +1,7 @@
-//! `image_classifier`: ResNet-18 on CIFAR-10 or Fashion-MNIST with label
-//! noise (Fig. 1c, 9–12): test accuracy, the rank of the penultimate
-//! features, per-layer sparsity, m_L.
+//! `image_classifier`: ResNet-18 or an MLP on CIFAR-10, CIFAR-100,
+//! Fashion-MNIST, MNIST or a folder of images, with label noise (Fig. 1c,
+//! 9–12): test accuracy, the rank of the penultimate features, per-layer
+//! sparsity, m_L.
 
 use super::report::{loss_rate_docs, loss_row, push_loss_rate, status_of, tables};
 use crate::config::{Backend, Config, Invalid};
@@ -9,17 +10,17 @@ use crate::record::{Metric, Metrics};
 use crate::trace::Trace;
 use analysis::rank::rank;
 use analysis::sparsity::sparsity_report;
-use models::ResNet18Config;
+use models::{MlpConfig, ResNet18Config};
 use train::checkpoint::Checkpointing;
 use train::classifier::{ClassifierCell, ClassifierRun};
-use train::config::{Net, invalid};
+use train::config::{Dataset, ImageNetSpec, Net, invalid};
 
 pub struct ImageClassifier;
 
 impl Kind for ImageClassifier {
     type Spec = ClassifierCell;
     const NAME: &'static str = Net::ImageClassifier.kind();
-    const ABOUT: &'static str = "Fig. 1c, 9–12: ResNet-18 (CIFAR stem, width multiplier) on CIFAR-10 or Fashion-MNIST with dynamic or static label noise; test accuracy, penultimate rank, per-layer sparsity.";
+    const ABOUT: &'static str = "Fig. 1c, 9–12: ResNet-18 (CIFAR stem, width multiplier) or an MLP on CIFAR-10, CIFAR-100, Fashion-MNIST, MNIST or a folder of images, with dynamic or static label noise; test accuracy, penultimate rank, per-layer sparsity.";
     const TABLES: &'static [&'static str] = &["model", "data", "train", "measure"];
     const TRAINS: bool = true;
     const EXAMPLE: &'static str = "[model]\nwidth = 0.0625\n\n[data]\ndataset = \"fashion_mnist\"\nnoise_prob = 0.2\ntrain_size = 256\ntest_size = 64\n\n[train]\nlr = 0.05\nbatch_size = 32\nsteps = 10\n\n[measure]\nrank_samples = 64\n";
@@ -27,12 +28,14 @@ impl Kind for ImageClassifier {
 
     fn spec(config: &mut Config) -> Result<ClassifierCell, Invalid> {
         let cell = ClassifierCell::from_tables(tables(config, true))?;
-        if cell.backend == Backend::Wgpu && models::resnet::channels(cell.width, 0) < 2 {
+        if let ImageNetSpec::Resnet18 { width } = cell.net
+            && cell.backend == Backend::Wgpu
+            && models::resnet::channels(width, 0) < 2
+        {
             return Err(invalid(
                 "model.width",
                 format!(
-                    "{} leaves the stem and layer1 one channel wide, where burn 0.22.1's wgpu backend computes wrong gradients (a kernel-fusion bug, see crates/train/tests/wgpu_layers.rs): use width ≥ 1/32 on wgpu, or the CPU",
-                    cell.width
+                    "{width} leaves the stem and layer1 one channel wide, where burn 0.22.1's wgpu backend computes wrong gradients (a kernel-fusion bug, see crates/train/tests/wgpu_layers.rs): use width ≥ 1/32 on wgpu, or the CPU"
                 ),
             ));
         }
@@ -59,24 +62,61 @@ impl Kind for ImageClassifier {
             MetricDoc::new("train_images", "training images used (`train_size` capped by the data set)"),
             MetricDoc::new("test_images", "test images used"),
             MetricDoc::new("feature_dim", "width of the penultimate features"),
-            MetricDoc::new("sparsity", "fraction of conv weights with |w| ≤ `measure.sparsity_atol`"),
         ]);
-        let net = ResNet18Config {
-            in_channels: 1,
-            num_classes: 2,
-            width: spec.width,
-        };
-        m.extend(
-            net.params()
-                .into_iter()
-                .filter(|p| !p.name.starts_with("fc."))
-                .map(|p| {
+        match &spec.net {
+            ImageNetSpec::Resnet18 { width } => {
+                m.push(MetricDoc::new(
+                    "sparsity",
+                    "fraction of conv weights with |w| ≤ `measure.sparsity_atol`",
+                ));
+                let net = ResNet18Config {
+                    in_channels: 1,
+                    num_classes: 2,
+                    width: *width,
+                };
+                m.extend(
+                    net.params()
+                        .into_iter()
+                        .filter(|p| !p.name.starts_with("fc."))
+                        .map(|p| {
+                            MetricDoc::new(
+                                format!("sparsity_{}", p.name),
+                                "that conv's sparsity (torchvision names)",
+                            )
+                        }),
+                );
+            }
+            ImageNetSpec::Mlp(mlp) => {
+                m.push(MetricDoc::new(
+                    "sparsity",
+                    "fraction of the hidden layers' weights (`fc1` … `fck`, not the head) with |w| ≤ `measure.sparsity_atol`",
+                ));
+                m.extend(mlp_layer_names(mlp).into_iter().map(|name| {
                     MetricDoc::new(
-                        format!("sparsity_{}", p.name),
-                        "that conv's sparsity (torchvision names)",
+                        format!("sparsity_{name}"),
+                        "that layer's weight sparsity (`fc1` … `fck` hidden, `out` the head)",
                     )
-                }),
-        );
+                }));
+            }
+        }
+        if spec.data.dataset == Dataset::ImageFolder {
+            m.extend([
+                MetricDoc::new("classes", "the folder's classes"),
+                MetricDoc::new(
+                    "class_names",
+                    "their names (the class folders), comma-separated in label order",
+                ),
+                MetricDoc::new(
+                    "train_class_counts",
+                    "training images of each class used, comma-separated in label order",
+                ),
+                MetricDoc::new("test_class_counts", "test images of each class used"),
+                MetricDoc::new(
+                    "images_converted",
+                    "images of the folder converted to `data.channels` (grey to RGB or RGB to grey)",
+                ),
+            ]);
+        }
         m.extend([
             MetricDoc::new("labels_changed", "training labels static noise replaced"),
             MetricDoc::new(
@@ -143,16 +183,36 @@ impl Kind for ImageClassifier {
         push("train_images", Metric::Integer(run.train_images as i64));
         push("test_images", Metric::Integer(run.test_images as i64));
         push("feature_dim", Metric::Integer(run.feature_dim as i64));
-        let convs: Vec<(&str, &[f32])> = run
+        // ResNet-18: its convs (the head `fc` left out). MLP: the hidden
+        // layers make the overall figure, the head has its own.
+        let head = |name: &str| name == "fc" || name == "out";
+        let body: Vec<(&str, &[f32])> = run
             .layers
             .iter()
-            .filter(|(name, _)| name != "fc")
+            .filter(|(name, _)| !head(name))
             .map(|(name, w)| (name.as_str(), &w[..]))
             .collect();
-        let sparsity = sparsity_report(convs, measure.sparsity_atol);
+        let sparsity = sparsity_report(body, measure.sparsity_atol);
         push("sparsity", Metric::Number(sparsity.overall));
         for (name, value) in &sparsity.per_layer {
             push(&format!("sparsity_{name}"), Metric::Number(*value));
+        }
+        if let Some((_, out)) = run.layers.iter().find(|(name, _)| name == "out") {
+            let head = sparsity_report(vec![("out", &out[..])], measure.sparsity_atol);
+            push("sparsity_out", Metric::Number(head.overall));
+        }
+        if spec.data.dataset == Dataset::ImageFolder {
+            let joined = |v: &[usize]| {
+                v.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            push("classes", Metric::Integer(run.class_names.len() as i64));
+            push("class_names", Metric::Text(run.class_names.join(",")));
+            push("train_class_counts", Metric::Text(joined(&run.train_counts)));
+            push("test_class_counts", Metric::Text(joined(&run.test_counts)));
+            push("images_converted", Metric::Integer(run.converted as i64));
         }
         push("labels_changed", Metric::Integer(run.labels_changed as i64));
         push("images_per_second", Metric::Number(run.images_per_second));
@@ -167,6 +227,18 @@ impl Kind for ImageClassifier {
             diverged_at: run.outcome.diverged_at.map(|s| s as u64),
         })
     }
+}
+
+/// An MLP's layer names, `fc1` … `fck` and `out`.
+fn mlp_layer_names(mlp: &train::config::MlpSpec) -> Vec<String> {
+    MlpConfig {
+        inputs: 1,
+        hidden: mlp.hidden.clone(),
+        classes: 2,
+        activation: mlp.activation,
+        bias: mlp.bias,
+    }
+    .layer_names()
 }
 
 /// Accuracy on the training minibatches of the trailing `window` of steps.

@@ -12,7 +12,7 @@ pub enum Net {
     TwoLayer,
     /// u·σ(w·x) (Fig. 1a, 5).
     Neuron,
-    /// ResNet-18 on CIFAR-10 or Fashion-MNIST (Fig. 1c, 9–12).
+    /// ResNet-18 or an MLP on images (Fig. 1c, 9–12).
     ImageClassifier,
 }
 
@@ -57,18 +57,56 @@ pub struct Generator {
     pub noise_std: f64,
 }
 
+/// A validated `[model]` of image_classifier: the architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageNetSpec {
+    /// ResNet-18 with this channel multiplier, in (0, 1].
+    Resnet18 { width: f64 },
+    /// A fully connected net on the flattened image.
+    Mlp(MlpSpec),
+}
+
+/// `arch = "mlp"`: hidden widths (at least one layer), σ, biases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpSpec {
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub bias: bool,
+}
+
 /// A validated `[data]` of image_classifier.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSource {
     pub dataset: Dataset,
     /// None: the dataset's default directory.
     pub dir: Option<String>,
+    /// How the data set is read: CIFAR-100's labels, an image folder's
+    /// size, channels and split. Part of what identifies loaded data.
+    pub read: ReadOptions,
     pub label_noise: LabelNoise,
     pub noise_prob: f64,
     pub augment: bool,
     /// None: all images.
     pub train_size: Option<usize>,
     pub test_size: Option<usize>,
+}
+
+/// How a data set is read, beyond its directory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadOptions {
+    /// cifar100: fine (100 classes, default) or coarse (20) labels.
+    pub labels: Cifar100Labels,
+    /// image_folder: 1 (grey) or 3 (RGB); None: 1 if every image is grey,
+    /// else 3.
+    pub channels: Option<usize>,
+    /// image_folder: `[height, width]`; None: the images' own (all alike).
+    pub size: Option<[usize; 2]>,
+    pub fit: Fit,
+    /// image_folder without `train/` and `test/`: the fraction of each
+    /// class held out for testing. None: 0.2.
+    pub test_fraction: Option<f64>,
+    /// image_folder: the seed of the split and of the images' order.
+    pub split_seed: u64,
 }
 
 /// A training cell's tables as its config has them (defaults not yet
@@ -104,9 +142,14 @@ pub struct ModelTable {
     /// `config.toml` unless set, so that results of earlier runs resume).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_scale: Option<f64>,
-    /// image_classifier: the architecture; only `resnet18` (the default).
+    /// image_classifier: the architecture, `resnet18` (the default) or `mlp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<Arch>,
+    /// image_classifier with `arch = "mlp"`: the widths of the hidden
+    /// layers, input side first; the last one is the penultimate layer.
+    /// Default [256].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_widths: Option<Vec<usize>>,
     /// image_classifier: channel multiplier of the ResNet, in (0, 1]; 1 is
     /// the paper's 64…512 channels. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,15 +194,40 @@ pub struct DataTable {
     /// neuron: a CSV file with columns `x,y` (header row), instead of generated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<String>,
-    /// image_classifier: `cifar10` (default) or `fashion_mnist`.
+    /// image_classifier: `cifar10` (default), `fashion_mnist`, `mnist`,
+    /// `cifar100` or `image_folder`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<Dataset>,
     /// image_classifier: the dataset's directory. Default
-    /// `data/cifar-10-batches-bin` (where `probstab data fetch cifar10`
-    /// puts it, relative to the working directory) or
-    /// `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`).
+    /// `data/cifar-10-batches-bin` and `data/cifar-100-binary` (where
+    /// `probstab data fetch` puts them, relative to the working directory),
+    /// `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`),
+    /// `data/mnist`; image_folder has no default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
+    /// cifar100: `fine` (100 classes, the default) or `coarse` (20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Cifar100Labels>,
+    /// image_folder: 1 (grey) or 3 (RGB): every image is converted to it.
+    /// Default 1 if every image is grey, else 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
+    /// image_folder: the size images are brought to, `n` or
+    /// `[height, width]`. Default: the images' own size (all alike).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<ImageSize>,
+    /// image_folder: `resize` (default: scaled to `image_size`, bilinear)
+    /// or `crop` (the centre `image_size`, unscaled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<Fit>,
+    /// image_folder without `train/` and `test/` folders: the fraction of
+    /// each class held out as test images. Default 0.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// image_folder: seed of the train/test split and of the images' order.
+    /// Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     /// image_classifier: `dynamic` (default: each step, each label of the
     /// batch is replaced by a uniformly random class with probability
     /// `noise_prob`) or `static` (that fraction of the training labels is
@@ -187,6 +255,48 @@ pub enum Arch {
     /// ResNet-18 with the CIFAR stem (models::resnet).
     #[default]
     Resnet18,
+    /// Fully connected layers on the flattened image (models::mlp).
+    Mlp,
+}
+
+/// `image_size`: `n` (square) or `[height, width]`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ImageSize {
+    Square(usize),
+    Rect([usize; 2]),
+}
+
+impl ImageSize {
+    /// `[height, width]`.
+    pub fn dims(self) -> [usize; 2] {
+        match self {
+            ImageSize::Square(n) => [n, n],
+            ImageSize::Rect(hw) => hw,
+        }
+    }
+}
+
+/// How an image folder's images are brought to `image_size`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    /// Scaled to the size (bilinear), the aspect ratio not kept.
+    #[default]
+    Resize,
+    /// The centre of the image, unscaled; a smaller image is an error.
+    Crop,
+}
+
+/// Which of CIFAR-100's two labels a cell trains on.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Cifar100Labels {
+    /// The 100 classes.
+    #[default]
+    Fine,
+    /// The 20 superclasses.
+    Coarse,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
@@ -197,6 +307,13 @@ pub enum Dataset {
     Cifar10,
     /// Fashion-MNIST, IDX files: 60,000 + 10,000 grey 28×28 images.
     FashionMnist,
+    /// MNIST, IDX files of the same names: 60,000 + 10,000 grey 28×28 digits.
+    Mnist,
+    /// CIFAR-100, binary release: 50,000 + 10,000 RGB 32×32 images, 100
+    /// classes in 20 superclasses.
+    Cifar100,
+    /// A folder with one subfolder of PNG or JPEG images per class.
+    ImageFolder,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]

@@ -2,8 +2,9 @@
 //! fills the kind's defaults, and rejects a key the kind does not use.
 
 use super::tables::{
-    DEFAULT_NOISE_STD, DataTable, Generator, ImageSource, LossReduction, MeasureTable, ModelTable,
-    Net, NeuronData, TeacherData, TrainTable,
+    Arch, DEFAULT_NOISE_STD, DataTable, Dataset, Generator, ImageNetSpec, ImageSource,
+    LossReduction, MeasureTable, MlpSpec, ModelTable, Net, NeuronData, ReadOptions, TeacherData,
+    TrainTable,
 };
 use models::{Activation, NeuronConfig, TwoLayerConfig};
 
@@ -22,6 +23,8 @@ const DEFAULT_TEST_POINTS: usize = 10_000;
 pub const MAX_WEIGHTS: usize = 100_000_000;
 pub const MAX_STEPS: usize = 1_000_000_000;
 pub const MAX_BATCH: usize = 1_000_000;
+/// The longest side `data.image_size` takes.
+pub const MAX_IMAGE_SIDE: usize = 4096;
 
 /// `key` must be at most `max`.
 pub fn at_most(key: &str, v: usize, max: usize) -> Result<(), Invalid> {
@@ -40,32 +43,79 @@ impl ModelTable {
                 ("model.width", self.width.is_some(), &[IMAGE]),
                 ("model.dim", self.dim.is_some(), &[TWO_LAYER]),
                 ("model.hidden", self.hidden.is_some(), &[TWO_LAYER]),
-                ("model.bias", self.bias.is_some(), &[TWO_LAYER]),
+                ("model.bias", self.bias.is_some(), &[TWO_LAYER, IMAGE]),
+                ("model.hidden_widths", self.hidden_widths.is_some(), &[IMAGE]),
                 ("model.init_scale", self.init_scale.is_some(), &[TWO_LAYER]),
                 ("model.w0", self.w0.is_some(), &[NEURON]),
                 ("model.u0", self.u0.is_some(), &[NEURON]),
                 (
                     "model.activation",
                     self.activation != Activation::default(),
-                    &[TWO_LAYER, NEURON],
+                    &[TWO_LAYER, NEURON, IMAGE],
                 ),
             ],
             net,
         )
     }
 
-    /// image_classifier: fill the defaults; the width multiplier.
-    pub fn image(&mut self) -> Result<f64, Invalid> {
+    /// image_classifier: fill the defaults; the architecture.
+    pub fn image(&mut self) -> Result<ImageNetSpec, Invalid> {
         self.reject_unused(IMAGE)?;
-        self.arch.get_or_insert_default();
-        let width = *self.width.get_or_insert(1.0);
-        if !(width > 0.0 && width <= 1.0) {
-            return Err(invalid(
-                "model.width",
-                format!("must be in (0, 1], got {width}"),
-            ));
+        let arch = *self.arch.get_or_insert_default();
+        let only = |key: &str, set: bool, arch: &str| {
+            if set {
+                Err(invalid(
+                    key,
+                    format!("applies to `arch = \"{arch}\"` only; leave it out"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match arch {
+            Arch::Resnet18 => {
+                only("model.hidden_widths", self.hidden_widths.is_some(), "mlp")?;
+                only("model.bias", self.bias.is_some(), "mlp")?;
+                only(
+                    "model.activation",
+                    self.activation != Activation::default(),
+                    "mlp",
+                )?;
+                let width = *self.width.get_or_insert(1.0);
+                if !(width > 0.0 && width <= 1.0) {
+                    return Err(invalid(
+                        "model.width",
+                        format!("must be in (0, 1], got {width}"),
+                    ));
+                }
+                Ok(ImageNetSpec::Resnet18 { width })
+            }
+            Arch::Mlp => {
+                only("model.width", self.width.is_some(), "resnet18")?;
+                let hidden = self.hidden_widths.get_or_insert_with(|| vec![256]).clone();
+                if hidden.is_empty() {
+                    return Err(invalid(
+                        "model.hidden_widths",
+                        "needs at least one hidden layer (its output is the penultimate layer)",
+                    ));
+                }
+                if let Some(i) = hidden.iter().position(|&h| h < 1) {
+                    return Err(invalid(
+                        "model.hidden_widths",
+                        format!("entry {i} is 0; every width must be ≥ 1"),
+                    ));
+                }
+                for &h in &hidden {
+                    at_most("model.hidden_widths", h, MAX_WEIGHTS)?;
+                }
+                let bias = *self.bias.get_or_insert(true);
+                Ok(ImageNetSpec::Mlp(MlpSpec {
+                    hidden,
+                    activation: self.activation,
+                    bias,
+                }))
+            }
         }
-        Ok(width)
     }
 
     /// two_layer: fill the defaults; the net.
@@ -146,6 +196,12 @@ impl DataTable {
                 ("data.augment", self.augment.is_some(), &[IMAGE]),
                 ("data.train_size", self.train_size.is_some(), &[IMAGE]),
                 ("data.test_size", self.test_size.is_some(), &[IMAGE]),
+                ("data.labels", self.labels.is_some(), &[IMAGE]),
+                ("data.channels", self.channels.is_some(), &[IMAGE]),
+                ("data.image_size", self.image_size.is_some(), &[IMAGE]),
+                ("data.fit", self.fit.is_some(), &[IMAGE]),
+                ("data.test_fraction", self.test_fraction.is_some(), &[IMAGE]),
+                ("data.split_seed", self.split_seed.is_some(), &[IMAGE]),
             ],
             net,
         )
@@ -172,14 +228,88 @@ impl DataTable {
                 return Err(invalid(key, "must be ≥ 1"));
             }
         }
+        let read = self.read_options(dataset)?;
         Ok(ImageSource {
             dataset,
             dir: self.dir.clone(),
+            read,
             label_noise,
             noise_prob: p,
             augment,
             train_size: self.train_size,
             test_size: self.test_size,
+        })
+    }
+
+    /// The keys of one dataset: CIFAR-100's labels, an image folder's
+    /// size, channels and split (each an error with another dataset).
+    fn read_options(&self, dataset: Dataset) -> Result<ReadOptions, Invalid> {
+        let folder = dataset == Dataset::ImageFolder;
+        let only = |key: &str, set: bool, name: &str| {
+            if set {
+                Err(invalid(
+                    key,
+                    format!("applies to `dataset = \"{name}\"` only; leave it out"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        only(
+            "data.labels",
+            self.labels.is_some() && dataset != Dataset::Cifar100,
+            "cifar100",
+        )?;
+        for (key, set) in [
+            ("data.channels", self.channels.is_some()),
+            ("data.image_size", self.image_size.is_some()),
+            ("data.fit", self.fit.is_some()),
+            ("data.test_fraction", self.test_fraction.is_some()),
+            ("data.split_seed", self.split_seed.is_some()),
+        ] {
+            only(key, set && !folder, "image_folder")?;
+        }
+        if folder && self.dir.is_none() {
+            return Err(invalid(
+                "data.dir",
+                "image_folder needs `dir`: a folder with one subfolder of PNG or JPEG images per class (or `train/` and `test/` folders holding one each)",
+            ));
+        }
+        if let Some(c) = self.channels
+            && c != 1
+            && c != 3
+        {
+            return Err(invalid(
+                "data.channels",
+                format!("must be 1 (grey) or 3 (RGB), got {c}"),
+            ));
+        }
+        let size = self.image_size.map(|s| s.dims());
+        if let Some(hw) = size {
+            for v in hw {
+                if !(1..=MAX_IMAGE_SIDE).contains(&v) {
+                    return Err(invalid(
+                        "data.image_size",
+                        format!("sides must be in 1..={MAX_IMAGE_SIDE}, got {v}"),
+                    ));
+                }
+            }
+        }
+        if let Some(f) = self.test_fraction
+            && !(f > 0.0 && f < 1.0)
+        {
+            return Err(invalid(
+                "data.test_fraction",
+                format!("must be in (0, 1), got {f}"),
+            ));
+        }
+        Ok(ReadOptions {
+            labels: self.labels.unwrap_or_default(),
+            channels: self.channels,
+            size,
+            fit: self.fit.unwrap_or_default(),
+            test_fraction: self.test_fraction,
+            split_seed: self.split_seed.unwrap_or(0),
         })
     }
 

@@ -1,5 +1,5 @@
-//! IDX files of unsigned bytes (plain or gzipped) and Fashion-MNIST, which
-//! ships as four of them.
+//! IDX files of unsigned bytes (plain or gzipped), and Fashion-MNIST and
+//! MNIST, which ship as four of them under the same names.
 
 use super::read::{format_error, read_maybe_gz, shown};
 use super::{ImageData, ImageDataError, ImageSet};
@@ -10,6 +10,23 @@ pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const FASHION_HINT: &str = "nor with `.gz`; install Debian's package \
      `dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist)";
 const IDX_HINT: &str = "expected an IDX file, plain or `.gz`";
+/// Default location of MNIST (relative to the working directory).
+pub const MNIST_DIR: &str = "data/mnist";
+const MNIST_HINT: &str = "nor with `.gz`; put MNIST's four IDX files there \
+     (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, \
+     t10k-labels-idx1-ubyte.gz) or set data.dir";
+const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 /// Fashion-MNIST IDX files in `dir`: `train-images-idx3-ubyte`,
 /// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
@@ -18,8 +35,23 @@ const IDX_HINT: &str = "expected an IDX file, plain or `.gz`";
 /// labels 1-dimensional (0x00000801), their counts equal and positive, labels
 /// at most 9. channels = 1, classes = 10.
 pub fn load_fashion_mnist(dir: &Path) -> Result<ImageData, ImageDataError> {
-    let train = fashion_set(dir, "train")?;
-    let test = fashion_set(dir, "t10k")?;
+    let names = FASHION_CLASSES.map(String::from).to_vec();
+    load_idx_pair(dir, FASHION_HINT, names)
+}
+
+/// MNIST in `dir`: the same four IDX files as [`load_fashion_mnist`] (the
+/// names are MNIST's), with the same checks; the classes are the digits.
+pub fn load_mnist(dir: &Path) -> Result<ImageData, ImageDataError> {
+    load_idx_pair(dir, MNIST_HINT, (0..10).map(|k| k.to_string()).collect())
+}
+
+fn load_idx_pair(
+    dir: &Path,
+    hint: &str,
+    class_names: Vec<String>,
+) -> Result<ImageData, ImageDataError> {
+    let train = fashion_set(dir, "train", hint)?;
+    let test = fashion_set(dir, "t10k", hint)?;
     if (test.height, test.width) != (train.height, train.width) {
         return Err(format_error(
             &plain_or_gz(dir, "t10k-images-idx3-ubyte"),
@@ -29,7 +61,7 @@ pub fn load_fashion_mnist(dir: &Path) -> Result<ImageData, ImageDataError> {
             ),
         ));
     }
-    Ok(ImageData { train, test })
+    Ok(ImageData::new(train, test, class_names))
 }
 
 /// `dir/name` if it exists, else `dir/name.gz` if that exists, else `dir/name`.
@@ -43,10 +75,10 @@ fn plain_or_gz(dir: &Path, name: &str) -> PathBuf {
     }
 }
 
-fn fashion_set(dir: &Path, prefix: &str) -> Result<ImageSet, ImageDataError> {
+fn fashion_set(dir: &Path, prefix: &str, hint: &str) -> Result<ImageSet, ImageDataError> {
     let images_path = plain_or_gz(dir, &format!("{prefix}-images-idx3-ubyte"));
     let labels_path = plain_or_gz(dir, &format!("{prefix}-labels-idx1-ubyte"));
-    let (dims, images) = parse_idx(&images_path, read_maybe_gz(&images_path, FASHION_HINT)?)?;
+    let (dims, images) = parse_idx(&images_path, read_maybe_gz(&images_path, hint)?)?;
     if dims.len() != 3 {
         return Err(format_error(
             &images_path,
@@ -58,7 +90,7 @@ fn fashion_set(dir: &Path, prefix: &str) -> Result<ImageSet, ImageDataError> {
             ),
         ));
     }
-    let (label_dims, labels) = parse_idx(&labels_path, read_maybe_gz(&labels_path, FASHION_HINT)?)?;
+    let (label_dims, labels) = parse_idx(&labels_path, read_maybe_gz(&labels_path, hint)?)?;
     if label_dims.len() != 1 {
         return Err(format_error(
             &labels_path,
@@ -339,6 +371,22 @@ mod tests {
         let e = error_text(load_fashion_mnist(&dir.0));
         assert!(e.contains("t10k-labels-idx1-ubyte"), "{e}");
         assert!(e.contains("dataset-fashion-mnist"), "{e}");
+    }
+
+    #[test]
+    fn mnist_reads_the_same_files_and_names_its_own_hint() {
+        let dir = fashion_dir("mnist", true);
+        let mnist = load_mnist(&dir.0).unwrap();
+        let fashion = load_fashion_mnist(&dir.0).unwrap();
+        assert_eq!(mnist.train, fashion.train);
+        assert_eq!(mnist.class_names[3], "3");
+        assert_eq!(fashion.class_names[9], "Ankle boot");
+        std::fs::remove_file(dir.0.join("train-images-idx3-ubyte.gz")).unwrap();
+        let e = error_text(load_mnist(&dir.0));
+        assert!(
+            e.contains("train-images-idx3-ubyte") && e.contains("MNIST") && !e.contains("fashion"),
+            "{e}"
+        );
     }
 
     #[test]

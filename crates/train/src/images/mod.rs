@@ -1,16 +1,21 @@
-//! Image datasets for the ResNet runs: CIFAR-10 and Fashion-MNIST read from
-//! their binary releases and checked, per-channel normalisation, random crop
-//! and horizontal flip, the per-epoch shuffle, and static or dynamic label
-//! noise.
+//! Image datasets for image_classifier: CIFAR-10, CIFAR-100, Fashion-MNIST
+//! and MNIST read from their binary releases and checked, folders of PNG
+//! and JPEG images, burn-dataset's `Dataset` trait both ways; per-channel
+//! normalisation, random crop and horizontal flip, the per-epoch shuffle,
+//! and static or dynamic label noise.
 //!
 //! Images stay bytes (`N × C × H × W`, as CIFAR stores them) until [`batch`]
 //! turns the images of one step into the `f32` data of an input tensor. Every
 //! draw comes from a seeded stream of [`crate::rng`], indexed by epoch or step
 //! where it must be, so a resumed run draws what an uninterrupted one does.
 
-/// CIFAR-10's binary release.
+/// CIFAR-10's and CIFAR-100's binary releases.
 mod cifar;
-/// IDX files and Fashion-MNIST.
+/// burn-dataset's `Dataset` over image sets, and image sets from one.
+mod dataset;
+/// A folder of PNG and JPEG images, one subfolder per class.
+mod folder;
+/// IDX files, Fashion-MNIST and MNIST.
 mod idx;
 /// Static and dynamic label noise.
 mod label_noise;
@@ -24,8 +29,10 @@ mod testing;
 /// Normalisation, random crop and flip: bytes to input-tensor data.
 mod transform;
 
-pub use cifar::{CIFAR_RECORD, CIFAR10_FILES, load_cifar10};
-pub use idx::{FASHION_MNIST_DIR, load_fashion_mnist, read_idx};
+pub use cifar::{CIFAR_RECORD, CIFAR10_FILES, CIFAR100_FILES, CIFAR100_RECORD, load_cifar10, load_cifar100};
+pub use dataset::ImageItem;
+pub use folder::{FolderOptions, load_image_folder};
+pub use idx::{FASHION_MNIST_DIR, MNIST_DIR, load_fashion_mnist, load_mnist, read_idx};
 pub use label_noise::{dynamic_noise, static_noise};
 pub use sampler::{Sampler, permutation};
 pub use transform::{Augment, Normalization, batch};
@@ -82,6 +89,39 @@ impl ImageSet {
 pub struct ImageData {
     pub train: ImageSet,
     pub test: ImageSet,
+    /// The name of each class, in label order.
+    pub class_names: Vec<String>,
+    /// Images whose colour was converted on loading (grey to RGB or RGB to
+    /// grey: an image folder's `channels`); 0 for the binary releases.
+    pub converted: usize,
+}
+
+impl ImageData {
+    /// Data with these class names and nothing converted.
+    pub fn new(train: ImageSet, test: ImageSet, class_names: Vec<String>) -> Self {
+        Self {
+            train,
+            test,
+            class_names,
+            converted: 0,
+        }
+    }
+}
+
+impl ImageSet {
+    /// Images of each class, in label order.
+    pub fn class_counts(&self) -> Vec<usize> {
+        count_classes(&self.labels, self.classes)
+    }
+}
+
+/// How many of `labels` are each of `classes` classes.
+pub fn count_classes(labels: &[u8], classes: usize) -> Vec<usize> {
+    let mut counts = vec![0; classes];
+    for &l in labels {
+        counts[l as usize] += 1;
+    }
+    counts
 }
 
 /// Every message names the file (as an absolute path).
@@ -95,6 +135,9 @@ pub enum ImageDataError {
     /// or byte offset and what was expected and found.
     #[error("{path}: {message}")]
     Format { path: String, message: String },
+    /// An item of an in-memory dataset that does not fit the set.
+    #[error("dataset item {index}: {message}")]
+    Item { index: usize, message: String },
 }
 
 #[cfg(test)]
