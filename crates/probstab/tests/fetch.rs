@@ -474,7 +474,7 @@ fn cifar100_fetches_unpacks_and_trains_with_coarse_labels() {
     // The default data.dir is where fetch put it.
     t.write(
         "c100.toml",
-        "kind = \"image_classifier\"\n[model]\narch = \"mlp\"\nhidden_widths = [16]\n\
+        "name = \"c100\"\nkind = \"image_classifier\"\n[model]\narch = \"mlp\"\nhidden_widths = [16]\n\
          [data]\ndataset = \"cifar100\"\nlabels = \"coarse\"\naugment = false\n\
          [train]\nlr = 0.05\nbatch_size = 8\nsteps = 5\n[measure]\nrank_samples = 10\n",
     );
