@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gallery=0
-configs="fig1b_bernoulli fig2_outlier fig3_lambda_mu fig3_lambda_s fig4_finite_n fig6_trajectories"
+configs="fig1b_bernoulli fig2_outlier fig3_lambda_mu fig3_lambda_s fig4_finite_n fig6_trajectories quick/folder_mlp"
 if [ "${1:-}" = "--gallery" ]; then gallery=1; shift; fi
 if [ "${1:-}" = "--quick" ]; then
   configs="quick/fig1a_tanh_neuron quick/fig5_from_a quick/fig5_from_b quick/fig7_two_layer quick/fig8_relu_swish quick/fig8_adam"
@@ -34,4 +34,5 @@ if [ "$gallery" = 1 ]; then
   cp "$out/fig4_finite_n/plots/phase__saddle.n=8.png" docs/gallery/fig4_n8_phase.png
   cp "$out/fig4_finite_n/plots/phase__saddle.n=100.png" docs/gallery/fig4_n100_phase.png
   cp "$out/fig6_trajectories/plots/trace__regression.lr=0.3.png" docs/gallery/fig6_lr0.3_trace.png
+  cp "$out/quick/folder_mlp/plots/rank.png" docs/gallery/quick_folder_mlp_rank.png
 fi
