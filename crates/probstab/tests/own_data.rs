@@ -37,7 +37,7 @@ fn the_shipped_folder_runs_its_quick_grid() {
         assert_ne!(summary.get(row, "status"), "failed");
         assert_eq!(
             summary.get(row, "class_names"),
-            "ankle_boot,bag,coat,dress,pullover,sandal,shirt,sneaker,trouser,tshirt_top"
+            r#"["ankle_boot","bag","coat","dress","pullover","sandal","shirt","sneaker","trouser","tshirt_top"]"#
         );
         assert_eq!(summary.get(row, "classes"), "10");
         assert_eq!(
@@ -118,7 +118,7 @@ fn a_user_folder_trains_with_resnet_and_with_the_mlp() {
         let summary = Csv::read(t.join(format!("{name}/summary.csv")));
         for row in 0..2 {
             assert_eq!(summary.get(row, "status"), "ok", "{name}");
-            assert_eq!(summary.get(row, "class_names"), "apples,bananas,cherries");
+            assert_eq!(summary.get(row, "class_names"), r#"["apples","bananas","cherries"]"#);
             // round(10 × 0.3) = 3 of each class held out.
             assert_eq!(summary.get(row, "train_class_counts"), "7,7,7");
             assert_eq!(summary.get(row, "test_class_counts"), "3,3,3");

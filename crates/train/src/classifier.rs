@@ -32,6 +32,16 @@ use std::time::Instant;
 
 /// Test images per forward pass when evaluating.
 const EVAL_BATCH: usize = 250;
+/// … and at most this many bytes of f32 input per batch, so that large
+/// images (a folder at image_size 512) are evaluated in smaller batches
+/// instead of a batch as large as the data itself. Eval mode treats each
+/// image alone: the batch size changes no result.
+const EVAL_BYTES: usize = 64 << 20;
+
+/// Images per evaluation batch of `set`.
+fn eval_batch(set: &ImageSet) -> usize {
+    (EVAL_BYTES / (4 * set.pixels()).max(1)).clamp(1, EVAL_BATCH)
+}
 
 pub use crate::checkpoint::Eval;
 
@@ -549,8 +559,9 @@ pub fn evaluate<M: ImageNet>(
     let plain = device.clone().without_autodiff();
     let (mut correct, mut loss) = (0usize, 0.0f64);
     let classes = set.classes;
-    for start in (0..n).step_by(EVAL_BATCH) {
-        let idx: Vec<usize> = (start..(start + EVAL_BATCH).min(n)).collect();
+    let batch = eval_batch(set);
+    for start in (0..n).step_by(batch) {
+        let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let x = image_tensor(images::batch(set, &idx, norm, None), idx.len(), set, &plain);
         let logits: Vec<f32> = valid
             .forward(x)
@@ -591,7 +602,7 @@ fn penultimate<M: ImageNet>(
     let valid = net.valid();
     let plain = device.clone().without_autodiff();
     let mut out = Vec::new();
-    for idx in chosen.chunks(EVAL_BATCH) {
+    for idx in chosen.chunks(eval_batch(set)) {
         let x = image_tensor(images::batch(set, idx, norm, None), idx.len(), set, &plain);
         out.extend(
             valid

@@ -104,7 +104,7 @@ impl Kind for ImageClassifier {
                 MetricDoc::new("classes", "the folder's classes"),
                 MetricDoc::new(
                     "class_names",
-                    "their names (the class folders), comma-separated in label order",
+                    "their names (the class folders) in label order, as a JSON list (a name may hold a comma)",
                 ),
                 MetricDoc::new(
                     "train_class_counts",
@@ -209,7 +209,10 @@ impl Kind for ImageClassifier {
                     .join(",")
             };
             push("classes", Metric::Integer(run.class_names.len() as i64));
-            push("class_names", Metric::Text(run.class_names.join(",")));
+            push(
+                "class_names",
+                Metric::Text(serde_json::to_string(&run.class_names)?),
+            );
             push("train_class_counts", Metric::Text(joined(&run.train_counts)));
             push("test_class_counts", Metric::Text(joined(&run.test_counts)));
             push("images_converted", Metric::Integer(run.converted as i64));

@@ -269,6 +269,16 @@ impl DataTable {
         ] {
             only(key, set && !folder, "image_folder")?;
         }
+        if self
+            .dir
+            .as_ref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            return Err(invalid(
+                "data.dir",
+                "is empty: name the data's folder (relative paths are relative to the config file)",
+            ));
+        }
         if folder && self.dir.is_none() {
             return Err(invalid(
                 "data.dir",

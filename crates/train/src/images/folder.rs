@@ -46,6 +46,9 @@ pub fn load_image_folder(
     opts: &FolderOptions,
     available: Option<f64>,
 ) -> Result<ImageData, ImageDataError> {
+    if dir.is_file() {
+        return Err(format_error(dir, format!("is a file, not a folder: {HINT}")));
+    }
     if !dir.is_dir() {
         return Err(ImageDataError::Missing {
             path: shown(dir),
@@ -162,34 +165,13 @@ pub fn load_image_folder(
         width,
         fit: opts.fit,
     };
-    let read = |files: &[(PathBuf, u8)]| -> Result<(Vec<Vec<u8>>, usize), ImageDataError> {
-        let decoded = first_error(files.par_iter().map(|(f, _)| decode(f, shape)).collect())?;
-        let converted = decoded.iter().filter(|(_, c)| *c).count();
-        Ok((decoded.into_iter().map(|(b, _)| b).collect(), converted))
-    };
     let classes = class_names.len();
-    let (train_images, train_converted) = read(&train_files)?;
-    let (test_images, test_converted) = read(&test_files)?;
-    let set = |images: Vec<Vec<u8>>, files: &[(PathBuf, u8)], part: u64| {
-        // A seeded order, so that the first n images are a random part of
-        // every class.
-        let mut order: Vec<usize> = (0..files.len()).collect();
-        let mut r = rng(opts.split_seed.wrapping_add(part), Stream::FolderOrder);
-        for i in (1..order.len()).rev() {
-            order.swap(i, r.random_range(0..=i));
-        }
-        ImageSet {
-            channels,
-            height,
-            width,
-            classes,
-            images: order.iter().flat_map(|&i| images[i].clone()).collect(),
-            labels: order.iter().map(|&i| files[i].1).collect(),
-        }
-    };
+    let (train, train_converted) = read_set(&train_files, shape, classes, opts.split_seed)?;
+    let (test, test_converted) =
+        read_set(&test_files, shape, classes, opts.split_seed.wrapping_add(1))?;
     Ok(ImageData {
-        train: set(train_images, &train_files, 0),
-        test: set(test_images, &test_files, 1),
+        train,
+        test,
         class_names,
         converted: train_converted + test_converted,
     })
@@ -272,8 +254,16 @@ fn class_folders(dir: &Path) -> Result<Vec<ClassFiles>, ImageDataError> {
     Ok(classes)
 }
 
-/// A class folder's images; none is an error naming the folder.
+/// A class folder's images; none is an error naming the folder, and so is
+/// a name that is not UTF-8 (two such names can print alike, and the class
+/// names are recorded as text).
 fn class_files(dir: PathBuf) -> Result<ClassFiles, ImageDataError> {
+    if dir.file_name().and_then(|n| n.to_str()).is_none() {
+        return Err(format_error(
+            &dir,
+            "a class folder whose name is not valid UTF-8: rename it",
+        ));
+    }
     let (files, other): (Vec<PathBuf>, Vec<PathBuf>) = entries(&dir)?
         .into_iter()
         .partition(|p| p.is_file() && is_image(p));
@@ -302,6 +292,12 @@ fn test_classes(test_dir: &Path, names: &[String]) -> Result<Vec<ClassFiles>, Im
         })
         .collect();
     for path in entries(test_dir)?.into_iter().filter(|p| p.is_dir()) {
+        if path.file_name().and_then(|n| n.to_str()).is_none() {
+            return Err(format_error(
+                &path,
+                "a class folder whose name is not valid UTF-8: rename it",
+            ));
+        }
         let name = file_name(&path);
         let Some(k) = names.iter().position(|n| *n == name) else {
             return Err(format_error(
@@ -329,7 +325,15 @@ fn split(
     let mut test = Vec::new();
     for mut class in classes {
         let n = class.files.len();
-        let held = (n as f64 * fraction).round() as usize;
+        // Every class is tested: at least one image held out, at least one
+        // kept for training.
+        let held = ((n as f64 * fraction).round() as usize).max(1);
+        if n < 2 {
+            return Err(format_error(
+                &class.dir,
+                "1 image: a split needs at least 2 per class (one to train on, one to test)",
+            ));
+        }
         if held >= n {
             return Err(format_error(
                 &class.dir,
@@ -353,6 +357,57 @@ fn split(
         train.push(class);
     }
     Ok((train, test))
+}
+
+/// The images of `files` decoded straight into one buffer, in an order
+/// shuffled from `seed` (so that the first n images are a random part of
+/// every class), and how many had their colour converted. Each image is
+/// written into its slot as it is decoded: the set is never held twice, so
+/// the memory check's count (the set's bytes) is what it takes.
+fn read_set(
+    files: &[(PathBuf, u8)],
+    shape: Shape,
+    classes: usize,
+    seed: u64,
+) -> Result<(ImageSet, usize), ImageDataError> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    let mut r = rng(seed, Stream::FolderOrder);
+    for i in (1..order.len()).rev() {
+        order.swap(i, r.random_range(0..=i));
+    }
+    let size = shape.channels * shape.height * shape.width;
+    let mut images = vec![0u8; files.len() * size];
+    let results: Vec<Result<bool, ImageDataError>> = images
+        .par_chunks_mut(size.max(1))
+        .zip(order.par_iter())
+        .map(|(slot, &i)| {
+            let (bytes, converted) = decode(&files[i].0, shape)?;
+            slot.copy_from_slice(&bytes);
+            Ok(converted)
+        })
+        .collect();
+    // The first error in file order, as the header pass reports it.
+    let mut converted = 0;
+    let mut first: Option<(usize, ImageDataError)> = None;
+    for (result, &i) in results.into_iter().zip(&order) {
+        match result {
+            Ok(c) => converted += usize::from(c),
+            Err(e) if first.as_ref().is_none_or(|(j, _)| i < *j) => first = Some((i, e)),
+            Err(_) => {}
+        }
+    }
+    if let Some((_, e)) = first {
+        return Err(e);
+    }
+    let set = ImageSet {
+        channels: shape.channels,
+        height: shape.height,
+        width: shape.width,
+        classes,
+        images,
+        labels: order.iter().map(|&i| files[i].1).collect(),
+    };
+    Ok((set, converted))
 }
 
 /// What a file's header says.
@@ -651,13 +706,37 @@ mod tests {
         grey(&dir.0, "a/1.png", 2, 2, 1);
         grey(&dir.0, "b/1.png", 2, 2, 1);
         let e = error_text(load_image_folder(&dir.0, &opts(), None));
-        assert!(e.contains("no test images"), "{e}");
-        let half = FolderOptions {
-            test_fraction: Some(0.6),
+        assert!(e.contains("/a") && e.contains("at least 2 per class"), "{e}");
+        grey(&dir.0, "a/2.png", 2, 2, 1);
+        grey(&dir.0, "b/2.png", 2, 2, 1);
+        let most = FolderOptions {
+            test_fraction: Some(0.8),
             ..opts()
         };
-        let e = error_text(load_image_folder(&dir.0, &half, None));
+        let e = error_text(load_image_folder(&dir.0, &most, None));
         assert!(e.contains("/a") && e.contains("leaving none"), "{e}");
+        // A small fraction still tests every class: one image of each.
+        let few = FolderOptions {
+            test_fraction: Some(0.1),
+            ..opts()
+        };
+        let data = load_image_folder(&dir.0, &few, None).unwrap();
+        assert_eq!(data.test.labels.len(), 2);
+        assert_ne!(data.test.labels[0], data.test.labels[1]);
+        // A file where the folder should be.
+        let e = error_text(load_image_folder(&dir.0.join("a/1.png"), &opts(), None));
+        assert!(e.contains("a/1.png") && e.contains("is a file, not a folder"), "{e}");
+        // Class names that are not UTF-8 (two would print alike) are refused.
+        use std::os::unix::ffi::OsStrExt;
+        let dir = TempDir::new("folder-utf8");
+        let odd = dir.0.join(std::ffi::OsStr::from_bytes(b"a\xfe"));
+        std::fs::create_dir_all(&odd).unwrap();
+        grey(&odd, "1.png", 2, 2, 1);
+        grey(&odd, "2.png", 2, 2, 1);
+        grey(&dir.0, "b/1.png", 2, 2, 1);
+        grey(&dir.0, "b/2.png", 2, 2, 1);
+        let e = error_text(load_image_folder(&dir.0, &opts(), None));
+        assert!(e.contains("not valid UTF-8"), "{e}");
     }
 
     #[test]

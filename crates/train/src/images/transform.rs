@@ -9,8 +9,10 @@ use rand::RngExt;
 
 /// Per-channel mean and standard deviation of a set's pixels in [0, 1] units
 /// (pixel/255). The standard deviation is the population one (divide by the
-/// pixel count). A constant channel has std 0, which [`batch`] would divide
-/// by; an empty set gets mean 0 and std 1.
+/// pixel count). A constant channel (a blue plane that is 0 everywhere, an
+/// all-white folder) gets std 1, not the 0 that [`batch`] would divide by
+/// (its inputs are then p/255 − mean: 0 on the training set); an empty set
+/// gets mean 0 and std 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Normalization {
     pub mean: Vec<f32>,
@@ -49,7 +51,11 @@ impl Normalization {
             .map(|(&s, &q)| {
                 // n·Σp² − (Σp)² ≥ 0 exactly, so no cancellation below zero.
                 let spread = count * q as u128 - s as u128 * s as u128;
-                (spread as f64 / (n * n * scale)).sqrt() as f32
+                if spread == 0 {
+                    1.0
+                } else {
+                    (spread as f64 / (n * n * scale)).sqrt() as f32
+                }
             })
             .collect();
         Normalization { mean, std }
@@ -215,6 +221,25 @@ mod tests {
             "{b:?}"
         );
         assert!((b[3] - (0.6 - 0.3) / 0.05f32.sqrt()).abs() < 1e-5, "{b:?}");
+    }
+
+    #[test]
+    fn a_constant_channel_is_centred_not_divided_by_zero() {
+        // Channel 0 varies, channel 1 is 200 everywhere.
+        let set = ImageSet {
+            channels: 2,
+            height: 1,
+            width: 2,
+            classes: 2,
+            images: vec![0, 255, 200, 200, 255, 0, 200, 200],
+            labels: vec![0, 1],
+        };
+        let n = Normalization::of(&set);
+        assert_eq!(n.std[1], 1.0, "{n:?}");
+        assert!((n.mean[1] - 200.0 / 255.0).abs() < 1e-7, "{n:?}");
+        let b = batch(&set, &[0, 1], &n, None);
+        assert!(b.iter().all(|v| v.is_finite()), "{b:?}");
+        assert!(b[2].abs() < 1e-6 && b[7].abs() < 1e-6, "{b:?}");
     }
 
     #[test]
