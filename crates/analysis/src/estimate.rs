@@ -62,6 +62,27 @@ impl Running {
     }
 }
 
+/// z of a two-sided 95% normal interval.
+pub const Z95: f64 = 1.959963984540054;
+
+/// The Wilson score interval of a binomial proportion: `successes` of
+/// `trials` (counts, possibly pooled over cells), at normal quantile `z`
+/// (1.96 for 95%). Unlike mean ± z·se it stays inside [0, 1] and is not
+/// empty at 0 or 1 successes. None for no trials.
+pub fn wilson_interval(successes: f64, trials: f64, z: f64) -> Option<(f64, f64)> {
+    if !(trials > 0.0 && (0.0..=trials).contains(&successes)) {
+        return None;
+    }
+    let p = successes / trials;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * trials)) / (1.0 + z2 / trials);
+    let half = z / (1.0 + z2 / trials) * (p * (1.0 - p) / trials + z2 / (4.0 * trials * trials)).sqrt();
+    // At 0 or all successes the bound is 0 or 1 exactly (not 1 − ε).
+    let lo = if successes == 0.0 { 0.0 } else { (centre - half).max(0.0) };
+    let hi = if successes == trials { 1.0 } else { (centre + half).min(1.0) };
+    Some((lo, hi))
+}
+
 /// A learning rate is tiny for a law when every step `|c·x|` it takes (λ
 /// times a curvature x², or times χ) is below this. Then `1 + c·x` keeps
 /// few of the digits of `c·x`, and none once |c·x| ≤ ε/2 ≈ 1.1e-16: at
@@ -102,6 +123,57 @@ pub fn log_abs_one_plus(c: f64, x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_interval_covers_the_true_proportion_95_percent_of_the_time() {
+        use rand::RngExt;
+        // Seeded binomial draws: at each (p, n) the interval must hold p in
+        // about 95% of 4000 repetitions (Wilson's coverage is close to
+        // nominal for n ≥ 20; the band allows for its known wiggle and for
+        // the Monte Carlo error, ±0.7%).
+        let mut rng = crate::rng::rng(7, crate::rng::Stream::Expectation);
+        for (p, n) in [(0.5, 20), (0.2, 50), (0.05, 200), (0.9, 40)] {
+            let reps = 4000;
+            let covered = (0..reps)
+                .filter(|_| {
+                    let k = (0..n).filter(|_| rng.random::<f64>() < p).count() as f64;
+                    let (lo, hi) = wilson_interval(k, n as f64, Z95).unwrap();
+                    lo <= p && p <= hi
+                })
+                .count() as f64
+                / reps as f64;
+            assert!((0.92..=0.98).contains(&covered), "p = {p}, n = {n}: coverage {covered}");
+        }
+        // Closed values: 0 of 10 and 10 of 10 keep a non-empty interval
+        // inside [0, 1]; 5 of 10 is symmetric about ½.
+        let (lo, hi) = wilson_interval(0.0, 10.0, Z95).unwrap();
+        assert!(lo == 0.0 && (hi - 0.2775).abs() < 1e-3, "{lo} {hi}");
+        let (lo, hi) = wilson_interval(10.0, 10.0, Z95).unwrap();
+        assert!((lo - 0.7225).abs() < 1e-3 && hi == 1.0, "{lo} {hi}");
+        let (lo, hi) = wilson_interval(5.0, 10.0, Z95).unwrap();
+        assert!((lo + hi - 1.0).abs() < 1e-12 && (lo - 0.2366).abs() < 1e-3);
+        assert_eq!(wilson_interval(1.0, 0.0, Z95), None);
+        assert_eq!(wilson_interval(3.0, 2.0, Z95), None);
+    }
+
+    #[test]
+    fn standard_error_matches_the_spread_of_simulated_means() {
+        use rand_distr::{Distribution, Normal};
+        // The standard error of 5 seeds' mean, averaged over many seeded
+        // repetitions, is the spread of those means (σ/√5 = 0.894 for σ = 2).
+        let mut rng = crate::rng::rng(11, crate::rng::Stream::Expectation);
+        let normal = Normal::new(3.0, 2.0).unwrap();
+        let reps = 20000;
+        let (mut means, mut se2) = (Vec::with_capacity(reps), 0.0);
+        for _ in 0..reps {
+            let e = Estimate::from_samples((0..5).map(|_| normal.sample(&mut rng)));
+            means.push(e.value);
+            se2 += e.err * e.err / reps as f64;
+        }
+        let spread = Estimate::from_samples(means.iter().copied()).err * (reps as f64).sqrt();
+        assert!((se2.sqrt() - spread).abs() < 0.02, "{} vs {spread}", se2.sqrt());
+        assert!((spread - 2.0 / 5f64.sqrt()).abs() < 0.02, "{spread}");
+    }
 
     #[test]
     fn from_samples_gives_mean_and_standard_error() {

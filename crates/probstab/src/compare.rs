@@ -420,6 +420,7 @@ fn write_files(c: &Comparison, theory: &ResultsDir, o: &CompareOptions) -> Resul
             thin: false,
             markers: true,
             colour: None,
+            errors: vec![],
         })
         .collect();
     series.push(Series {
@@ -428,6 +429,7 @@ fn write_files(c: &Comparison, theory: &ResultsDir, o: &CompareOptions) -> Resul
         thin: false,
         markers: false,
         colour: None,
+        errors: vec![],
     });
     let plot = LinePlot {
         title: format!(

@@ -51,6 +51,9 @@ impl CellContext<'_> {
 pub struct MetricDoc {
     pub name: String,
     pub doc: &'static str,
+    /// A fraction of this many independent trials per cell (trajectories):
+    /// `reduce = "mean"` pools the counts into a binomial interval.
+    pub trials: Option<usize>,
 }
 
 impl MetricDoc {
@@ -58,6 +61,15 @@ impl MetricDoc {
         Self {
             name: name.into(),
             doc,
+            trials: None,
+        }
+    }
+
+    /// This metric is a fraction of `trials` independent trials.
+    pub fn of_trials(self, trials: usize) -> Self {
+        Self {
+            trials: Some(trials),
+            ..self
         }
     }
 }

@@ -44,6 +44,9 @@ pub mod plot_trace;
 pub mod provenance;
 /// Cell records (`metrics.json`) and metric values.
 pub mod record;
+/// `reduce = "mean"`: a metric over seeds as mean ± standard error (or a
+/// binomial interval), and the reduced table beside the figure.
+pub mod reduce;
 /// `probstab report DIR`: gather a results directory into report.html.
 pub mod report;
 /// Parallel, resumable execution of cells.

@@ -102,10 +102,12 @@ fn grid_plot(
         .clone()
         .or_else(|| free.first().map(|s| s.to_string()))
         .context("the results have no grid axis to plot over")?;
-    let y = spec
-        .y
-        .clone()
-        .or_else(|| free.iter().find(|a| ***a != x).map(|s| s.to_string()));
+    // A reduced plot reduces over seeds: `seed` is never its default y.
+    let y = spec.y.clone().or_else(|| {
+        free.iter()
+            .find(|a| ***a != x && !(spec.reduce.is_some() && a.as_str() == "seed"))
+            .map(|s| s.to_string())
+    });
     for axis in std::iter::once(&x).chain(y.as_ref()) {
         if !summary.axis_columns.contains(axis) {
             bail!(
@@ -114,14 +116,33 @@ fn grid_plot(
             );
         }
     }
-    let reduced;
-    let rows: &[&Record] = match spec.reduce.as_deref() {
-        None => rows,
-        Some("mean") => {
-            reduced = mean_over_other_axes(summary, rows, metric, &x, y.as_deref());
-            &reduced.iter().collect::<Vec<_>>()
-        }
+    let points = match spec.reduce.as_deref() {
+        None => None,
+        Some("mean") => Some(crate::reduce::reduce(
+            summary,
+            rows,
+            metric,
+            &x,
+            y.as_deref(),
+            grid,
+        )),
         Some(other) => bail!("reduce = `{other}`: the only reduction is `mean`"),
+    };
+    let reduced: Vec<&Record>;
+    let rows: &[&Record] = match &points {
+        None => rows,
+        Some(points) => {
+            reduced = points.iter().map(|p| &p.record).collect();
+            &reduced
+        }
+    };
+    // The error bar and the cell text of row i (a reduced map only).
+    let interval = |i: usize| points.as_ref().and_then(|p| p[i].interval());
+    let label = |i: usize| {
+        points
+            .as_ref()
+            .map(|p| p[i].label())
+            .unwrap_or_default()
     };
     // Any other axis with several values would put several cells in one pixel.
     for other in free.iter().filter(|_| spec.reduce.is_none()) {
@@ -141,7 +162,7 @@ fn grid_plot(
     }
     let x_axis = PlotAxis::new(summary, rows, &x);
     let stem = spec.stem().unwrap_or_else(|| default_stem(metric, spec));
-    let title = spec
+    let mut title = spec
         .title
         .clone()
         .unwrap_or_else(|| default_title(name, metric, spec));
@@ -149,26 +170,42 @@ fn grid_plot(
         plots.join(format!("{stem}.png")),
         plots.join(format!("{stem}.svg")),
     );
+    let mut files = vec![png.clone(), svg.clone()];
+    if let Some(points) = &points {
+        title = format!("{title} ({})", crate::reduce::error_text(points));
+        let table = plots.join(format!("{stem}.csv"));
+        crate::reduce::write_table(&table, points, metric, &x, y.as_deref())?;
+        files.push(table);
+    }
     let x_of = |r: &Record| x_axis.coord(summary, r);
 
     let Some(y) = y else {
         // One axis: a line of the metric, or a one-row strip for categories.
-        let values: Vec<(f64, String)> = rows
+        let values: Vec<(f64, String, Option<(f64, f64)>)> = rows
             .iter()
-            .map(|r| (x_of(r), summary.value(r, metric)))
+            .enumerate()
+            .map(|(i, r)| (x_of(r), summary.value(r, metric), interval(i)))
             .collect();
-        if !x_axis.is_categorical() && values.iter().all(|(_, v)| v.parse::<f64>().is_ok()) {
-            let mut points: Vec<(f64, f64)> = values
+        if !x_axis.is_categorical() && values.iter().all(|(_, v, _)| v.parse::<f64>().is_ok()) {
+            let mut line: Vec<(f64, f64, Option<(f64, f64)>)> = values
                 .iter()
-                .map(|(x, v)| (*x, v.parse().unwrap()))
+                .map(|(x, v, e)| (*x, v.parse().unwrap(), *e))
                 .collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let errors = if points.is_some() {
+                line.iter()
+                    .map(|(_, _, e)| e.unwrap_or((f64::NAN, f64::NAN)))
+                    .collect()
+            } else {
+                vec![]
+            };
             let series = vec![Series {
                 label: metric.to_string(),
-                points,
+                points: line.iter().map(|(x, y, _)| (*x, *y)).collect(),
                 thin: false,
                 markers: false,
                 colour: None,
+                errors,
             }];
             render_lines(
                 &LinePlot {
@@ -181,21 +218,27 @@ fn grid_plot(
                 &png,
                 &svg,
             )?;
-            return Ok(vec![png, svg]);
+            return Ok(files);
         }
+        let at = |xv: f64| rows.iter().position(|r| x_of(r) == xv);
         let cells = vec![
             x_axis
                 .centres
                 .iter()
-                .map(|xv| {
-                    cell_value(
-                        summary,
-                        rows.iter().find(|r| x_of(r) == *xv).copied(),
-                        metric,
-                    )
-                })
+                .map(|xv| cell_value(summary, at(*xv).map(|i| rows[i]), metric))
                 .collect(),
         ];
+        let labels = if points.is_some() {
+            vec![
+                x_axis
+                    .centres
+                    .iter()
+                    .map(|xv| at(*xv).map(label).unwrap_or_default())
+                    .collect(),
+            ]
+        } else {
+            vec![]
+        };
         let heatmap = Heatmap {
             title,
             x_label: x_axis.label(),
@@ -206,19 +249,22 @@ fn grid_plot(
             cells,
             metric_label: metric.to_string(),
             category_order: phase_order(),
+            labels,
             ..Heatmap::default()
         };
         render_heatmap(&heatmap, &png, &svg)?;
-        return Ok(vec![png, svg]);
+        return Ok(files);
     };
 
     let y_axis = PlotAxis::new(summary, rows, &y);
     let (xs, ys) = (&x_axis.centres, &y_axis.centres);
-    let by_point: HashMap<(u64, u64), &Record> = rows
+    let by_point: HashMap<(u64, u64), usize> = rows
         .iter()
-        .map(|r| ((x_of(r).to_bits(), y_axis.coord(summary, r).to_bits()), *r))
+        .enumerate()
+        .map(|(i, r)| ((x_of(r).to_bits(), y_axis.coord(summary, r).to_bits()), i))
         .collect();
-    let find = |xv: f64, yv: f64| by_point.get(&(xv.to_bits(), yv.to_bits())).copied();
+    let index = |xv: f64, yv: f64| by_point.get(&(xv.to_bits(), yv.to_bits())).copied();
+    let find = |xv: f64, yv: f64| index(xv, yv).map(|i| rows[i]);
     let cells: Vec<Vec<CellValue>> = ys
         .iter()
         .map(|&yv| {
@@ -319,9 +365,20 @@ fn grid_plot(
         category_order: phase_order(),
         contours,
         curves,
+        labels: if points.is_some() {
+            ys.iter()
+                .map(|&yv| {
+                    xs.iter()
+                        .map(|&xv| index(xv, yv).map(label).unwrap_or_default())
+                        .collect()
+                })
+                .collect()
+        } else {
+            vec![]
+        },
     };
     render_heatmap(&heatmap, &png, &svg)?;
-    Ok(vec![png, svg])
+    Ok(files)
 }
 
 /// `value` of the record at each (x, y) point, `values[iy][ix]`; NaN where
@@ -387,58 +444,6 @@ fn prediction_boundary<'a>(
         values,
         level: -(k as f64) - 0.5,
     })
-}
-
-/// One record per (x, y) point whose `metric` is the mean over the rows at
-/// that point (ok and diverged rows; `true`/`false` as 1/0).
-fn mean_over_other_axes(
-    summary: &Summary,
-    rows: &[&Record],
-    metric: &str,
-    x: &str,
-    y: Option<&str>,
-) -> Vec<Record> {
-    let mut groups: Vec<(String, String, Vec<&Record>)> = Vec::new();
-    for r in rows {
-        let key = (
-            summary.value(r, x),
-            y.map(|y| summary.value(r, y)).unwrap_or_default(),
-        );
-        match groups.iter_mut().find(|g| g.0 == key.0 && g.1 == key.1) {
-            Some(g) => g.2.push(r),
-            None => groups.push((key.0, key.1, vec![r])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(_, _, members)| {
-            let values: Vec<f64> = members
-                .iter()
-                .filter_map(|r| match summary.value(r, metric).as_str() {
-                    "true" => Some(1.0),
-                    "false" => Some(0.0),
-                    text => text.parse::<f64>().ok(),
-                })
-                .collect();
-            let mut record = members[0].clone();
-            let mean = if values.is_empty() {
-                f64::NAN
-            } else {
-                values.iter().sum::<f64>() / values.len() as f64
-            };
-            record.metrics.insert(
-                metric.to_string(),
-                crate::record::Metric::Number(mean).to_json(),
-            );
-            if members
-                .iter()
-                .any(|r| r.status == crate::record::Status::Ok)
-            {
-                record.status = crate::record::Status::Ok;
-            }
-            record
-        })
-        .collect()
 }
 
 fn cell_value(summary: &Summary, record: Option<&Record>, metric: &str) -> CellValue {

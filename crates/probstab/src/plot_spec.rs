@@ -37,9 +37,13 @@ pub struct PlotSpec {
     pub curve: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// `"mean"`: average the metric over the other axes that vary (e.g. seeds;
-    /// `true`/`false` count as 1/0, so Fig. 1a's fraction at the saddle is the
-    /// mean of `at_saddle`). Without it, other varying axes are an error.
+    /// `"mean"`: average the metric over the other axes that vary (e.g. a
+    /// `seed` axis), drawn with its error: mean ± standard error, or for a
+    /// fraction (`true`/`false` cells such as `at_saddle`, counted as 1/0,
+    /// or `frac_converged`) a Wilson 95% interval on the pooled counts;
+    /// error bars on a line, the numbers in each cell of a coarse heatmap,
+    /// and the table (n per point) in `plots/<file>.csv`. Without it, other
+    /// varying axes are an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reduce: Option<String>,
     /// On a two_layer heatmap over `train.lr` × `data.mu`, draw the 1-D saddle
@@ -182,7 +186,9 @@ pub struct PlotArgs {
     pub curve: Vec<String>,
     #[arg(long)]
     pub title: Option<String>,
-    /// `mean`: average the metric over other varying axes (e.g. seeds).
+    /// `mean`: average the metric over other varying axes (e.g. seeds),
+    /// with standard errors (binomial intervals for fractions) drawn and
+    /// written to DIR/plots/<file>.csv.
     #[arg(long)]
     pub reduce: Option<String>,
     /// File name stem under DIR/plots/.

@@ -53,6 +53,7 @@ pub fn trace_plots(
                         thin: true,
                         markers: false,
                         colour: None,
+                        errors: vec![],
                     });
                 }
                 continue;
@@ -70,6 +71,7 @@ pub fn trace_plots(
                 thin: false,
                 markers: false,
                 colour: None,
+                errors: vec![],
             });
         }
         let axes: Vec<String> = summary
@@ -241,6 +243,7 @@ pub fn overlay_plot(
             thin: false,
             markers: false,
             colour: Some((group, values.len().max(1))),
+            errors: vec![],
         });
         drawn += 1;
     }

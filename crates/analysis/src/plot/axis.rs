@@ -19,6 +19,11 @@ pub(crate) struct Axis {
     log: bool,
     /// Names of the categories at 0, 1, …, n−1 (a categorical axis).
     categories: Option<Arc<[String]>>,
+    /// The data's own values, where they are the ticks (a coarse grid).
+    values: Option<Arc<[f64]>>,
+    /// Ticks stay inside this span (a heatmap's first and last cell
+    /// centres: no tick in the half cell beyond the data).
+    span: Option<(f64, f64)>,
 }
 
 impl Axis {
@@ -41,6 +46,30 @@ impl Axis {
             hi,
             log,
             categories: None,
+            values: None,
+            span: None,
+        })
+    }
+
+    /// A heatmap axis over `lo..hi` (the outer cell edges) whose cells are
+    /// centred at `centres`: ticks at the centres themselves on a coarse
+    /// grid (at most [`TICKS`] of them), else round ticks between the first
+    /// and the last centre. Either way no tick lies outside the data.
+    pub fn over_cells(lo: f64, hi: f64, log: bool, centres: &[f64]) -> Result<Self, PlotError> {
+        let axis = Self::new(lo, hi, log)?;
+        let (first, last) = match (centres.first(), centres.last()) {
+            (Some(&a), Some(&b)) => (a, b),
+            _ => return Ok(axis),
+        };
+        if centres.len() <= TICKS {
+            return Ok(Self {
+                values: Some(centres.into()),
+                ..axis
+            });
+        }
+        Ok(Self {
+            span: Some((first, last)),
+            ..axis
         })
     }
 
@@ -79,7 +108,24 @@ impl Axis {
             // neighbours as a number can.
             return (0..names.len()).map(|i| i as f64).collect();
         }
-        let max = max.max(3);
+        if let Some(values) = &self.values {
+            return values.to_vec();
+        }
+        let ticks = self.round_ticks(max.max(3));
+        match self.span {
+            Some((first, last)) => {
+                let tol = 1e-9 * (self.hi - self.lo).abs();
+                ticks
+                    .into_iter()
+                    .filter(|t| *t >= first - tol && *t <= last + tol)
+                    .collect()
+            }
+            None => ticks,
+        }
+    }
+
+    /// 1-2-5 or decade ticks over the whole range, at most `max`.
+    fn round_ticks(&self, max: usize) -> Vec<f64> {
         if self.decade_mode() {
             let d = self.decades();
             let stride = d.len().div_ceil(max).max(1);
@@ -105,19 +151,26 @@ impl Axis {
         if !self.decade_mode() {
             return vec![];
         }
-        let major = self.major_ticks(max);
-        if major.len() == self.decades().len() {
+        let major = self.round_ticks(max.max(3));
+        let inside = |v: &f64| {
+            self.span
+                .is_none_or(|(first, last)| *v >= first * (1.0 - 1e-9) && *v <= last * (1.0 + 1e-9))
+        };
+        let minor: Vec<f64> = if major.len() == self.decades().len() {
             self.decade_multiples(&[2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
         } else {
             let skipped = self.decades().into_iter().map(|d| 10f64.powi(d));
             skipped.filter(|v| !major.contains(v)).collect()
-        }
+        };
+        minor.into_iter().filter(inside).collect()
     }
 
     /// Log axis labelled at whole decades: three or more of them in range, or
     /// too many 1-2-5 ticks to label.
     fn decade_mode(&self) -> bool {
-        self.log && (self.decades().len() >= 3 || self.decade_multiples(&[1.0, 2.0, 5.0]).len() > 9)
+        self.values.is_none()
+            && self.log
+            && (self.decades().len() >= 3 || self.decade_multiples(&[1.0, 2.0, 5.0]).len() > 9)
     }
 
     /// Exponents d with 10^d inside the range.
@@ -157,6 +210,14 @@ impl Axis {
         }
         let step = if self.log {
             v.abs()
+        } else if let Some(values) = &self.values {
+            // The finest gap between grid values sets the decimals, so that
+            // 0.0125 and 0.025 both print in full.
+            values
+                .windows(2)
+                .map(|w| (w[1] - w[0]).abs())
+                .filter(|d| *d > 0.0)
+                .fold(f64::INFINITY, f64::min)
         } else {
             let t = self.major_ticks(TICKS);
             if t.len() >= 2 {
@@ -371,6 +432,40 @@ mod tests {
         assert_eq!(format_number(2e-4, 1e-4), "2×10⁻⁴");
         assert_eq!(format_number(150.0, 50.0), "150");
         assert_eq!(format_number(0.75, 0.25), "0.75");
+    }
+
+    #[test]
+    fn heatmap_axes_tick_at_a_coarse_grid_and_never_beyond_the_data() {
+        // Three label-noise values: cells from −0.2 to 1.0, ticks at the
+        // grid's own values (no −0.2, no 1.0).
+        let centres = [0.0, 0.4, 0.8];
+        let edges = cell_edges(&centres, false);
+        let a = Axis::over_cells(edges[0], edges[3], false, &centres).unwrap();
+        assert!(close(&a.major_ticks(TICKS), &centres), "{:?}", a.major_ticks(TICKS));
+        assert_eq!(a.label(0.4), "0.4");
+        // A fine grid (Fig. 7's 20 learning rates): round ticks, none
+        // outside the first and last centre.
+        let lrs: Vec<f64> = (1..=20).map(|i| 0.0125 * i as f64).collect();
+        let e = cell_edges(&lrs, false);
+        let a = Axis::over_cells(e[0], e[20], false, &lrs).unwrap();
+        let t = a.major_ticks(TICKS);
+        assert!(t.len() >= 3, "{t:?}");
+        assert!(t.iter().all(|v| *v >= 0.0125 - 1e-12 && *v <= 0.25 + 1e-12), "{t:?}");
+        assert!(!t.contains(&0.0), "{t:?}");
+        // A coarse log grid labels each value with its own digits.
+        let lrs = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6];
+        let e = cell_edges(&lrs, true);
+        let a = Axis::over_cells(e[0], e[6], true, &lrs).unwrap();
+        assert!(close(&a.major_ticks(TICKS), &lrs));
+        assert!(a.minor_ticks(TICKS).is_empty());
+        let labels: Vec<String> = lrs.iter().map(|v| a.label(*v)).collect();
+        assert_eq!(labels, ["0.05", "0.1", "0.2", "0.4", "0.8", "1.6"]);
+        // Linear grid values with a fine step keep their decimals.
+        let mus = [0.0125, 0.025, 0.0375];
+        let e = cell_edges(&mus, false);
+        let a = Axis::over_cells(e[0], e[3], false, &mus).unwrap();
+        assert_eq!(a.label(0.0125), "0.0125");
+        assert_eq!(a.label(0.025), "0.025");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::{Axis, cell_edges};
 use super::cells::{CellColours, colour_cells};
@@ -47,6 +48,10 @@ impl<'a> HeatmapFigure<'a> {
         check_centres("xs", &h.xs, h.x_log).map_err(bad)?;
         check_centres("ys", &h.ys, h.y_log).map_err(bad)?;
         check_grid("cells", h.cells.iter().map(Vec::len), h.cells.len(), h).map_err(bad)?;
+        if !h.labels.is_empty() {
+            check_grid("labels", h.labels.iter().map(Vec::len), h.labels.len(), h)
+                .map_err(bad)?;
+        }
         for c in &h.contours {
             let what = format!("contour \"{}\"", c.label);
             check_grid(&what, c.values.iter().map(Vec::len), c.values.len(), h).map_err(bad)?;
@@ -58,7 +63,7 @@ impl<'a> HeatmapFigure<'a> {
         let axis =
             |name: &str, centres: &[f64], edges: &[f64], log: bool, categories: &[String]| {
                 if categories.is_empty() {
-                    return Axis::new(edges[0], edges[centres.len()], log);
+                    return Axis::over_cells(edges[0], edges[centres.len()], log, centres);
                 }
                 let indices = (0..categories.len()).map(|i| i as f64);
                 if log || !centres.iter().copied().eq(indices) {
@@ -167,6 +172,7 @@ impl Figure for HeatmapFigure<'_> {
                 draw_haloed(area, line, colour.to_rgba(), Some(WHITE), 3, true)?;
             }
         }
+        self.draw_labels(root, &chart)?;
         draw_box(root, &chart)?;
         draw_panel(
             root,
@@ -180,6 +186,68 @@ impl Figure for HeatmapFigure<'_> {
 
 /// Cell-centre coordinates must be non-empty, finite, strictly ascending and,
 /// on a log axis, positive.
+impl HeatmapFigure<'_> {
+    /// `h.labels` centred in their cells, black on light fills and white on
+    /// dark ones, in one font size that fits the widest label into a cell
+    /// (none below [`MIN_LABEL_SIZE`]: then no labels at all).
+    fn draw_labels<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        chart: &super::Chart<DB>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let h = self.h;
+        if h.labels.is_empty() {
+            return Ok(());
+        }
+        let (xe, ye) = (&self.x_edges, &self.y_edges);
+        let width = |ix: usize| {
+            (chart.backend_coord(&(xe[ix + 1], ye[0])).0 - chart.backend_coord(&(xe[ix], ye[0])).0)
+                .abs() as f64
+        };
+        let height = |iy: usize| {
+            (chart.backend_coord(&(xe[0], ye[iy + 1])).1 - chart.backend_coord(&(xe[0], ye[iy])).1)
+                .abs() as f64
+        };
+        let cell_w = (0..h.xs.len()).map(width).fold(f64::INFINITY, f64::min);
+        let cell_h = (0..h.ys.len()).map(height).fold(f64::INFINITY, f64::min);
+        let lines = |l: &str| l.split('\n').count().max(1) as f64;
+        let chars = |l: &str| l.split('\n').map(|s| s.chars().count()).max().unwrap_or(0) as f64;
+        let labels = || h.labels.iter().flatten().filter(|l| !l.is_empty());
+        let (most_chars, most_lines) = labels().fold((1.0f64, 1.0f64), |(c, n), l| {
+            (c.max(chars(l)), n.max(lines(l)))
+        });
+        // DejaVu Sans digits are about 0.6 em wide; lines 1.25 em apart.
+        let size = (0.9 * cell_w / (0.6 * most_chars))
+            .min(0.85 * cell_h / (1.25 * most_lines))
+            .min(MAX_LABEL_SIZE);
+        if size < MIN_LABEL_SIZE {
+            return Ok(());
+        }
+        for (iy, row) in h.labels.iter().enumerate() {
+            for (ix, label) in row.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
+                let fill = self.fills[iy][ix];
+                let luminance = 0.299 * f64::from(fill.0) + 0.587 * f64::from(fill.1) + 0.114 * f64::from(fill.2);
+                let colour = if luminance < 128.0 { WHITE } else { BLACK };
+                let style = super::font(size)
+                    .color(&colour)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                let (cx, cy) = chart.backend_coord(&(h.xs[ix], h.ys[iy]));
+                let n = lines(label);
+                for (k, line) in label.split('\n').enumerate() {
+                    let dy = (k as f64 - (n - 1.0) / 2.0) * 1.25 * size;
+                    root.draw(&Text::new(line.to_string(), (cx, cy + dy.round() as i32), style.clone()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cell labels are drawn at most this large (pixels) …
+const MAX_LABEL_SIZE: f64 = 22.0;
+/// … and not at all where they would have to be smaller than this.
+const MIN_LABEL_SIZE: f64 = 11.0;
+
 fn check_centres(name: &str, v: &[f64], log: bool) -> Result<(), String> {
     if v.is_empty() {
         return Err(format!("{name} is empty"));
@@ -231,6 +299,38 @@ mod tests {
     use super::super::testing::{numeric_map, png_summary, svg_texts, temp_dir};
     use super::super::{CellValue, FIGURE_SIZE};
     use super::*;
+
+    #[test]
+    fn cell_labels_are_written_in_coarse_cells_and_left_out_of_crowded_ones() {
+        let dir = temp_dir("heatmap-labels");
+        let (png, svg) = (dir.join("map.png"), dir.join("map.svg"));
+        let map = |n: usize| Heatmap {
+            title: "labels".into(),
+            xs: (0..n).map(|i| i as f64).collect(),
+            ys: vec![0.0, 0.4, 0.8],
+            cells: (0..3)
+                .map(|iy| (0..n).map(|ix| CellValue::Number((iy * n + ix) as f64)).collect())
+                .collect(),
+            labels: (0..3)
+                .map(|iy| (0..n).map(|ix| format!("{}\n± 0.{iy}{ix}", iy * n + ix)).collect())
+                .collect(),
+            ..Heatmap::default()
+        };
+        render_heatmap(&map(3), &png, &svg).unwrap();
+        let texts = svg_texts(&svg);
+        for needle in ["0", "8", "± 0.00", "± 0.22"] {
+            assert!(texts.iter().any(|t| t == needle), "SVG lacks {needle:?}: {texts:?}");
+        }
+        // 200 columns: no room, no labels (and no error).
+        render_heatmap(&map(200), &png, &svg).unwrap();
+        assert!(!svg_texts(&svg).iter().any(|t| t.starts_with("± ")));
+        // Labels must match the grid's shape.
+        let mut bad = map(3);
+        bad.labels[1].pop();
+        let err = render_heatmap(&bad, &png, &svg).unwrap_err().to_string();
+        assert!(err.contains("labels row 1"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn numeric_heatmap_writes_png_of_figure_size_and_svg_with_title_and_legend() {

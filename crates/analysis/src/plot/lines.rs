@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::axis::Axis;
 use super::legend::{Entry, Mark, draw_haloed, draw_panel};
 use super::palette::{self, SERIES, THIN, THIN_ALPHA};
-use super::{Figure, LinePlot, PlotError, draw_box, drawable_runs, frame, render_files};
+use super::{Figure, LinePlot, PlotError, Series, draw_box, drawable_runs, frame, render_files};
 
 /// Draws `p` into `png` and `svg`. Points that cannot be drawn (non-finite, or
 /// y ≤ 0 on a log axis) break their line; a plot with no drawable point at
@@ -26,6 +26,8 @@ struct Line {
     halo: Option<RGBColor>,
     /// Draw each point as a dot, unjoined.
     markers: bool,
+    /// Error bars: (x, low, high), finite ones only.
+    errors: Vec<(f64, f64, f64)>,
 }
 
 pub(super) struct LinesFigure<'a> {
@@ -52,6 +54,7 @@ impl<'a> LinesFigure<'a> {
                     width: 1,
                     halo: None,
                     markers: s.markers,
+                    errors: error_bars(s, p.y_log),
                 });
                 if thin_entry.is_none() && !s.label.is_empty() {
                     let mark = Mark::Line {
@@ -81,6 +84,7 @@ impl<'a> LinesFigure<'a> {
                     width: if s.colour.is_some() { 1 } else { 3 },
                     halo: s.colour.is_none().then_some(WHITE),
                     markers: s.markers,
+                    errors: error_bars(s, p.y_log),
                 });
                 if !s.label.is_empty() {
                     let mark = if s.markers {
@@ -103,7 +107,15 @@ impl<'a> LinesFigure<'a> {
         entries.extend(thin_entry);
         let lines: Vec<Line> = thin_lines.into_iter().chain(thick_lines).collect();
         let points = || lines.iter().flat_map(|l| l.runs.iter().flatten());
-        let (x, y) = (range(points().map(|p| p.0)), range(points().map(|p| p.1)));
+        let whiskers = || lines.iter().flat_map(|l| &l.errors);
+        let (x, y) = (
+            range(points().map(|p| p.0)),
+            range(
+                points()
+                    .map(|p| p.1)
+                    .chain(whiskers().flat_map(|e| [e.1, e.2])),
+            ),
+        );
         let x = match x {
             Some((lo, hi)) => Axis::new(lo, hi, false)?,
             None => Axis::new(0.0, 1.0, false)?,
@@ -133,6 +145,22 @@ impl<'a> LinesFigure<'a> {
     }
 }
 
+/// The drawable error bars of `s`: finite, at a drawable point, and > 0 on
+/// a log axis. Bars given for some points only (or a length that does not
+/// match) are an input mistake the plot shows as no bars, not a panic.
+fn error_bars(s: &Series, y_log: bool) -> Vec<(f64, f64, f64)> {
+    if s.errors.len() != s.points.len() {
+        return vec![];
+    }
+    let ok = |v: f64| v.is_finite() && (!y_log || v > 0.0);
+    s.points
+        .iter()
+        .zip(&s.errors)
+        .filter(|((x, y), (lo, hi))| x.is_finite() && ok(*y) && ok(*lo) && ok(*hi) && lo <= hi)
+        .map(|((x, _), (lo, hi))| (*x, *lo, *hi))
+        .collect()
+}
+
 /// min and max of `values`, None if empty.
 fn range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     values.fold(None, |acc, v| match acc {
@@ -159,6 +187,15 @@ impl Figure for LinesFigure<'_> {
         )?;
         let area = chart.plotting_area();
         for line in &self.lines {
+            for &(x, lo, hi) in &line.errors {
+                let (px, top) = chart.backend_coord(&(x, hi));
+                let (_, bottom) = chart.backend_coord(&(x, lo));
+                let style = line.colour.stroke_width(2);
+                root.draw(&PathElement::new(vec![(px, top), (px, bottom)], style))?;
+                for py in [top, bottom] {
+                    root.draw(&PathElement::new(vec![(px - 6, py), (px + 6, py)], style))?;
+                }
+            }
             for run in &line.runs {
                 if line.markers {
                     for &point in run {
@@ -217,6 +254,7 @@ mod tests {
                 thin: false,
                 markers: false,
                 colour: None,
+                errors: vec![],
             }],
             ..LinePlot::default()
         };
@@ -224,6 +262,42 @@ mod tests {
         assert_eq!(fig.lines[0].runs.len(), 2);
         let (lo, hi) = fig.y.bounds();
         assert!(lo > 0.5 && lo < 1.0 && hi > 10.0 && hi < 20.0, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn error_bars_widen_the_y_range_and_bad_ones_are_skipped() {
+        let series = |errors: Vec<(f64, f64)>| LinePlot {
+            series: vec![Series {
+                label: "mean".into(),
+                points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)],
+                errors,
+                ..Series::default()
+            }],
+            ..LinePlot::default()
+        };
+        let p = series(vec![(0.5, 1.5), (0.0, 4.0), (f64::NAN, 3.5)]);
+        let fig = LinesFigure::new(&p).unwrap();
+        assert_eq!(fig.lines[0].errors.len(), 2, "the NaN bar is skipped");
+        let (lo, hi) = fig.y.bounds();
+        assert!(lo < 0.0 && hi > 4.0, "{lo}..{hi}: the bars are inside the axes");
+        // A length that does not match the points draws no bars.
+        let p = series(vec![(0.0, 9.0)]);
+        let fig = LinesFigure::new(&p).unwrap();
+        assert!(fig.lines[0].errors.is_empty());
+        let (_, hi) = fig.y.bounds();
+        assert!(hi < 4.0, "{hi}");
+        let dir = temp_dir("lines-errors");
+        render_lines(
+            &series(vec![(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)]),
+            &dir.join("e.png"),
+            &dir.join("e.svg"),
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(dir.join("e.svg")).unwrap();
+        // Three bars of three strokes each (the whisker and two caps).
+        let strokes = svg.matches("stroke-width=\"2\"").count();
+        assert!(strokes >= 9, "{strokes} strokes of width 2");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -235,6 +309,7 @@ mod tests {
             thin: false,
             markers: false,
             colour: None,
+            errors: vec![],
         };
         let one = Series {
             label: "one point".into(),
@@ -242,6 +317,7 @@ mod tests {
             thin: false,
             markers: false,
             colour: None,
+            errors: vec![],
         };
         for series in [vec![], vec![nan], vec![one]] {
             for y_log in [false, true] {
@@ -265,6 +341,7 @@ mod tests {
                 thin: false,
                 markers: true,
                 colour: None,
+                errors: vec![],
             }],
             ..LinePlot::default()
         };

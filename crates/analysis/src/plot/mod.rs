@@ -114,6 +114,10 @@ pub struct Heatmap {
     pub category_order: Vec<String>,
     pub contours: Vec<Contour>,
     pub curves: Vec<Curve>,
+    /// Text written in each cell, `labels[iy][ix]` (lines split at `\n`),
+    /// e.g. a mean and its standard error; empty for none. Left out where
+    /// the cells are too small to hold it legibly.
+    pub labels: Vec<Vec<String>>,
 }
 
 /// One line of a [`LinePlot`].
@@ -131,6 +135,9 @@ pub struct Series {
     /// share it; n ≤ 7 picks from the series palette, more from viridis).
     /// None: the next colour of the palette.
     pub colour: Option<(usize, usize)>,
+    /// Error bars: `(low, high)` at each point of `points` (same length),
+    /// drawn as capped vertical whiskers; empty for none.
+    pub errors: Vec<(f64, f64)>,
 }
 
 /// A line plot, e.g. Fig. 6: single SGD runs (thin) against their mean (thick).

@@ -96,6 +96,7 @@ pub fn trajectories() -> LinePlot {
             thin: true,
             markers: false,
             colour: None,
+            errors: vec![],
         })
         .collect();
     series.push(Series {
@@ -106,6 +107,7 @@ pub fn trajectories() -> LinePlot {
         thin: false,
         markers: false,
         colour: None,
+        errors: vec![],
     });
     series.push(Series {
         label: "e^{2m t}".into(),
@@ -115,6 +117,7 @@ pub fn trajectories() -> LinePlot {
         thin: false,
         markers: false,
         colour: None,
+        errors: vec![],
     });
     LinePlot {
         title: "Fig. 6: SGD trajectories".into(),

@@ -33,11 +33,14 @@ impl Kind for RegressionSim {
         })
     }
 
-    fn metrics(_: &Spec) -> Vec<MetricDoc> {
-        let mut m = vec![MetricDoc::new(
-            "frac_converged",
-            "fraction of trajectories within `sim.eps` of w* at the end",
-        )];
+    fn metrics(spec: &Spec) -> Vec<MetricDoc> {
+        let mut m = vec![
+            MetricDoc::new(
+                "frac_converged",
+                "fraction of trajectories within `sim.eps` of w* at the end",
+            )
+            .of_trials(spec.sim.trajectories),
+        ];
         m.extend(estimate_docs(
             "m_rate",
             "measured m(T)/T, mean ln|w_T − w*| per step",

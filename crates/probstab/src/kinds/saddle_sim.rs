@@ -34,14 +34,16 @@ impl Kind for SaddleSim {
         })
     }
 
-    fn metrics(_: &Spec) -> Vec<MetricDoc> {
+    fn metrics(spec: &Spec) -> Vec<MetricDoc> {
+        let n = spec.sim.trajectories;
         let mut m = vec![
             MetricDoc::new(
                 "frac_converged",
                 "fraction of trajectories within `sim.eps` of the saddle at the end",
-            ),
-            MetricDoc::new("frac_minus", "fraction along w − u (w → u)"),
-            MetricDoc::new("frac_plus", "fraction along w + u (w → −u)"),
+            )
+            .of_trials(n),
+            MetricDoc::new("frac_minus", "fraction along w − u (w → u)").of_trials(n),
+            MetricDoc::new("frac_plus", "fraction along w + u (w → −u)").of_trials(n),
         ];
         m.extend(estimate_docs(
             "m_rate",
