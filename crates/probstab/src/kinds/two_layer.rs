@@ -14,7 +14,7 @@ use analysis::rank::rank;
 use analysis::saddle::{Chi, Phase, saddle_theory};
 use analysis::sparsity::sparsity_report;
 use analysis::teacher::Teacher;
-use train::config::{LossReduction, Net};
+use train::config::{LossReduction, Net, OptimizerKind};
 use train::two_layer::{TwoLayerCell, TwoLayerRun, W2Probe};
 use train::watch::Watch;
 
@@ -236,7 +236,12 @@ fn saddle_lines(spec: &TwoLayerCell, request: &OverlayRequest) -> Vec<Curve> {
         ("data.mu", "train.lr") => false,
         _ => return Vec::new(),
     };
-    if request.spec.theory == Some(false) || xs.len() < 2 || ys.len() < 2 {
+    // The 1-D line is SGD's: an Adam map gets none.
+    if request.spec.theory == Some(false)
+        || xs.len() < 2
+        || ys.len() < 2
+        || spec.train.optimizer != OptimizerKind::Sgd
+    {
         return Vec::new();
     }
     let cell = spec;
