@@ -76,10 +76,19 @@ pub fn wilson_interval(successes: f64, trials: f64, z: f64) -> Option<(f64, f64)
     let p = successes / trials;
     let z2 = z * z;
     let centre = (p + z2 / (2.0 * trials)) / (1.0 + z2 / trials);
-    let half = z / (1.0 + z2 / trials) * (p * (1.0 - p) / trials + z2 / (4.0 * trials * trials)).sqrt();
+    let half =
+        z / (1.0 + z2 / trials) * (p * (1.0 - p) / trials + z2 / (4.0 * trials * trials)).sqrt();
     // At 0 or all successes the bound is 0 or 1 exactly (not 1 − ε).
-    let lo = if successes == 0.0 { 0.0 } else { (centre - half).max(0.0) };
-    let hi = if successes == trials { 1.0 } else { (centre + half).min(1.0) };
+    let lo = if successes == 0.0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if successes == trials {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
     Some((lo, hi))
 }
 
@@ -142,7 +151,10 @@ mod tests {
                 })
                 .count() as f64
                 / reps as f64;
-            assert!((0.92..=0.98).contains(&covered), "p = {p}, n = {n}: coverage {covered}");
+            assert!(
+                (0.92..=0.98).contains(&covered),
+                "p = {p}, n = {n}: coverage {covered}"
+            );
         }
         // Closed values: 0 of 10 and 10 of 10 keep a non-empty interval
         // inside [0, 1]; 5 of 10 is symmetric about ½.
@@ -171,7 +183,11 @@ mod tests {
             se2 += e.err * e.err / reps as f64;
         }
         let spread = Estimate::from_samples(means.iter().copied()).err * (reps as f64).sqrt();
-        assert!((se2.sqrt() - spread).abs() < 0.02, "{} vs {spread}", se2.sqrt());
+        assert!(
+            (se2.sqrt() - spread).abs() < 0.02,
+            "{} vs {spread}",
+            se2.sqrt()
+        );
         assert!((spread - 2.0 / 5f64.sqrt()).abs() < 0.02, "{spread}");
     }
 

@@ -138,12 +138,7 @@ fn grid_plot(
     };
     // The error bar and the cell text of row i (a reduced map only).
     let interval = |i: usize| points.as_ref().and_then(|p| p[i].interval());
-    let label = |i: usize| {
-        points
-            .as_ref()
-            .map(|p| p[i].label())
-            .unwrap_or_default()
-    };
+    let label = |i: usize| points.as_ref().map(|p| p[i].label()).unwrap_or_default();
     // Any other axis with several values would put several cells in one pixel.
     for other in free.iter().filter(|_| spec.reduce.is_none()) {
         if **other == x || Some(other.as_str()) == y.as_deref() {

@@ -207,9 +207,28 @@ pub fn write_table(
     sorted.sort_by(|a, b| compare_values(&a.y, &b.y).then(compare_values(&a.x, &b.x)));
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = std::iter::once(x).chain(y).map(String::from).collect();
-    header.extend(["metric", "cells", "n", "mean", "se", "successes", "trials", "low", "high"].map(String::from));
+    header.extend(
+        [
+            "metric",
+            "cells",
+            "n",
+            "mean",
+            "se",
+            "successes",
+            "trials",
+            "low",
+            "high",
+        ]
+        .map(String::from),
+    );
     w.write_record(&header)?;
-    let number = |v: f64| if v.is_finite() { v.to_string() } else { String::new() };
+    let number = |v: f64| {
+        if v.is_finite() {
+            v.to_string()
+        } else {
+            String::new()
+        }
+    };
     for p in sorted {
         let mut row = vec![p.x.clone()];
         if y.is_some() {

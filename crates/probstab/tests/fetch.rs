@@ -446,7 +446,8 @@ fn cifar100_fetches_unpacks_and_trains_with_coarse_labels() {
     // The official digest is expected by default: this archive is not it.
     let run = probstab(t.path(), &args).failed();
     assert!(
-        run.stderr.contains("expected 03b5dce01913d631647c71ecec9e9cb8"),
+        run.stderr
+            .contains("expected 03b5dce01913d631647c71ecec9e9cb8"),
         "{}",
         run.stderr
     );
@@ -455,7 +456,11 @@ fn cifar100_fetches_unpacks_and_trains_with_coarse_labels() {
     let mut with_md5 = args.to_vec();
     with_md5.extend(["--md5", &md5]);
     let run = probstab(t.path(), &with_md5).ok();
-    assert!(run.stdout.contains("data/cifar-100-binary"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("data/cifar-100-binary"),
+        "{}",
+        run.stdout
+    );
     for (name, bytes) in &files {
         assert_eq!(
             &std::fs::read(t.join("data/cifar-100-binary").join(name)).unwrap(),

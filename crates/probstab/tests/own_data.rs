@@ -44,7 +44,10 @@ fn the_shipped_folder_runs_its_quick_grid() {
             summary.get(row, "train_class_counts"),
             "100,100,100,100,100,100,100,100,100,100"
         );
-        assert_eq!(summary.get(row, "test_class_counts"), "25,25,25,25,25,25,25,25,25,25");
+        assert_eq!(
+            summary.get(row, "test_class_counts"),
+            "25,25,25,25,25,25,25,25,25,25"
+        );
         assert_eq!(summary.get(row, "images_converted"), "0");
         assert_eq!(summary.get(row, "feature_dim"), "128");
         for column in ["sparsity", "sparsity_fc1", "sparsity_out"] {
@@ -58,11 +61,20 @@ fn the_shipped_folder_runs_its_quick_grid() {
             .find(|&r| summary.get(r, "train.lr") == lr && summary.get(r, "data.noise_prob") == p)
             .unwrap()
     };
-    let accuracy: f64 = summary.get(row("0.05", "0.0"), "test_accuracy").parse().unwrap();
-    assert!(accuracy > 0.6, "test accuracy {accuracy} at λ = 0.05, p = 0");
+    let accuracy: f64 = summary
+        .get(row("0.05", "0.0"), "test_accuracy")
+        .parse()
+        .unwrap();
+    assert!(
+        accuracy > 0.6,
+        "test accuracy {accuracy} at λ = 0.05, p = 0"
+    );
     let small: usize = summary.get(row("0.05", "0.0"), "rank").parse().unwrap();
     let large: usize = summary.get(row("1.6", "0.8"), "rank").parse().unwrap_or(0);
-    assert!(large < small / 4, "rank {large} at λ = 1.6, p = 0.8; {small} at λ = 0.05");
+    assert!(
+        large < small / 4,
+        "rank {large} at λ = 1.6, p = 0.8; {small} at λ = 0.05"
+    );
     for plot in ["rank", "test_accuracy", "sparsity_fc1"] {
         common::assert_png(&t.join(format!("out/plots/{plot}.png")), 2000);
     }
@@ -108,7 +120,10 @@ fn a_user_folder_trains_with_resnet_and_with_the_mlp() {
     user_folder(&t);
     for (name, model) in [
         ("resnet", "arch = \"resnet18\"\nwidth = 0.0625"),
-        ("mlp", "arch = \"mlp\"\nhidden_widths = [12, 8]\nactivation = \"swish\""),
+        (
+            "mlp",
+            "arch = \"mlp\"\nhidden_widths = [12, 8]\nactivation = \"swish\"",
+        ),
     ] {
         t.write(
             &format!("{name}.toml"),
@@ -118,7 +133,10 @@ fn a_user_folder_trains_with_resnet_and_with_the_mlp() {
         let summary = Csv::read(t.join(format!("{name}/summary.csv")));
         for row in 0..2 {
             assert_eq!(summary.get(row, "status"), "ok", "{name}");
-            assert_eq!(summary.get(row, "class_names"), r#"["apples","bananas","cherries"]"#);
+            assert_eq!(
+                summary.get(row, "class_names"),
+                r#"["apples","bananas","cherries"]"#
+            );
             // round(10 × 0.3) = 3 of each class held out.
             assert_eq!(summary.get(row, "train_class_counts"), "7,7,7");
             assert_eq!(summary.get(row, "test_class_counts"), "3,3,3");
@@ -133,9 +151,16 @@ fn a_user_folder_trains_with_resnet_and_with_the_mlp() {
     // Grey by request: the colour ones are converted instead.
     t.write(
         "grey.toml",
-        &folder_config("arch = \"mlp\"", "image_size = [12, 14]\nchannels = 1\nfit = \"crop\""),
+        &folder_config(
+            "arch = \"mlp\"",
+            "image_size = [12, 14]\nchannels = 1\nfit = \"crop\"",
+        ),
     );
-    probstab(t.path(), &["run", "grey.toml", "--out", "grey", "--no-plot"]).ok();
+    probstab(
+        t.path(),
+        &["run", "grey.toml", "--out", "grey", "--no-plot"],
+    )
+    .ok();
     let grey = Csv::read(t.join("grey/summary.csv"));
     assert_eq!(grey.get(0, "images_converted"), "18");
     assert_eq!(grey.get(0, "feature_dim"), "256");
@@ -162,7 +187,11 @@ fn mnist_reads_its_idx_files() {
         "nodir.toml",
         &read(t.join("m.toml")).replace("dir = \"/usr/share/datasets/fashion-mnist\"\n", ""),
     );
-    probstab(t.path(), &["run", "nodir.toml", "--out", "nodir", "--no-plot"]).failed();
+    probstab(
+        t.path(),
+        &["run", "nodir.toml", "--out", "nodir", "--no-plot"],
+    )
+    .failed();
     let summary = read(t.join("nodir/summary.csv"));
     assert!(
         summary.contains("data/mnist/train-images-idx3-ubyte") && summary.contains("MNIST"),
@@ -174,7 +203,10 @@ fn mnist_reads_its_idx_files() {
 #[test]
 fn bad_folders_fail_the_cells_naming_the_file_or_folder() {
     let t = TempDir::new("folder-bad");
-    t.write("c.toml", &folder_config("arch = \"mlp\"", "image_size = 16"));
+    t.write(
+        "c.toml",
+        &folder_config("arch = \"mlp\"", "image_size = 16"),
+    );
     let cases: [(&str, fn(&Path), &str); 4] = [
         (
             "a file that does not decode",

@@ -409,13 +409,18 @@ steps = 10
 /// summary.csv as (header, rows).
 fn summary_rows(t: &TempDir) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(t.join("out/summary.csv")).unwrap();
-    let mut lines = text.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
+    let mut lines = text
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
     (lines.next().unwrap(), lines.collect())
 }
 
 /// The column `name` of a CSV table's rows.
 fn column<'a>(header: &[String], rows: &'a [Vec<String>], name: &str) -> Vec<&'a str> {
-    let i = header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    let i = header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
     rows.iter().map(|r| r[i].as_str()).collect()
 }
 
@@ -429,22 +434,54 @@ fn reduce_mean_over_seeds_gives_mean_standard_error_and_n_in_its_own_table() {
     let before = std::fs::read_to_string(t.join("out/summary.csv")).unwrap();
     let plotted = probstab(
         t.path(),
-        &["plot", "out", "--metric", "m_rate", "--x", "saddle.lr", "--y", "saddle.mu", "--reduce", "mean"],
+        &[
+            "plot",
+            "out",
+            "--metric",
+            "m_rate",
+            "--x",
+            "saddle.lr",
+            "--y",
+            "saddle.mu",
+            "--reduce",
+            "mean",
+        ],
     )
     .ok();
     let printed = printed_files(&t, &plotted.stdout);
-    assert!(printed.iter().any(|p| p.ends_with("plots/m_rate.csv")), "{}", plotted.stdout);
+    assert!(
+        printed.iter().any(|p| p.ends_with("plots/m_rate.csv")),
+        "{}",
+        plotted.stdout
+    );
     // summary.csv keeps one row per cell.
-    assert_eq!(std::fs::read_to_string(t.join("out/summary.csv")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(t.join("out/summary.csv")).unwrap(),
+        before
+    );
     let (sh, srows) = summary_rows(&t);
     assert_eq!(srows.len(), 12);
     let table = std::fs::read_to_string(t.join("out/plots/m_rate.csv")).unwrap();
-    let mut lines = table.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
+    let mut lines = table
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
     let header = lines.next().unwrap();
     let rows: Vec<Vec<String>> = lines.collect();
     assert_eq!(
         header,
-        ["saddle.lr", "saddle.mu", "metric", "cells", "n", "mean", "se", "successes", "trials", "low", "high"]
+        [
+            "saddle.lr",
+            "saddle.mu",
+            "metric",
+            "cells",
+            "n",
+            "mean",
+            "se",
+            "successes",
+            "trials",
+            "low",
+            "high"
+        ]
     );
     assert_eq!(rows.len(), 4, "{table}");
     for row in &rows {
@@ -455,34 +492,65 @@ fn reduce_mean_over_seeds_gives_mean_standard_error_and_n_in_its_own_table() {
                 column(&sh, std::slice::from_ref(r), "saddle.lr")[0] == row[0]
                     && column(&sh, std::slice::from_ref(r), "saddle.mu")[0] == row[1]
             })
-            .map(|r| column(&sh, std::slice::from_ref(r), "m_rate")[0].parse().unwrap())
+            .map(|r| {
+                column(&sh, std::slice::from_ref(r), "m_rate")[0]
+                    .parse()
+                    .unwrap()
+            })
             .collect();
         assert_eq!(values.len(), 3);
         let mean = values.iter().sum::<f64>() / 3.0;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0;
         let (got_mean, got_se): (f64, f64) = (row[5].parse().unwrap(), row[6].parse().unwrap());
         assert_eq!((row[3].as_str(), row[4].as_str()), ("3", "3"));
-        assert!((got_mean - mean).abs() < 1e-12 * mean.abs().max(1.0), "{row:?}");
+        assert!(
+            (got_mean - mean).abs() < 1e-12 * mean.abs().max(1.0),
+            "{row:?}"
+        );
         assert!((got_se - (var / 3.0).sqrt()).abs() < 1e-12, "{row:?}");
-        assert!(row[7..].iter().all(|c| c.is_empty()), "not a fraction: {row:?}");
+        assert!(
+            row[7..].iter().all(|c| c.is_empty()),
+            "not a fraction: {row:?}"
+        );
     }
     // The coarse heatmap writes each mean and its error in its cell.
     let svg = std::fs::read_to_string(t.join("out/plots/m_rate.svg")).unwrap();
     assert!(svg.contains("± "), "no cell labels");
-    assert!(svg.contains("mean ± standard error, n = 3"), "title names the error bars");
+    assert!(
+        svg.contains("mean ± standard error, n = 3"),
+        "title names the error bars"
+    );
     // A fraction of trajectories pools its counts: 3 seeds × 40 trials.
     probstab(
         t.path(),
-        &["plot", "out", "--metric", "frac_converged", "--x", "saddle.lr", "--y", "saddle.mu", "--reduce", "mean"],
+        &[
+            "plot",
+            "out",
+            "--metric",
+            "frac_converged",
+            "--x",
+            "saddle.lr",
+            "--y",
+            "saddle.mu",
+            "--reduce",
+            "mean",
+        ],
     )
     .ok();
     let table = std::fs::read_to_string(t.join("out/plots/frac_converged.csv")).unwrap();
     for line in table.lines().skip(1) {
-        let c: Vec<f64> = line.split(',').skip(5).map(|v| v.parse().unwrap()).collect();
+        let c: Vec<f64> = line
+            .split(',')
+            .skip(5)
+            .map(|v| v.parse().unwrap())
+            .collect();
         let (mean, successes, trials, low, high) = (c[0], c[2], c[3], c[4], c[5]);
         assert_eq!(trials, 120.0, "{line}");
         assert!((successes / trials - mean).abs() < 1e-9, "{line}");
-        assert!(low <= mean && mean <= high && low >= 0.0 && high <= 1.0, "{line}");
+        assert!(
+            low <= mean && mean <= high && low >= 0.0 && high <= 1.0,
+            "{line}"
+        );
         assert!(high - low > 0.0, "{line}");
     }
 }
@@ -496,12 +564,25 @@ fn reduce_mean_of_a_true_false_metric_draws_binomial_error_bars_on_a_line() {
     );
     probstab(
         t.path(),
-        &["plot", "out", "--metric", "at_saddle", "--x", "train.lr", "--reduce", "mean"],
+        &[
+            "plot",
+            "out",
+            "--metric",
+            "at_saddle",
+            "--x",
+            "train.lr",
+            "--reduce",
+            "mean",
+        ],
     )
     .ok();
     let (sh, srows) = summary_rows(&t);
     let table = std::fs::read_to_string(t.join("out/plots/at_saddle.csv")).unwrap();
-    let rows: Vec<Vec<&str>> = table.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     assert_eq!(rows.len(), 2, "{table}");
     for row in &rows {
         let k = srows
@@ -515,6 +596,12 @@ fn reduce_mean_of_a_true_false_metric_draws_binomial_error_bars_on_a_line() {
         assert!(low < high && low >= 0.0 && high <= 1.0, "{row:?}");
     }
     let svg = std::fs::read_to_string(t.join("out/plots/at_saddle.svg")).unwrap();
-    assert!(svg.contains("Wilson 95% interval"), "title names the interval");
-    assert!(svg.matches("stroke-width=\"2\"").count() >= 6, "two error bars");
+    assert!(
+        svg.contains("Wilson 95% interval"),
+        "title names the interval"
+    );
+    assert!(
+        svg.matches("stroke-width=\"2\"").count() >= 6,
+        "two error bars"
+    );
 }

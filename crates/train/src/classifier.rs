@@ -321,7 +321,15 @@ pub fn run_on(
                 crate::memory::check(config.width, set.height * set.width, batch, available)?;
             }
             let fresh = || initial_model(&config, cell.seed, &device);
-            train(cell, loaded, &device, fresh, config.features(), checkpoint, watch)
+            train(
+                cell,
+                loaded,
+                &device,
+                fresh,
+                config.features(),
+                checkpoint,
+                watch,
+            )
         }
         ImageNetSpec::Mlp(spec) => {
             let config = mlp_config(spec, set);
@@ -335,7 +343,15 @@ pub fn run_on(
                 )?;
             }
             let fresh = || initial_mlp(&config, cell.seed, &device);
-            train(cell, loaded, &device, fresh, config.features(), checkpoint, watch)
+            train(
+                cell,
+                loaded,
+                &device,
+                fresh,
+                config.features(),
+                checkpoint,
+                watch,
+            )
         }
     }
 }
@@ -438,8 +454,7 @@ fn train<M: ImageNet>(
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(cfg.lr, net, grads);
         if every(cfg.eval_every, step + 1) && step + 1 < cfg.steps {
-            let (test_accuracy, test_loss) =
-                evaluate(&net, test_set, n_test, &loaded.norm, device);
+            let (test_accuracy, test_loss) = evaluate(&net, test_set, n_test, &loaded.norm, device);
             progress.evals.push(Eval {
                 step: step + 1,
                 test_accuracy,

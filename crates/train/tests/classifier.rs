@@ -217,7 +217,10 @@ fn a_burn_in_memory_dataset_trains_through_run_on() {
     );
     let r = run_on(&t, &loaded, None, &mut Unwatched).unwrap();
     let accuracy = r.evals.last().unwrap().test_accuracy;
-    assert!(accuracy > 0.5, "test accuracy {accuracy} on an easy generated set");
+    assert!(
+        accuracy > 0.5,
+        "test accuracy {accuracy} on an easy generated set"
+    );
     assert_eq!((r.train_images, r.test_images), (600, 200));
     assert_eq!(r.train_counts.iter().sum::<usize>(), 600);
 }

@@ -441,7 +441,11 @@ mod tests {
         let centres = [0.0, 0.4, 0.8];
         let edges = cell_edges(&centres, false);
         let a = Axis::over_cells(edges[0], edges[3], false, &centres).unwrap();
-        assert!(close(&a.major_ticks(TICKS), &centres), "{:?}", a.major_ticks(TICKS));
+        assert!(
+            close(&a.major_ticks(TICKS), &centres),
+            "{:?}",
+            a.major_ticks(TICKS)
+        );
         assert_eq!(a.label(0.4), "0.4");
         // A fine grid (Fig. 7's 20 learning rates): round ticks, none
         // outside the first and last centre.
@@ -450,7 +454,10 @@ mod tests {
         let a = Axis::over_cells(e[0], e[20], false, &lrs).unwrap();
         let t = a.major_ticks(TICKS);
         assert!(t.len() >= 3, "{t:?}");
-        assert!(t.iter().all(|v| *v >= 0.0125 - 1e-12 && *v <= 0.25 + 1e-12), "{t:?}");
+        assert!(
+            t.iter().all(|v| *v >= 0.0125 - 1e-12 && *v <= 0.25 + 1e-12),
+            "{t:?}"
+        );
         assert!(!t.contains(&0.0), "{t:?}");
         // A coarse log grid labels each value with its own digits.
         let lrs = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6];

@@ -49,8 +49,7 @@ impl<'a> HeatmapFigure<'a> {
         check_centres("ys", &h.ys, h.y_log).map_err(bad)?;
         check_grid("cells", h.cells.iter().map(Vec::len), h.cells.len(), h).map_err(bad)?;
         if !h.labels.is_empty() {
-            check_grid("labels", h.labels.iter().map(Vec::len), h.labels.len(), h)
-                .map_err(bad)?;
+            check_grid("labels", h.labels.iter().map(Vec::len), h.labels.len(), h).map_err(bad)?;
         }
         for c in &h.contours {
             let what = format!("contour \"{}\"", c.label);
@@ -226,7 +225,9 @@ impl HeatmapFigure<'_> {
         for (iy, row) in h.labels.iter().enumerate() {
             for (ix, label) in row.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
                 let fill = self.fills[iy][ix];
-                let luminance = 0.299 * f64::from(fill.0) + 0.587 * f64::from(fill.1) + 0.114 * f64::from(fill.2);
+                let luminance = 0.299 * f64::from(fill.0)
+                    + 0.587 * f64::from(fill.1)
+                    + 0.114 * f64::from(fill.2);
                 let colour = if luminance < 128.0 { WHITE } else { BLACK };
                 let style = super::font(size)
                     .color(&colour)
@@ -235,7 +236,11 @@ impl HeatmapFigure<'_> {
                 let n = lines(label);
                 for (k, line) in label.split('\n').enumerate() {
                     let dy = (k as f64 - (n - 1.0) / 2.0) * 1.25 * size;
-                    root.draw(&Text::new(line.to_string(), (cx, cy + dy.round() as i32), style.clone()))?;
+                    root.draw(&Text::new(
+                        line.to_string(),
+                        (cx, cy + dy.round() as i32),
+                        style.clone(),
+                    ))?;
                 }
             }
         }
@@ -309,17 +314,28 @@ mod tests {
             xs: (0..n).map(|i| i as f64).collect(),
             ys: vec![0.0, 0.4, 0.8],
             cells: (0..3)
-                .map(|iy| (0..n).map(|ix| CellValue::Number((iy * n + ix) as f64)).collect())
+                .map(|iy| {
+                    (0..n)
+                        .map(|ix| CellValue::Number((iy * n + ix) as f64))
+                        .collect()
+                })
                 .collect(),
             labels: (0..3)
-                .map(|iy| (0..n).map(|ix| format!("{}\n± 0.{iy}{ix}", iy * n + ix)).collect())
+                .map(|iy| {
+                    (0..n)
+                        .map(|ix| format!("{}\n± 0.{iy}{ix}", iy * n + ix))
+                        .collect()
+                })
                 .collect(),
             ..Heatmap::default()
         };
         render_heatmap(&map(3), &png, &svg).unwrap();
         let texts = svg_texts(&svg);
         for needle in ["0", "8", "± 0.00", "± 0.22"] {
-            assert!(texts.iter().any(|t| t == needle), "SVG lacks {needle:?}: {texts:?}");
+            assert!(
+                texts.iter().any(|t| t == needle),
+                "SVG lacks {needle:?}: {texts:?}"
+            );
         }
         // 200 columns: no room, no labels (and no error).
         render_heatmap(&map(200), &png, &svg).unwrap();

@@ -117,6 +117,11 @@ impl<'a> LinesFigure<'a> {
             ),
         );
         let x = match x {
+            // Error bars at the ends keep their caps inside the box.
+            Some((lo, hi)) if whiskers().next().is_some() && hi > lo => {
+                let pad = 0.03 * (hi - lo);
+                Axis::new(lo - pad, hi + pad, false)?
+            }
             Some((lo, hi)) => Axis::new(lo, hi, false)?,
             None => Axis::new(0.0, 1.0, false)?,
         };
@@ -279,7 +284,10 @@ mod tests {
         let fig = LinesFigure::new(&p).unwrap();
         assert_eq!(fig.lines[0].errors.len(), 2, "the NaN bar is skipped");
         let (lo, hi) = fig.y.bounds();
-        assert!(lo < 0.0 && hi > 4.0, "{lo}..{hi}: the bars are inside the axes");
+        assert!(
+            lo < 0.0 && hi > 4.0,
+            "{lo}..{hi}: the bars are inside the axes"
+        );
         // A length that does not match the points draws no bars.
         let p = series(vec![(0.0, 9.0)]);
         let fig = LinesFigure::new(&p).unwrap();

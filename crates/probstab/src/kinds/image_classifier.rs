@@ -213,7 +213,10 @@ impl Kind for ImageClassifier {
                 "class_names",
                 Metric::Text(serde_json::to_string(&run.class_names)?),
             );
-            push("train_class_counts", Metric::Text(joined(&run.train_counts)));
+            push(
+                "train_class_counts",
+                Metric::Text(joined(&run.train_counts)),
+            );
             push("test_class_counts", Metric::Text(joined(&run.test_counts)));
             push("images_converted", Metric::Integer(run.converted as i64));
         }

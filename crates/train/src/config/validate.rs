@@ -44,7 +44,11 @@ impl ModelTable {
                 ("model.dim", self.dim.is_some(), &[TWO_LAYER]),
                 ("model.hidden", self.hidden.is_some(), &[TWO_LAYER]),
                 ("model.bias", self.bias.is_some(), &[TWO_LAYER, IMAGE]),
-                ("model.hidden_widths", self.hidden_widths.is_some(), &[IMAGE]),
+                (
+                    "model.hidden_widths",
+                    self.hidden_widths.is_some(),
+                    &[IMAGE],
+                ),
                 ("model.init_scale", self.init_scale.is_some(), &[TWO_LAYER]),
                 ("model.w0", self.w0.is_some(), &[NEURON]),
                 ("model.u0", self.u0.is_some(), &[NEURON]),
@@ -269,11 +273,7 @@ impl DataTable {
         ] {
             only(key, set && !folder, "image_folder")?;
         }
-        if self
-            .dir
-            .as_ref()
-            .is_some_and(|d| d.trim().is_empty())
-        {
+        if self.dir.as_ref().is_some_and(|d| d.trim().is_empty()) {
             return Err(invalid(
                 "data.dir",
                 "is empty: name the data's folder (relative paths are relative to the config file)",

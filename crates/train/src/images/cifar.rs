@@ -323,10 +323,7 @@ mod tests {
         dir.write("cifar-100-binary/test.bin", &cifar100_file(0, 3));
         let fine = load_cifar100(&dir.0, false).unwrap();
         assert_eq!(fine.train.classes, 100);
-        assert_eq!(
-            fine.train.labels,
-            vec![95, 96, 97, 98, 99, 0, 1, 2, 3, 4]
-        );
+        assert_eq!(fine.train.labels, vec![95, 96, 97, 98, 99, 0, 1, 2, 3, 4]);
         assert_eq!(fine.train.image(1)[..3], [96, 97, 98]);
         assert_eq!(fine.test.len(), 3);
         assert_eq!(fine.class_names[7], "7");
@@ -336,7 +333,10 @@ mod tests {
         assert_eq!(coarse.train.images, fine.train.images);
         let names: String = (0..20).map(|k| format!("super{k}\n")).collect();
         dir.write("cifar-100-binary/coarse_label_names.txt", names.as_bytes());
-        assert_eq!(load_cifar100(&dir.0, true).unwrap().class_names[3], "super3");
+        assert_eq!(
+            load_cifar100(&dir.0, true).unwrap().class_names[3],
+            "super3"
+        );
         // The fine names file is missing: numbers, as before.
         dir.write("cifar-100-binary/fine_label_names.txt", b"apple\npear\n");
         let e = error_text(load_cifar100(&dir.0, false));
@@ -365,7 +365,9 @@ mod tests {
         dir.write("train.bin", &train);
         let e = error_text(load_cifar100(&dir.0, true));
         assert!(
-            e.contains("train.bin") && e.contains("not a multiple of 3074") && e.contains("record 1"),
+            e.contains("train.bin")
+                && e.contains("not a multiple of 3074")
+                && e.contains("record 1"),
             "{e}"
         );
         std::fs::remove_file(dir.0.join("train.bin")).unwrap();

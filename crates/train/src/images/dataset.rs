@@ -155,7 +155,10 @@ mod tests {
         let e = ImageSet::from_dataset(&short, 1, 2, 2, 2)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("item 1") && e.contains("3 bytes, expected 4"), "{e}");
+        assert!(
+            e.contains("item 1") && e.contains("3 bytes, expected 4"),
+            "{e}"
+        );
         let label = InMemDataset::new(vec![item(1, 0), item(1, 5)]);
         let e = ImageSet::from_dataset(&label, 1, 2, 2, 2)
             .unwrap_err()

@@ -47,7 +47,10 @@ pub fn load_image_folder(
     available: Option<f64>,
 ) -> Result<ImageData, ImageDataError> {
     if dir.is_file() {
-        return Err(format_error(dir, format!("is a file, not a folder: {HINT}")));
+        return Err(format_error(
+            dir,
+            format!("is a file, not a folder: {HINT}"),
+        ));
     }
     if !dir.is_dir() {
         return Err(ImageDataError::Missing {
@@ -105,15 +108,16 @@ pub fn load_image_folder(
     let headers = first_error(all.par_iter().map(|(f, _)| header(f)).collect())?;
     let channels = opts
         .channels
-        .unwrap_or(if headers.iter().all(|h| !h.color) { 1 } else { 3 });
+        .unwrap_or(if headers.iter().all(|h| !h.color) {
+            1
+        } else {
+            3
+        });
     let [height, width] = match opts.size {
         Some(hw) => hw,
         None => {
             let (w0, h0) = (headers[0].width, headers[0].height);
-            if let Some(i) = headers
-                .iter()
-                .position(|h| (h.width, h.height) != (w0, h0))
-            {
+            if let Some(i) = headers.iter().position(|h| (h.width, h.height) != (w0, h0)) {
                 return Err(format_error(
                     &all[i].0,
                     format!(
@@ -547,7 +551,10 @@ mod tests {
         std::fs::write(dir.0.join("cats/.DS_Store"), b"junk").unwrap();
         let data = load_image_folder(&dir.0, &opts(), None).unwrap();
         assert_eq!(data.class_names, vec!["cats", "dogs"]);
-        assert_eq!((data.train.channels, data.train.height, data.train.width), (1, 3, 4));
+        assert_eq!(
+            (data.train.channels, data.train.height, data.train.width),
+            (1, 3, 4)
+        );
         // round(5 × 0.2) = 1 test image per class.
         assert_eq!(data.train.class_counts(), vec![4, 4]);
         assert_eq!(data.test.class_counts(), vec![1, 1]);
@@ -636,7 +643,10 @@ mod tests {
         };
         let data = load_image_folder(&dir.0, &resized, None).unwrap();
         assert_eq!((data.train.height, data.train.width), (4, 5));
-        assert_eq!(data.train.pixels() * data.train.len(), data.train.images.len());
+        assert_eq!(
+            data.train.pixels() * data.train.len(),
+            data.train.images.len()
+        );
         let cropped = FolderOptions {
             size: Some([6, 6]),
             fit: Fit::Crop,
@@ -659,10 +669,16 @@ mod tests {
         let dir = two_classes("folder-bad");
         std::fs::write(dir.0.join("dogs/d3.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
         let e = error_text(load_image_folder(&dir.0, &opts(), None));
-        assert!(e.contains("dogs/d3.png") && e.contains("does not decode"), "{e}");
+        assert!(
+            e.contains("dogs/d3.png") && e.contains("does not decode"),
+            "{e}"
+        );
         std::fs::write(dir.0.join("dogs/d3.png"), b"plain text").unwrap();
         let e = error_text(load_image_folder(&dir.0, &opts(), None));
-        assert!(e.contains("dogs/d3.png") && e.contains("does not decode"), "{e}");
+        assert!(
+            e.contains("dogs/d3.png") && e.contains("does not decode"),
+            "{e}"
+        );
         // A JPEG cut short decodes its header but not its data.
         let dir = two_classes("folder-cut");
         rgb(&dir.0, "dogs/big.jpg", 4, 3, [1, 2, 3]);
@@ -706,7 +722,10 @@ mod tests {
         grey(&dir.0, "a/1.png", 2, 2, 1);
         grey(&dir.0, "b/1.png", 2, 2, 1);
         let e = error_text(load_image_folder(&dir.0, &opts(), None));
-        assert!(e.contains("/a") && e.contains("at least 2 per class"), "{e}");
+        assert!(
+            e.contains("/a") && e.contains("at least 2 per class"),
+            "{e}"
+        );
         grey(&dir.0, "a/2.png", 2, 2, 1);
         grey(&dir.0, "b/2.png", 2, 2, 1);
         let most = FolderOptions {
@@ -725,7 +744,10 @@ mod tests {
         assert_ne!(data.test.labels[0], data.test.labels[1]);
         // A file where the folder should be.
         let e = error_text(load_image_folder(&dir.0.join("a/1.png"), &opts(), None));
-        assert!(e.contains("a/1.png") && e.contains("is a file, not a folder"), "{e}");
+        assert!(
+            e.contains("a/1.png") && e.contains("is a file, not a folder"),
+            "{e}"
+        );
         // Class names that are not UTF-8 (two would print alike) are refused.
         use std::os::unix::ffi::OsStrExt;
         let dir = TempDir::new("folder-utf8");
@@ -745,6 +767,9 @@ mod tests {
         // 10 images of 1 × 3 × 4 bytes: 120 bytes.
         load_image_folder(&dir.0, &opts(), Some(120.0)).unwrap();
         let e = error_text(load_image_folder(&dir.0, &opts(), Some(119.0)));
-        assert!(e.contains("10 images") && e.contains("data.image_size"), "{e}");
+        assert!(
+            e.contains("10 images") && e.contains("data.image_size"),
+            "{e}"
+        );
     }
 }

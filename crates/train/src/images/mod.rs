@@ -29,7 +29,9 @@ mod testing;
 /// Normalisation, random crop and flip: bytes to input-tensor data.
 mod transform;
 
-pub use cifar::{CIFAR_RECORD, CIFAR10_FILES, CIFAR100_FILES, CIFAR100_RECORD, load_cifar10, load_cifar100};
+pub use cifar::{
+    CIFAR_RECORD, CIFAR10_FILES, CIFAR100_FILES, CIFAR100_RECORD, load_cifar10, load_cifar100,
+};
 pub use dataset::ImageItem;
 pub use folder::{FolderOptions, load_image_folder};
 pub use idx::{FASHION_MNIST_DIR, MNIST_DIR, load_fashion_mnist, load_mnist, read_idx};
