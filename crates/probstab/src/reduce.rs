@@ -194,6 +194,19 @@ pub fn error_text(points: &[Point]) -> String {
     format!("{what}, {}", n_text(points))
 }
 
+/// The reduced table's columns after the axes.
+pub const COLUMNS: [&str; 9] = [
+    "metric",
+    "cells",
+    "n",
+    "mean",
+    "se",
+    "successes",
+    "trials",
+    "low",
+    "high",
+];
+
 /// The reduced table: one row per point with its axes, `cells`, `n`,
 /// `mean`, `se`, and for a fraction `successes`, `trials`, `low`, `high`.
 pub fn write_table(
@@ -207,20 +220,7 @@ pub fn write_table(
     sorted.sort_by(|a, b| compare_values(&a.y, &b.y).then(compare_values(&a.x, &b.x)));
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = std::iter::once(x).chain(y).map(String::from).collect();
-    header.extend(
-        [
-            "metric",
-            "cells",
-            "n",
-            "mean",
-            "se",
-            "successes",
-            "trials",
-            "low",
-            "high",
-        ]
-        .map(String::from),
-    );
+    header.extend(COLUMNS.map(String::from));
     w.write_record(&header)?;
     let number = |v: f64| {
         if v.is_finite() {
@@ -272,10 +272,13 @@ fn rounded(v: f64, unit: f64) -> String {
     }
 }
 
-/// `v` to three significant digits.
+/// `v` to three significant digits (a whole number in full).
 fn significant(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
+    }
+    if v == v.round() && v.abs() < 1e15 {
+        return format!("{v:.0}");
     }
     let unit = 10f64.powf(v.abs().log10().floor() - 2.0);
     rounded(v, unit.min(1.0))

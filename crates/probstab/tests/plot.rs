@@ -424,6 +424,16 @@ fn column<'a>(header: &[String], rows: &'a [Vec<String>], name: &str) -> Vec<&'a
     rows.iter().map(|r| r[i].as_str()).collect()
 }
 
+/// `probstab plot out --metric METRIC --x X --y Y --reduce mean`.
+fn plot_reduced(t: &TempDir, metric: &str, x: &str, y: &str) -> String {
+    let mut args = vec!["plot", "out", "--metric", metric, "--x", x];
+    if !y.is_empty() {
+        args.extend(["--y", y]);
+    }
+    args.extend(["--reduce", "mean"]);
+    probstab(t.path(), &args).ok().stdout
+}
+
 #[test]
 fn reduce_mean_over_seeds_gives_mean_standard_error_and_n_in_its_own_table() {
     let t = TempDir::new("plot-reduce");
@@ -432,27 +442,11 @@ fn reduce_mean_over_seeds_gives_mean_standard_error_and_n_in_its_own_table() {
         "name = \"seeds\"\nkind = \"saddle_sim\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n\n[sim]\ntrajectories = 40\nsteps = 300\n\n[grid]\n\"saddle.lr\" = [0.5, 2.0]\n\"saddle.mu\" = [0.1, 0.3]\nseed = [0, 1, 2]\n",
     );
     let before = std::fs::read_to_string(t.join("out/summary.csv")).unwrap();
-    let plotted = probstab(
-        t.path(),
-        &[
-            "plot",
-            "out",
-            "--metric",
-            "m_rate",
-            "--x",
-            "saddle.lr",
-            "--y",
-            "saddle.mu",
-            "--reduce",
-            "mean",
-        ],
-    )
-    .ok();
-    let printed = printed_files(&t, &plotted.stdout);
+    let plotted = plot_reduced(&t, "m_rate", "saddle.lr", "saddle.mu");
+    let printed = printed_files(&t, &plotted);
     assert!(
         printed.iter().any(|p| p.ends_with("plots/m_rate.csv")),
-        "{}",
-        plotted.stdout
+        "{plotted}"
     );
     // summary.csv keeps one row per cell.
     assert_eq!(
@@ -467,22 +461,9 @@ fn reduce_mean_over_seeds_gives_mean_standard_error_and_n_in_its_own_table() {
         .map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
     let header = lines.next().unwrap();
     let rows: Vec<Vec<String>> = lines.collect();
-    assert_eq!(
-        header,
-        [
-            "saddle.lr",
-            "saddle.mu",
-            "metric",
-            "cells",
-            "n",
-            "mean",
-            "se",
-            "successes",
-            "trials",
-            "low",
-            "high"
-        ]
-    );
+    let mut expected = vec!["saddle.lr", "saddle.mu"];
+    expected.extend(probstab::reduce::COLUMNS);
+    assert_eq!(header, expected);
     assert_eq!(rows.len(), 4, "{table}");
     for row in &rows {
         // Recompute the point's mean and standard error from summary.csv.
@@ -521,22 +502,7 @@ fn reduce_mean_over_seeds_gives_mean_standard_error_and_n_in_its_own_table() {
         "title names the error bars"
     );
     // A fraction of trajectories pools its counts: 3 seeds × 40 trials.
-    probstab(
-        t.path(),
-        &[
-            "plot",
-            "out",
-            "--metric",
-            "frac_converged",
-            "--x",
-            "saddle.lr",
-            "--y",
-            "saddle.mu",
-            "--reduce",
-            "mean",
-        ],
-    )
-    .ok();
+    plot_reduced(&t, "frac_converged", "saddle.lr", "saddle.mu");
     let table = std::fs::read_to_string(t.join("out/plots/frac_converged.csv")).unwrap();
     for line in table.lines().skip(1) {
         let c: Vec<f64> = line
@@ -562,20 +528,7 @@ fn reduce_mean_of_a_true_false_metric_draws_binomial_error_bars_on_a_line() {
         &t,
         "name = \"neuron\"\nkind = \"neuron\"\n\n[model]\nactivation = \"tanh\"\nw0 = 0.5\nu0 = 0.5\n\n[data]\nn = 50\nteacher = \"linear\"\nsignal = 0.2\nnoise_std = 1.0\n\n[train]\nlr = 0.1\nsteps = 200\nloss = \"half_sum\"\n\n[grid]\n\"train.lr\" = [0.1, 1.5]\nseed = [0, 1, 2, 3, 4]\n",
     );
-    probstab(
-        t.path(),
-        &[
-            "plot",
-            "out",
-            "--metric",
-            "at_saddle",
-            "--x",
-            "train.lr",
-            "--reduce",
-            "mean",
-        ],
-    )
-    .ok();
+    plot_reduced(&t, "at_saddle", "train.lr", "");
     let (sh, srows) = summary_rows(&t);
     let table = std::fs::read_to_string(t.join("out/plots/at_saddle.csv")).unwrap();
     let rows: Vec<Vec<&str>> = table
