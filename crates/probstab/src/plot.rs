@@ -65,6 +65,9 @@ pub fn plot(out: &ResultsDir, grid: Option<&Grid>, spec: &PlotSpec) -> Result<Ve
         .with_context(|| format!("cannot create {}", plots.display()))?;
     match (&spec.metric, &spec.trace) {
         (Some(metric), None) => grid_plot(grid, &summary, &rows, spec, metric, &name, &plots),
+        (None, Some(_)) if spec.reduce.is_some() => {
+            bail!("--reduce applies to a --metric plot; a trace plot draws each cell")
+        }
         (None, Some(columns)) => {
             crate::plot_trace::trace_plots(out, &summary, &rows, columns, spec, &plots)
         }
@@ -108,6 +111,12 @@ fn grid_plot(
             .find(|a| ***a != x && !(spec.reduce.is_some() && a.as_str() == "seed"))
             .map(|s| s.to_string())
     });
+    if y.as_deref() == Some(x.as_str()) {
+        bail!("x and y are the same axis (`{x}`): pick two different axes");
+    }
+    if y.is_none() && spec.prediction.is_some() {
+        bail!("a prediction boundary is drawn on a heatmap: it needs a y axis");
+    }
     for axis in std::iter::once(&x).chain(y.as_ref()) {
         if !summary.axis_columns.contains(axis) {
             bail!(
@@ -125,7 +134,7 @@ fn grid_plot(
             &x,
             y.as_deref(),
             grid,
-        )),
+        )?),
         Some(other) => bail!("reduce = `{other}`: the only reduction is `mean`"),
     };
     let reduced: Vec<&Record>;
@@ -167,7 +176,7 @@ fn grid_plot(
     );
     let mut files = vec![png.clone(), svg.clone()];
     if let Some(points) = &points {
-        title = format!("{title} ({})", crate::reduce::error_text(points));
+        title = format!("{title} ({})", crate::reduce::error_text(points, &x));
         let table = plots.join(format!("{stem}.csv"));
         crate::reduce::write_table(&table, points, metric, &x, y.as_deref())?;
         files.push(table);

@@ -104,6 +104,26 @@ impl PlotSpec {
                 format!("must be > 0 and finite, got {k}"),
             ));
         }
+        if self.reduce.is_some() && self.trace.is_some() {
+            return Err((
+                "reduce".into(),
+                "applies to a `metric` plot; a trace plot draws each cell".into(),
+            ));
+        }
+        if self.reduce.is_some() && self.prediction.is_some() {
+            return Err((
+                "prediction".into(),
+                "a boundary per cell cannot be drawn over a reduced (`reduce = \"mean\"`) map; leave one out".into(),
+            ));
+        }
+        if let (Some(x), Some(y)) = (&self.x, &self.y)
+            && x == y
+        {
+            return Err((
+                "y".into(),
+                format!("`{y}` is x too: pick two different axes"),
+            ));
+        }
         if let Some(r) = self.reduce.as_deref().filter(|r| *r != "mean") {
             return Err((
                 "reduce".into(),

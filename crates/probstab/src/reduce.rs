@@ -108,7 +108,21 @@ pub fn reduce(
     x: &str,
     y: Option<&str>,
     grid: Option<&Grid>,
-) -> Vec<Point> {
+) -> Result<Vec<Point>> {
+    if summary.axis_columns.iter().any(|a| a == metric) {
+        anyhow::bail!(
+            "reduce = \"mean\": `{metric}` is a grid axis; reduce averages a metric over the axes"
+        );
+    }
+    if let Some(text) = rows
+        .iter()
+        .map(|r| summary.value(r, metric))
+        .find(|v| !v.is_empty() && number(v).is_none() && !v.eq_ignore_ascii_case("nan"))
+    {
+        anyhow::bail!(
+            "reduce = \"mean\": `{metric}` has text values (`{text}`); a mean needs numbers or true/false"
+        );
+    }
     let trials = trials_per_row(summary, rows, metric, grid);
     let mut groups: Vec<((String, String), Vec<usize>)> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
@@ -121,14 +135,11 @@ pub fn reduce(
             None => groups.push((key, vec![i])),
         }
     }
-    groups
+    let points = groups
         .into_iter()
         .map(|((xv, yv), members)| {
-            let value = |i: usize| match summary.value(rows[i], metric).as_str() {
-                "true" => Some(1.0),
-                "false" => Some(0.0),
-                text => text.parse::<f64>().ok().filter(|v| v.is_finite()),
-            };
+            let value =
+                |i: usize| number(&summary.value(rows[i], metric)).filter(|v| v.is_finite());
             let finite: Vec<(usize, f64)> = members
                 .iter()
                 .filter_map(|&i| value(i).map(|v| (i, v)))
@@ -152,7 +163,7 @@ pub fn reduce(
                     high,
                 })
             });
-            let mut record = rows[members[0]].clone();
+            let mut record = mean_record(summary, rows, &members);
             record
                 .metrics
                 .insert(metric.to_string(), Metric::Number(estimate.value).to_json());
@@ -170,7 +181,51 @@ pub fn reduce(
                 fraction,
             }
         })
-        .collect()
+        .collect();
+    Ok(points)
+}
+
+/// A number, or `true`/`false` as 1/0.
+fn number(text: &str) -> Option<f64> {
+    match text {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        text => text.parse::<f64>().ok(),
+    }
+}
+
+/// The first member's record with every metric replaced by the group's:
+/// the mean of its finite values for a number (so that contours and curves
+/// drawn over a reduced map use means too), the common value for text
+/// (none where the members differ).
+fn mean_record(summary: &Summary, rows: &[&Record], members: &[usize]) -> Record {
+    let mut record = rows[members[0]].clone();
+    for column in &summary.metric_columns {
+        let texts: Vec<String> = members
+            .iter()
+            .map(|&i| summary.value(rows[i], column))
+            .filter(|t| !t.is_empty())
+            .collect();
+        let numbers: Option<Vec<f64>> = texts.iter().map(|t| number(t)).collect();
+        match numbers {
+            Some(values) if !values.is_empty() => {
+                let finite: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+                let mean = if finite.is_empty() {
+                    f64::NAN
+                } else {
+                    finite.iter().sum::<f64>() / finite.len() as f64
+                };
+                record
+                    .metrics
+                    .insert(column.clone(), Metric::Number(mean).to_json());
+            }
+            _ if texts.windows(2).all(|w| w[0] == w[1]) => {}
+            _ => {
+                record.metrics.remove(column);
+            }
+        }
+    }
+    record
 }
 
 /// "n = 3" or "n = 2–3": how many values each point's mean is over.
@@ -184,14 +239,31 @@ pub fn n_text(points: &[Point]) -> String {
     }
 }
 
-/// What the error bars of `points` are, for a title.
-pub fn error_text(points: &[Point]) -> String {
+/// What the error bars of `points` are, for a title, and the points with
+/// no value at all (every cell diverged or failed), which a line skips.
+pub fn error_text(points: &[Point], x: &str) -> String {
     let what = if points.iter().any(|p| p.fraction.is_some()) {
         "mean [Wilson 95% interval]"
     } else {
         "mean ± standard error"
     };
-    format!("{what}, {}", n_text(points))
+    let mut empty: Vec<&Point> = points.iter().filter(|p| p.n == 0).collect();
+    empty.sort_by(|a, b| compare_values(&a.x, &b.x).then(compare_values(&a.y, &b.y)));
+    let mut text = format!("{what}, {}", n_text(points));
+    if !empty.is_empty() {
+        let at: Vec<String> = empty
+            .iter()
+            .map(|p| {
+                if p.y.is_empty() {
+                    p.x.clone()
+                } else {
+                    format!("{} ({})", p.x, p.y)
+                }
+            })
+            .collect();
+        text += &format!("; no value at {x} = {}", at.join(", "));
+    }
+    text
 }
 
 /// The reduced table's columns after the axes.
@@ -222,12 +294,11 @@ pub fn write_table(
     let mut header: Vec<String> = std::iter::once(x).chain(y).map(String::from).collect();
     header.extend(COLUMNS.map(String::from));
     w.write_record(&header)?;
-    let number = |v: f64| {
-        if v.is_finite() {
-            v.to_string()
-        } else {
-            String::new()
-        }
+    // As summary.csv writes numbers: shortest form, exponent for extremes.
+    let cell = |v: f64| {
+        serde_json::Number::from_f64(v)
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     };
     for p in sorted {
         let mut row = vec![p.x.clone()];
@@ -238,11 +309,16 @@ pub fn write_table(
             metric.to_string(),
             p.cells.to_string(),
             p.n.to_string(),
-            number(p.mean),
-            number(p.se),
+            cell(p.mean),
+            cell(p.se),
         ]);
         match &p.fraction {
-            Some(f) => row.extend([f.successes, f.trials, f.low, f.high].map(number)),
+            Some(f) => row.extend([
+                format!("{:.0}", f.successes),
+                format!("{:.0}", f.trials),
+                cell(f.low),
+                cell(f.high),
+            ]),
             None => row.extend(std::iter::repeat_n(String::new(), 4)),
         }
         w.write_record(&row)?;
@@ -261,15 +337,43 @@ fn error_unit(err: f64) -> f64 {
     }
 }
 
-/// `v` rounded to a multiple of `unit`, with just the decimals that needs.
+/// `v` rounded to a multiple of `unit`, with just the decimals that needs;
+/// in ×10ᵏ form where that would take more than 8 digits (a mean of
+/// 2·10⁻²⁴ or 10³⁰⁰), and with a true minus sign.
 fn rounded(v: f64, unit: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if unit < 1e-4 || v.abs() >= 1e8 {
+        let k = if v == 0.0 {
+            0
+        } else {
+            v.abs().log10().floor() as i32
+        };
+        let digits = (k as f64 - unit.log10().round()).clamp(0.0, 3.0) as usize;
+        let mantissa = v / 10f64.powi(k);
+        let sign = if mantissa < 0.0 { "−" } else { "" };
+        return format!("{sign}{:.*}×10{}", digits, mantissa.abs(), superscript(k));
+    }
     let decimals = (-unit.log10().round()).max(0.0) as usize;
     let text = format!("{:.*}", decimals, (v / unit).round() * unit);
     if text.starts_with('-') && text.trim_start_matches(['-', '0', '.']).is_empty() {
         text[1..].to_string()
     } else {
-        text
+        text.replace('-', "−")
     }
+}
+
+/// `k` in superscript digits.
+fn superscript(k: i32) -> String {
+    k.to_string()
+        .chars()
+        .map(|c| match c {
+            '-' => '⁻',
+            d => ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹']
+                [d.to_digit(10).unwrap_or(0) as usize],
+        })
+        .collect()
 }
 
 /// `v` to three significant digits (a whole number in full).
@@ -277,11 +381,15 @@ fn significant(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    if v == v.round() && v.abs() < 1e15 {
-        return format!("{v:.0}");
+    if v == v.round() && v.abs() < 1e8 {
+        return format!("{v:.0}").replace('-', "−");
     }
     let unit = 10f64.powf(v.abs().log10().floor() - 2.0);
-    rounded(v, unit.min(1.0))
+    if v.abs() >= 1e8 || unit < 1e-4 {
+        rounded(v, unit)
+    } else {
+        rounded(v, unit.min(1.0))
+    }
 }
 
 #[cfg(test)]
@@ -315,5 +423,10 @@ mod tests {
         assert_eq!(point(0.8555, 0.0123, 3).label(), "0.856\n± 0.012");
         assert_eq!(point(42.0, f64::NAN, 1).label(), "42\nn = 1");
         assert_eq!(point(f64::NAN, f64::NAN, 0).label(), "");
+        // Extremes in ×10ᵏ form, negatives with a true minus.
+        assert_eq!(point(-2e-24, f64::NAN, 1).label(), "−2.00×10⁻²⁴\nn = 1");
+        assert_eq!(point(2e-12, 6e-13, 3).label(), "2.0×10⁻¹²\n± 6×10⁻¹³");
+        assert_eq!(point(1e300, 0.0, 2).label(), "1.00×10³⁰⁰\n± 0");
+        assert_eq!(point(-0.25, 0.012, 3).label(), "−0.250\n± 0.012");
     }
 }

@@ -558,3 +558,78 @@ fn reduce_mean_of_a_true_false_metric_draws_binomial_error_bars_on_a_line() {
         "two error bars"
     );
 }
+
+#[test]
+fn reduce_refuses_text_axes_and_traces_and_averages_overlays_too() {
+    let t = TempDir::new("plot-reduce-bad");
+    run(
+        &t,
+        "name = \"seeds\"\nkind = \"saddle_sim\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n\n[sim]\ntrajectories = 20\nsteps = 100\ntrace_points = 10\ntrace_samples = 2\n\n[grid]\n\"saddle.lr\" = [0.2, 0.5, 1.0, 2.0]\n\"saddle.mu\" = [0.1, 0.3, 0.5]\nseed = [0, 1, 2]\n",
+    );
+    let fails = |args: &[&str], needle: &str| {
+        let e = probstab(t.path(), args).failed();
+        assert!(e.stderr.contains(needle), "{args:?}: {}", e.stderr);
+    };
+    fails(
+        &["plot", "out", "--metric", "phase", "--reduce", "mean"],
+        "`phase` has text values",
+    );
+    fails(
+        &["plot", "out", "--metric", "seed", "--reduce", "mean"],
+        "`seed` is a grid axis",
+    );
+    fails(
+        &["plot", "out", "--trace", "m", "--reduce", "mean"],
+        "applies to a --metric plot",
+    );
+    fails(
+        &[
+            "plot", "out", "--metric", "m_rate", "--x", "seed", "--y", "seed",
+        ],
+        "same axis",
+    );
+    // A contour over a reduced map is the contour of the means, not of
+    // the first seed's values: its line differs from seed 0's alone.
+    let svg = |file: &str, extra: &[&str]| {
+        let mut args = vec![
+            "plot",
+            "out",
+            "--metric",
+            "frac_converged",
+            "--x",
+            "saddle.lr",
+            "--y",
+            "saddle.mu",
+            "--contour",
+            "m_rate=0.02",
+            "--file",
+            file,
+        ];
+        args.extend(extra);
+        probstab(t.path(), &args).ok();
+        let text = std::fs::read_to_string(t.join(format!("out/plots/{file}.svg"))).unwrap();
+        text.lines()
+            .filter(|l| l.contains("<polyline"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let mean = svg("a", &["--reduce", "mean"]);
+    let first = svg("b", &["--where", "seed=0"]);
+    assert!(!mean.is_empty());
+    assert_ne!(mean, first, "the reduced map's contour is seed 0's");
+    // In an experiment file, reduce with a trace or a prediction is a
+    // config error before anything runs.
+    t.write(
+        "bad.toml",
+        &format!(
+            "{}\n[[plot]]\ntrace = [\"m\"]\nreduce = \"mean\"\n",
+            "name = \"b\"\nkind = \"saddle_sim\"\n\n[saddle]\nmu = 0.5\nlr = 0.1\n\n[grid]\nseed = [0, 1]\n"
+        ),
+    );
+    let e = probstab(t.path(), &["run", "bad.toml", "--out", "bad"]).failed();
+    assert!(
+        e.stderr.contains("reduce") && e.stderr.contains("trace plot"),
+        "{}",
+        e.stderr
+    );
+}

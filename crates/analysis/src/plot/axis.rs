@@ -61,7 +61,16 @@ impl Axis {
             (Some(&a), Some(&b)) => (a, b),
             _ => return Ok(axis),
         };
-        if centres.len() <= TICKS {
+        // Ticked at the values themselves when they are few and roughly
+        // evenly spaced in the axis' scale (uneven ones, [0.01, 0.5, 1.2,
+        // 1.5, 50] on a linear axis, would print on top of each other).
+        let u: Vec<f64> = centres.iter().map(|&c| to_scale(c, log)).collect();
+        let gaps: Vec<f64> = u.windows(2).map(|w| w[1] - w[0]).collect();
+        let even = gaps.is_empty() || {
+            let mean = (u[u.len() - 1] - u[0]) / gaps.len() as f64;
+            gaps.iter().all(|g| *g >= 0.4 * mean)
+        };
+        if centres.len() <= TICKS && even {
             return Ok(Self {
                 values: Some(centres.into()),
                 ..axis
@@ -195,6 +204,13 @@ impl Axis {
     /// Tick label: 10ᵏ for decades on a log axis, otherwise a plain (or ×10ᵏ)
     /// number with the decimals that the tick spacing needs.
     pub fn label(&self, v: f64) -> String {
+        self.label_among(v, TICKS)
+    }
+
+    /// [`Axis::label`] for ticks placed by `major_ticks(max)`: the decimals
+    /// follow the spacing of those ticks (a colorbar of 6 ticks at 0.025
+    /// steps prints 0.025, not 0.03).
+    pub fn label_among(&self, v: f64, max: usize) -> String {
         if let Some(names) = &self.categories {
             let i = v.round();
             return match names.get(i as usize) {
@@ -219,7 +235,7 @@ impl Axis {
                 .filter(|d| *d > 0.0)
                 .fold(f64::INFINITY, f64::min)
         } else {
-            let t = self.major_ticks(TICKS);
+            let t = self.major_ticks(max);
             if t.len() >= 2 {
                 t[1] - t[0]
             } else {
@@ -473,6 +489,15 @@ mod tests {
         let a = Axis::over_cells(e[0], e[3], false, &mus).unwrap();
         assert_eq!(a.label(0.0125), "0.0125");
         assert_eq!(a.label(0.025), "0.025");
+        // Uneven values would collide: round ticks inside the data instead.
+        let lrs = [0.01, 0.5, 1.2, 1.5, 50.0];
+        let e = cell_edges(&lrs, false);
+        let a = Axis::over_cells(e[0], e[5], false, &lrs).unwrap();
+        let t = a.major_ticks(TICKS);
+        assert!(
+            !close(&t, &lrs) && t.iter().all(|v| *v >= 0.01 && *v <= 50.0),
+            "{t:?}"
+        );
     }
 
     #[test]

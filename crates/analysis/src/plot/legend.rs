@@ -50,7 +50,7 @@ impl Colorbar {
                 let ticks = axis.major_ticks(6);
                 ticks
                     .iter()
-                    .map(|&v| ((v - min) / (max - min), axis.label(v)))
+                    .map(|&v| ((v - min) / (max - min), axis.label_among(v, 6)))
                     .collect()
             }
             _ => vec![(0.5, format_number(min, min.abs()))],
@@ -299,6 +299,17 @@ mod tests {
         assert!(bar.ticks.len() >= 3);
         assert!(bar.ticks.iter().all(|(f, _)| (0.0..=1.0).contains(f)));
         assert!(bar.ticks.iter().any(|(_, l)| l == "0"));
+        // Ticks at 0.025 steps keep their third decimal.
+        let bar = Colorbar::new("m", 0.0, 0.15);
+        let labels: Vec<&str> = bar.ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert!(
+            labels.contains(&"0.025") || labels.contains(&"0.05"),
+            "{labels:?}"
+        );
+        for (f, l) in &bar.ticks {
+            let v: f64 = l.replace('−', "-").parse().unwrap();
+            assert!((v - f * 0.15).abs() < 1e-9, "label {l} at {f}");
+        }
         let flat = Colorbar::new("m", 3.0, 3.0);
         assert!(flat.flat);
         assert_eq!(flat.ticks, vec![(0.5, "3".to_string())]);
