@@ -11,6 +11,7 @@ use crate::experiment::Grid;
 use crate::record::{Metric, Record, Status};
 use analysis::Estimate;
 use analysis::estimate::{Z95, wilson_interval};
+use analysis::plot::superscript;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::path::Path;
@@ -362,18 +363,6 @@ fn rounded(v: f64, unit: f64) -> String {
     } else {
         text.replace('-', "−")
     }
-}
-
-/// `k` in superscript digits.
-fn superscript(k: i32) -> String {
-    k.to_string()
-        .chars()
-        .map(|c| match c {
-            '-' => '⁻',
-            d => ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹']
-                [d.to_digit(10).unwrap_or(0) as usize],
-        })
-        .collect()
 }
 
 /// `v` to three significant digits (a whole number in full).

@@ -372,7 +372,7 @@ pub(crate) fn format_number(v: f64, step: f64) -> String {
 }
 
 /// `k` in Unicode superscript digits, e.g. -3 → "⁻³".
-fn superscript(k: i32) -> String {
+pub fn superscript(k: i32) -> String {
     k.to_string()
         .chars()
         .map(|c| match c {

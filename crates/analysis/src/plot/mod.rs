@@ -39,6 +39,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use axis::{Axis, TICKS};
 
+pub use axis::superscript;
 pub use contour::contour_segments;
 pub use heatmap::render_heatmap;
 pub use lines::render_lines;
