@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The benchmark suite (issue 6): probstab against PyTorch on this machine's CPU.
 #
-#   scripts/bench/run.sh [--quick] [--only a|b|c|d] [--threads N] [--out FILE]
+#   scripts/bench/run.sh [--quick] [--only a|b|c|d|e] [--threads N] [--out FILE]
 #
 #   (a) µs per SGD step of the 200→200→200 tanh net, burn vs PyTorch, batch 1 and 32
-#   (b) cell-steps/s of 64 packed cells vs a PyTorch bmm ensemble and a per-cell loop
+#   (b) cell-steps/s of 64 packed cells at batch 1, 8, 32 and 64, SGD and Adam,
+#       vs a PyTorch bmm ensemble (and, at batch 1, a per-cell loop), each
+#       beside its floor
 #   (c) ResNet-18 (CIFAR) training images/s at batch 32, burn / PyTorch
 #   (d) seconds and accuracy of the 400×400 saddle phase diagram
+#   (e) the image twins' ResNet-18 (1/16 width, 1×28×28) images/s at batch 32
+#
+# First it measures the machine (`cargo bench --bench speed -- machine`: one
+# core's peak FLOP/s and each cache level's bandwidth, all cores busy); a
+# figure's floor is the larger of its FLOP time at that peak and its memory
+# time at the bandwidth of the level its working set fits in.
 #
 # It installs PyTorch in a venv (scripts/bench/setup-torch.sh, once), builds
 # probstab's benches, runs `cargo bench --bench speed -- NAME [ARGS]` and
@@ -35,7 +43,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1 ;;
-        --only) only=${2:?--only needs a, b, c or d}; shift ;;
+        --only) only=${2:?--only needs a, b, c, d or e}; shift ;;
         --threads) threads=${2:?--threads needs a number}; shift ;;
         --out) out=${2:?--out needs a file}; shift ;;
         -h | --help) usage ;;
@@ -43,7 +51,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-case $only in "" | a | b | c | d) ;; *) echo "error: --only takes a, b, c or d, not '$only'" >&2; exit 2 ;; esac
+case $only in "" | a | b | c | d | e) ;; *) echo "error: --only takes a, b, c, d or e, not '$only'" >&2; exit 2 ;; esac
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
 export RAYON_NUM_THREADS=$threads
@@ -59,7 +67,7 @@ failed() { # SIDE BENCH ERROR [FIELD=INT ...]: a record that says why a figure i
     python3 -c '
 import json, sys
 r = {"bench": sys.argv[2], "side": sys.argv[1], "error": sys.argv[3]}
-r.update((k, int(v)) for k, v in (a.split("=") for a in sys.argv[4:]))
+r.update((k, int(v) if v.isdigit() else v) for k, v in (a.split("=") for a in sys.argv[4:]))
 print(json.dumps(r))' "$@" >>"$out"
 }
 # Run one benchmark: SIDE BENCH FIELDS -- COMMAND...; FIELDS (e.g. batch=1)
@@ -121,15 +129,24 @@ rust_bench() { # NAME [ARG] FIELDS...
         failed probstab "$name" "benches did not build" "${fields[@]}"
         return 0
     fi
-    bench probstab "$name" "${fields[@]}" -- cargo bench --workspace --bench speed -- "$name" ${arg:+"$arg"} ${rust_quick:+"$rust_quick"}
+    # shellcheck disable=SC2086 # ARG holds several words
+    bench probstab "$name" "${fields[@]}" -- cargo bench --workspace --bench speed -- "$name" $arg ${rust_quick:+"$rust_quick"}
 }
+B_BATCHES=(1 8 32 64)
+rust_bench machine ""
 if want a; then
     rust_bench two_layer_step 1 batch=1
     rust_bench two_layer_step 32 batch=32
 fi
-want b && rust_bench packed 64 cells=64
+if want b; then
+    for batch in "${B_BATCHES[@]}"; do
+        rust_bench packed "64 $batch" cells=64 batch="$batch" optimizer=sgd
+        rust_bench packed "64 $batch adam" cells=64 batch="$batch" optimizer=adam
+    done
+fi
 want c && rust_bench resnet18 32 batch=32
 want d && rust_bench saddle_phase_diagram ""
+want e && rust_bench resnet18 "32 twin" batch=32
 
 echo "== (iv) PyTorch" >&2
 torch_bench() { # NAME FIELDS... -- ARGS...
@@ -144,19 +161,27 @@ torch_bench() { # NAME FIELDS... -- ARGS...
     bench torch "$name" "${fields[@]}" -- "$py" "$here/torch_peers.py" "$name" --threads "$threads" "$@"
 }
 if [ "$quick" = 1 ]; then
-    a_steps=(--steps 300 --repeats 3) ens_steps=(--steps 100) loop_steps=(--steps 50) c_steps=(--steps 5 --warmup 1)
+    a_steps=(--steps 300 --repeats 3) loop_steps=(--steps 50) c_steps=(--steps 5 --warmup 1) e_steps=(--steps 10 --warmup 2)
 else
-    a_steps=() ens_steps=() loop_steps=() c_steps=()
+    a_steps=() loop_steps=() c_steps=() e_steps=(--steps 60 --warmup 5)
 fi
 if want a; then
     torch_bench two_layer_step batch=1 -- --batch 1 "${a_steps[@]}"
     torch_bench two_layer_step batch=32 -- --batch 32 "${a_steps[@]}"
 fi
 if want b; then
-    torch_bench ensemble cells=64 -- --cells 64 "${ens_steps[@]}"
+    for batch in "${B_BATCHES[@]}"; do
+        # The ensemble draws its data before timing: fewer steps at larger batches.
+        steps=$((500 / batch < 25 ? 25 : 500 / batch))
+        [ "$quick" = 1 ] && steps=$((steps / 5))
+        for opt in sgd adam; do
+            torch_bench ensemble cells=64 batch="$batch" optimizer="$opt" -- --cells 64 --batch "$batch" --optimizer "$opt" --steps "$steps"
+        done
+    done
     torch_bench loop cells=64 -- --cells 64 "${loop_steps[@]}"
 fi
 want c && torch_bench resnet18 batch=32 -- --batch 32 "${c_steps[@]}"
+want e && torch_bench resnet18 batch=32 -- --batch 32 --width 0.0625 --in-channels 1 --side 28 "${e_steps[@]}"
 
 echo "== (v) results ($out)" >&2
 python3 "$here/summarise.py" "$out" ${only:+--only "$only"}

@@ -20,7 +20,9 @@ How each figure is timed (time.perf_counter, after warm-up, median of repeats):
     ensemble        one repeat = --steps steps of K nets stacked as W1 [K,h,d],
                     W2 [K,d,h] and trained together with torch.bmm; loss = Σ_k
                     of each cell's mean MSE; per-cell lr [K,1,1]; manual SGD
-                    under no_grad; per-cell losses kept every step
+                    (or, with --optimizer adam, Adam: in-place moments and
+                    bias corrections, PyTorch's formula) under no_grad;
+                    per-cell losses kept every step
                     cell_steps_per_s = K · steps / median repeat time
     loop            one repeat = the same K cells trained one after another,
                     each as in two_layer_step (model and optimizer built inside
@@ -28,7 +30,9 @@ How each figure is timed (time.perf_counter, after warm-up, median of repeats):
                     cell_steps_per_s = K · steps / median repeat time
     resnet18        one repeat = ONE training step (forward, cross-entropy,
                     backward, SGD step, loss.item()) of a CIFAR ResNet-18 on a
-                    random [B,3,32,32] batch; --steps repeats
+                    random [B,3,32,32] batch; --steps repeats. --width 0.0625
+                    --in-channels 1 --side 28: the quick image twins' net on
+                    Fashion-MNIST's shape (section (e))
                     images_per_s = B / median step time
 
 Data are x ~ N(0, I), y = μx + (1 − μ)·σ·ε with μ = 0.5, σ = 2 (the paper's
@@ -51,6 +55,7 @@ NOISE_STD = 2.0  # σ, label-noise std
 LR = 0.01  # λ of two_layer_step and resnet18
 CELL_LR = (0.01, 0.001)  # per-cell λ_k = 0.01 + 0.001·k of ensemble and loop, as in benches/speed.rs
 CLASSES = 10  # resnet18 head
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # Adam's defaults (and probstab's)
 
 
 def log(msg):
@@ -109,6 +114,11 @@ def cell_lrs(cells):
     return first + step * torch.arange(cells, dtype=torch.float32)
 
 
+def cell_adam_lrs(cells):
+    """Adam's per-cell λ_k = 10⁻⁴·(1 + 0.1·k), as in benches/speed.rs."""
+    return 1e-4 * (1 + 0.1 * torch.arange(cells, dtype=torch.float32))
+
+
 # ---------------------------------------------------------------- (a) one net
 
 
@@ -141,9 +151,23 @@ def bench_ensemble(args):
     g = torch.Generator().manual_seed(args.seed)
     w1 = linear_init(k, h, d, g).requires_grad_()  # [K, h, d], PyTorch layout out × in
     w2 = linear_init(k, d, h, g).requires_grad_()  # [K, d, h]
-    lr = cell_lrs(k).view(k, 1, 1)
+    adam = args.optimizer == "adam"
+    lr = (cell_adam_lrs(k) if adam else cell_lrs(k)).view(k, 1, 1)
     x, y = teacher_data((args.steps, k, args.batch, d), g)
     losses = []
+    moments = {id(w): (torch.zeros_like(w), torch.zeros_like(w)) for w in (w1, w2)}
+    t = [0]
+
+    def update(w):
+        if not adam:
+            w -= lr * w.grad
+            return
+        m, v = moments[id(w)]
+        m.mul_(BETA1).add_(w.grad, alpha=1 - BETA1)
+        v.mul_(BETA2).addcmul_(w.grad, w.grad, value=1 - BETA2)
+        step = t[0]
+        denom = (v / (1 - BETA2**step)).sqrt_().add_(EPS)
+        w -= lr / (1 - BETA1**step) * m / denom
 
     def run():
         losses.clear()
@@ -152,9 +176,10 @@ def bench_ensemble(args):
             out = torch.bmm(hid, w2.transpose(1, 2))  # [K, B, d]
             cell_loss = ((out - y[i]) ** 2).mean(dim=(1, 2))  # [K], each cell's MSE (mean)
             cell_loss.sum().backward()
+            t[0] += 1
             with torch.no_grad():
                 for w in (w1, w2):
-                    w -= lr * w.grad
+                    update(w)
                     w.grad.zero_()
             losses.append(cell_loss.detach())
 
@@ -166,6 +191,7 @@ def bench_ensemble(args):
             "bench": "ensemble",
             "cells": k,
             "batch": args.batch,
+            "optimizer": args.optimizer,
             "us_per_cell_step": med / cell_steps * 1e6,
             "cell_steps_per_s": cell_steps / med,
         },
@@ -258,10 +284,10 @@ class ResNet18(nn.Module):
 def bench_resnet18(args):
     g = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
-    model = ResNet18(args.width).to(args.device)
+    model = ResNet18(args.width, args.in_channels).to(args.device)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    images = torch.randn((args.batch, 3, 32, 32), generator=g).to(args.device)
+    images = torch.randn((args.batch, args.in_channels, args.side, args.side), generator=g).to(args.device)
     labels = torch.randint(0, CLASSES, (args.batch,), generator=g).to(args.device)
     log(f"resnet18 width {args.width}: {sum(p.numel() for p in model.parameters()):,} parameters")
 
@@ -273,7 +299,18 @@ def bench_resnet18(args):
         loss.item()
 
     med = timed(step, args.warmup, args.steps, f"resnet18 batch {args.batch}, one step")
-    emit({"bench": "resnet18", "device": args.device, "batch": args.batch, "width": args.width, "images_per_s": args.batch / med}, args)
+    emit(
+        {
+            "bench": "resnet18",
+            "device": args.device,
+            "batch": args.batch,
+            "width": args.width,
+            "in_channels": args.in_channels,
+            "side": args.side,
+            "images_per_s": args.batch / med,
+        },
+        args,
+    )
 
 
 # ------------------------------------------------------------------- CLI
@@ -308,10 +345,14 @@ def main():
         s = command(name, fn, help, steps, 1, 3)
         net_args(s, 1)
         s.add_argument("--cells", type=int, default=64, help="K, cells (default 64)")
+        if name == "ensemble":
+            s.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     # resnet18: each of the --steps steps is one timed repeat.
     s = command("resnet18", bench_resnet18, "(c) CIFAR ResNet-18 training images/s", 20, 3, None)
     s.add_argument("--batch", type=int, default=32)
     s.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: 64…512)")
+    s.add_argument("--in-channels", type=int, default=3, help="image channels (3: CIFAR, 1: Fashion-MNIST)")
+    s.add_argument("--side", type=int, default=32, help="image side in pixels (32: CIFAR, 28: Fashion-MNIST)")
     s.add_argument("--device", default="cpu", help="cpu, or cuda for scripts/gpu-check.sh (loss.item() each step syncs)")
 
     args = p.parse_args()

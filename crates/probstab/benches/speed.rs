@@ -2,12 +2,16 @@
 //! line. Timings are medians of repeats after a warm-up; the PyTorch peers
 //! run in the same script on the same machine, and the script prints ratios.
 //!
+//!   cargo bench --workspace --bench speed -- machine
 //!   cargo bench --workspace --bench speed -- two_layer_step 1
-//!   cargo bench --workspace --bench speed -- packed 64
-//!   cargo bench --workspace --bench speed -- resnet18 32 [wgpu]
+//!   cargo bench --workspace --bench speed -- packed 64 [BATCH] [adam]
+//!   cargo bench --workspace --bench speed -- resnet18 32 [wgpu] [twin]
 //!   cargo bench --workspace --bench speed -- saddle_phase_diagram
 //!
-//! Add `quick` for fewer steps.
+//! Add `quick` for fewer steps. `machine` measures what the floors printed
+//! beside the figures are made of (scripts/bench/summarise.py): one core's
+//! peak f32 FLOP/s and each cache level's bandwidth, all cores at once; the
+//! other benchmarks print the FLOPs and bytes of their work.
 
 use burn::tensor::{Tensor, TensorData};
 use models::{Activation, TwoLayer, TwoLayerConfig};
@@ -24,6 +28,9 @@ use train::packed::run_packed;
 use train::trainer::{optimizer, tensors, train_step};
 use train::two_layer::TwoLayerCell;
 
+#[path = "speed/machine.rs"]
+mod machine;
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -35,22 +42,25 @@ fn main() {
             .and_then(|a| a.parse::<usize>().ok())
             .unwrap_or(default)
     };
+    let flag = |name: &str| args.iter().any(|a| a == name);
     match args.first().map(String::as_str) {
+        Some("machine") => machine::report(quick),
         Some("two_layer_step") => two_layer_step(number(1, 1), quick),
-        Some("packed") => packed(number(1, 64), quick),
+        Some("packed") => packed(number(1, 64), number(2, 1), flag("adam"), quick),
         Some("resnet18") => resnet18(
             number(1, 32),
-            if args.iter().any(|a| a == "wgpu") {
+            if flag("wgpu") {
                 Backend::Wgpu
             } else {
                 Backend::Cpu
             },
+            flag("twin"),
             quick,
         ),
         Some("saddle_phase_diagram") => saddle_phase_diagram(if quick { 100 } else { 400 }),
         other => {
             eprintln!(
-                "unknown benchmark {other:?}: two_layer_step B | packed K | resnet18 B | saddle_phase_diagram [quick]"
+                "unknown benchmark {other:?}: machine | two_layer_step B | packed K [B] [adam] | resnet18 B [wgpu] [twin] | saddle_phase_diagram [quick]"
             );
             std::process::exit(2);
         }
@@ -107,19 +117,26 @@ fn two_layer_step(batch: usize, quick: bool) {
     );
 }
 
-/// (b) K packed 200 → 200 → 200 tanh cells, batch 1, per-cell λ and seed.
-fn packed(cells: usize, quick: bool) {
+/// (b) K packed 200 → 200 → 200 tanh cells at batch size B, SGD or Adam,
+/// per-cell λ and seed.
+fn packed(cells: usize, batch: usize, adam: bool, quick: bool) {
     // Long enough that training, not the per-cell setup and test loss
-    // (1000 fresh points), dominates, as in real cells (10⁴–10⁵ steps).
-    let steps = if quick { 200 } else { 3000 };
+    // (1000 fresh points), dominates, as in real cells (10⁴–10⁵ steps);
+    // larger batches take fewer steps (at least 6,400 samples a cell).
+    let steps = if quick { 200 } else { (3000 / batch).max(200) };
+    let optimizer = if adam { "adam" } else { "sgd" };
     let pack: Vec<TwoLayerCell> = (0..cells)
         .map(|k| {
             let mut model: ModelTable =
                 toml::from_str("activation = \"tanh\"\ndim = 200\nhidden = 200").unwrap();
             let mut data: DataTable = toml::from_str("mu = 0.5").unwrap();
-            let train = train_table(&format!(
-                "lr = {}\nsteps = {steps}",
+            let lr = if adam {
+                1e-4 * (1.0 + 0.1 * k as f64)
+            } else {
                 0.01 + 0.001 * k as f64
+            };
+            let train = train_table(&format!(
+                "lr = {lr}\nsteps = {steps}\nbatch_size = {batch}\noptimizer = \"{optimizer}\""
             ));
             TwoLayerCell::from_tables(Tables {
                 model: &mut model,
@@ -138,19 +155,30 @@ fn packed(cells: usize, quick: bool) {
         let runs = run_packed(&pack);
         times.push(started.elapsed().as_secs_f64());
         assert_eq!(runs.len(), cells);
+        // A cell that diverged stopped early: the rate would count steps
+        // that were never taken.
+        assert!(
+            runs.iter().all(|r| r.outcome.losses.len() == steps),
+            "a packed cell diverged"
+        );
     }
     let t = median(times);
     let rate = (cells * steps) as f64 / t;
+    let work = machine::two_layer_work(200, 200, batch, adam);
     println!(
-        "{{\"bench\":\"packed\",\"cells\":{cells},\"batch\":1,\"cell_steps_per_s\":{rate:.1},\"us_per_cell_step\":{:.2}}}",
-        1e6 / rate
+        "{{\"bench\":\"packed\",\"cells\":{cells},\"batch\":{batch},\"optimizer\":\"{optimizer}\",\"steps\":{steps},\"cell_steps_per_s\":{rate:.1},\"us_per_cell_step\":{:.2},{}}}",
+        1e6 / rate,
+        work.json()
     );
 }
 
 /// (c) A CIFAR-shaped ResNet-18 training step (full width) on flex, or on
 /// wgpu for scripts/gpu-check.sh. Every step reads its loss back, as a cell
 /// does (and as the PyTorch peer's `loss.item()`), which also waits for a GPU.
-fn resnet18(batch: usize, backend: Backend, quick: bool) {
+///
+/// `twin`: the quick image twins' net instead (1/16 width, 4…32 channels) on
+/// Fashion-MNIST's shape (one channel, 28 × 28), section (e).
+fn resnet18(batch: usize, backend: Backend, twin: bool, quick: bool) {
     let device = match train::device(backend) {
         Ok(device) => device,
         Err(e) => {
@@ -158,21 +186,30 @@ fn resnet18(batch: usize, backend: Backend, quick: bool) {
             std::process::exit(1);
         }
     };
+    let (width, in_channels, side) = if twin { (0.0625, 1, 28) } else { (1.0, 3, 32) };
     let config = models::ResNet18Config {
-        in_channels: 3,
+        in_channels,
         num_classes: 10,
-        width: 1.0,
+        width,
     };
     let mut net = train::classifier::initial_model(&config, 0, &device);
     let cfg = train_table(&format!("lr = 0.01\nbatch_size = {batch}"));
     let mut optim = optimizer(&cfg);
-    let steps = if quick { 2 } else { 5 };
-    let x: Vec<f32> = (0..batch * 3 * 32 * 32)
+    let steps = match (quick, twin) {
+        (true, false) => 2,
+        (false, false) => 5,
+        (true, true) => 10,
+        (false, true) => 60,
+    };
+    let x: Vec<f32> = (0..batch * in_channels * side * side)
         .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
         .collect();
     let labels: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
     let mut step = |net: models::ResNet18| {
-        let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, 3, 32, 32]), &device);
+        let input = Tensor::<4>::from_data(
+            TensorData::new(x.clone(), [batch, in_channels, side, side]),
+            &device,
+        );
         let (loss, _) = train::classifier::cross_entropy(net.forward(input), &labels, 10, &device);
         let _: f32 = loss.clone().into_scalar();
         let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &net);
@@ -186,8 +223,9 @@ fn resnet18(batch: usize, backend: Backend, quick: bool) {
         net = step(net);
     }
     let images_per_s = (steps * batch) as f64 / started.elapsed().as_secs_f64();
+    let flops = machine::resnet18_training_flops(width, in_channels, side, 10);
     println!(
-        "{{\"bench\":\"resnet18\",\"impl\":\"burn\",\"batch\":{batch},\"images_per_s\":{images_per_s:.2}}}"
+        "{{\"bench\":\"resnet18\",\"impl\":\"burn\",\"batch\":{batch},\"width\":{width},\"in_channels\":{in_channels},\"side\":{side},\"images_per_s\":{images_per_s:.2},\"flops_per_image\":{flops:.0}}}"
     );
 }
 

@@ -168,8 +168,8 @@ fn packs_agree(name: &str, train_extra: &str, lrs: [&str; 3]) {
 /// one-channel fusion bug moved the loss by 1% after one step).
 ///
 /// Which matmul and conv kernels wgpu runs is settled by timing them
-/// (cubecl's autotune, cached in ~/.cache/cubecl), so it differs from one
-/// machine or load to the next. Two such choices on lavapipe gave the same
+/// (cubecl's autotune, in memory for the run: burn is built without cubecl's
+/// on-disk cache), so it differs from one machine, load or run to the next. Two such choices on lavapipe gave the same
 /// training losses (m_l) to 4e-6 but a test loss 2e-7 and 9e-5 from the
 /// CPU's, and an effective rank 2e-5 and 1.6e-3 from it: the effective rank
 /// of 16 samples' features leans on their smallest singular values, which

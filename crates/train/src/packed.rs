@@ -118,14 +118,28 @@ struct Net<'a> {
     loss: LossReduction,
 }
 
-/// Train one cell of the pack: with AVX2 where the CPU has it (the loops
-/// below then run eight lanes wide; the default x86-64 target has four).
+/// Train one cell of the pack: with AVX-512 or AVX2 where the CPU has them
+/// (the loops below then run sixteen or eight lanes wide; the default x86-64
+/// target has four). The matrix products of batches of [`GEMM_ROWS`] rows or
+/// more go to the `gemm` crate, which picks its kernels at run time itself.
 fn train_cell(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoLayerRun {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { train_cell_avx2(net, cell, watch) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { train_cell_avx512(net, cell, watch) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { train_cell_avx2(net, cell, watch) };
+        }
     }
+    train_cell_portable(net, cell, watch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn train_cell_avx512(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoLayerRun {
     train_cell_portable(net, cell, watch)
 }
 
@@ -134,6 +148,11 @@ fn train_cell(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoL
 fn train_cell_avx2(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoLayerRun {
     train_cell_portable(net, cell, watch)
 }
+
+/// Batches of this many rows or more multiply through `gemm`; smaller ones
+/// through the fused loops (at batch 1 a product is a matrix–vector one,
+/// where a row of W₂ read once can serve both δ and its own update).
+pub const GEMM_ROWS: usize = 8;
 
 #[inline(always)]
 fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch) -> TwoLayerRun {
@@ -150,7 +169,12 @@ fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch
             probe.observe(step, net.w2, net.d, net.h, &mut probed);
         }
         let batch = source.next_batch(t.batch_size);
-        let value = net.forward(&batch.x, &batch.y, batch.rows, &mut scratch);
+        let gemm = batch.rows >= GEMM_ROWS;
+        let value = if gemm {
+            net.forward_gemm(&batch.x, &batch.y, batch.rows, &mut scratch)
+        } else {
+            net.forward(&batch.x, &batch.y, batch.rows, &mut scratch)
+        };
         watch.step(&StepInfo {
             step,
             loss: value,
@@ -163,10 +187,12 @@ fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch
         if outcome.record(step, value, t.diverge_above) {
             break;
         }
-        match &mut adam {
-            None => net.sgd_step(&batch.x, batch.rows, t.lr as f32, &mut scratch),
-            Some(adam) => {
-                net.gradients(&batch.x, batch.rows, &mut scratch, &mut adam.grads);
+        match (&mut adam, gemm) {
+            (None, false) => net.sgd_step(&batch.x, batch.rows, t.lr as f32, &mut scratch),
+            (None, true) => net.sgd_step_gemm(&batch.x, batch.rows, t.lr as f32, &mut scratch),
+            (Some(adam), false) => net.adam_step(&batch.x, batch.rows, t.lr, &mut scratch, adam),
+            (Some(adam), true) => {
+                net.gradients_gemm(&batch.x, batch.rows, &mut scratch, &mut adam.grads);
                 adam.step(net, t.lr);
             }
         }
@@ -174,7 +200,7 @@ fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch
     watch.sync();
     let test = teacher.draw(&mut rng(cell.seed, Stream::TestData), TEST_POINTS);
     let mut big = Scratch::new(net.d, net.h, TEST_POINTS);
-    let test_loss = net.forward(&test.x, &test.y, TEST_POINTS, &mut big) as f64;
+    let test_loss = net.forward_gemm(&test.x, &test.y, TEST_POINTS, &mut big) as f64;
     TwoLayerRun {
         w1: net.w1.to_vec(),
         w2: net.w2.to_vec(),
@@ -220,8 +246,8 @@ impl Net<'_> {
             let (z, a) = (&mut s.z[r * h..(r + 1) * h], &mut s.a[r * h..(r + 1) * h]);
             for j in 0..h {
                 z[j] = self.b1[j] + dot(&self.w1[j * d..(j + 1) * d], xr);
-                a[j] = self.sigma.sigma(z[j]);
             }
+            activate(self.sigma, z, a);
             let e = &mut s.e[r * d..(r + 1) * d];
             for i in 0..d {
                 let diff = self.b2[i] + dot(&self.w2[i * h..(i + 1) * h], a) - y[r * d + i];
@@ -269,6 +295,177 @@ impl Net<'_> {
     }
 }
 
+/// The same steps with the matrix products through `gemm` (batches of
+/// [`GEMM_ROWS`] rows or more, and the test loss): X is `[rows, d]`, Z and A
+/// `[rows, h]`, E `[rows, d]`, all row-major, W₁ `[h, d]` and W₂ `[d, h]`.
+impl Net<'_> {
+    /// [`Net::forward`]: Z = X W₁ᵀ + b₁, A = σ(Z), out = A W₂ᵀ + b₂.
+    fn forward_gemm(&self, x: &[f32], y: &[f32], rows: usize, s: &mut Scratch) -> f32 {
+        let (d, h) = (self.d, self.h);
+        let scale = match self.loss {
+            LossReduction::Mean => 1.0 / (rows * d) as f64,
+            LossReduction::HalfSum => 0.5 / rows as f64,
+        };
+        let (z, a, e) = (&mut s.z[..rows * h], &mut s.a[..rows * h], &mut s.e[..rows * d]);
+        matmul(z, Mat::rows(x, rows, d), Mat::rows(self.w1, h, d).t(), Update::Set);
+        for zr in z.chunks_exact_mut(h) {
+            for (zj, bj) in zr.iter_mut().zip(self.b1.iter()) {
+                *zj += bj;
+            }
+        }
+        activate(self.sigma, z, a);
+        matmul(e, Mat::rows(a, rows, h), Mat::rows(self.w2, d, h).t(), Update::Set);
+        let mut total = 0.0f64;
+        for (er, yr) in e.chunks_exact_mut(d).zip(y.chunks_exact(d)) {
+            for i in 0..d {
+                let diff = er[i] + self.b2[i] - yr[i];
+                total += (diff as f64) * (diff as f64);
+                er[i] = (2.0 * scale * diff as f64) as f32;
+            }
+        }
+        (total * scale) as f32
+    }
+
+    /// [`Net::sgd_step`]: δ = (E W₂) ⊙ σ'(Z) from the old W₂, then
+    /// W₂ −= λ EᵀA, W₁ −= λ δᵀX, and the biases.
+    fn sgd_step_gemm(&mut self, x: &[f32], rows: usize, lr: f32, s: &mut Scratch) {
+        let (d, h) = (self.d, self.h);
+        let (z, a, e) = (&s.z[..rows * h], &s.a[..rows * h], &s.e[..rows * d]);
+        let delta = &mut s.delta[..rows * h];
+        matmul(delta, Mat::rows(e, rows, d), Mat::rows(self.w2, d, h), Update::Set);
+        matmul(self.w2, Mat::rows(e, rows, d).t(), Mat::rows(a, rows, h), Update::Add(-lr));
+        for j in 0..rows * h {
+            delta[j] *= self.sigma.sigma_prime(z[j], a[j]);
+        }
+        matmul(self.w1, Mat::rows(delta, rows, h).t(), Mat::rows(x, rows, d), Update::Add(-lr));
+        if self.bias {
+            for er in e.chunks_exact(d) {
+                for (b, &ei) in self.b2.iter_mut().zip(er) {
+                    *b += -lr * ei;
+                }
+            }
+            for dr in delta.chunks_exact(h) {
+                for (b, &dj) in self.b1.iter_mut().zip(dr) {
+                    *b += -lr * dj;
+                }
+            }
+        }
+    }
+
+    /// [`Net::gradients`]: ∂W₂ = EᵀA, δ = (E W₂) ⊙ σ'(Z), ∂W₁ = δᵀX, and
+    /// the biases' sums of E and δ.
+    fn gradients_gemm(&self, x: &[f32], rows: usize, s: &mut Scratch, g: &mut Grads) {
+        let (d, h) = (self.d, self.h);
+        let (z, a, e) = (&s.z[..rows * h], &s.a[..rows * h], &s.e[..rows * d]);
+        let delta = &mut s.delta[..rows * h];
+        matmul(delta, Mat::rows(e, rows, d), Mat::rows(self.w2, d, h), Update::Set);
+        matmul(&mut g.w2, Mat::rows(e, rows, d).t(), Mat::rows(a, rows, h), Update::Set);
+        for j in 0..rows * h {
+            delta[j] *= self.sigma.sigma_prime(z[j], a[j]);
+        }
+        matmul(&mut g.w1, Mat::rows(delta, rows, h).t(), Mat::rows(x, rows, d), Update::Set);
+        g.b1.fill(0.0);
+        g.b2.fill(0.0);
+        for er in e.chunks_exact(d) {
+            for (b, &ei) in g.b2.iter_mut().zip(er) {
+                *b += ei;
+            }
+        }
+        for dr in delta.chunks_exact(h) {
+            for (b, &dj) in g.b1.iter_mut().zip(dr) {
+                *b += dj;
+            }
+        }
+    }
+}
+
+/// A matrix read through strides: element (i, j) is `data[i·row + j·col]`.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row: usize,
+    col: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major `rows × cols` matrix.
+    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(data.len(), rows * cols, "a {rows} × {cols} matrix");
+        Self {
+            data,
+            rows,
+            cols,
+            row: cols,
+            col: 1,
+        }
+    }
+
+    /// The transpose, without moving anything.
+    fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row: self.col,
+            col: self.row,
+            ..self
+        }
+    }
+}
+
+/// What [`matmul`] does with the product P: `out = P`, or `out += β·P`.
+#[derive(Clone, Copy)]
+enum Update {
+    Set,
+    Add(f32),
+}
+
+/// `out` (row-major, `a.rows × b.cols`) ← a·b or += β·a·b, on this thread
+/// (the cells of a pack are already spread over the cores).
+fn matmul(out: &mut [f32], a: Mat, b: Mat, update: Update) {
+    assert_eq!(a.cols, b.rows, "inner dimensions");
+    assert_eq!(out.len(), a.rows * b.cols, "output shape");
+    for m in [a, b] {
+        // The last element the strides address lies inside the slice.
+        assert!(m.rows == 0 || m.cols == 0 || (m.rows - 1) * m.row + (m.cols - 1) * m.col < m.data.len());
+    }
+    if out.is_empty() {
+        return;
+    }
+    let (read, beta) = match update {
+        Update::Set => (false, 1.0),
+        Update::Add(beta) => (true, beta),
+    };
+    let s = |n: usize| n as isize;
+    // SAFETY: every element the strides of `a` and `b` address lies inside
+    // their slices (checked above), `out` is contiguous of the product's
+    // shape, and as a unique borrow it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            a.rows,
+            b.cols,
+            a.cols,
+            out.as_mut_ptr(),
+            1,
+            s(b.cols),
+            read,
+            a.data.as_ptr(),
+            s(a.col),
+            s(a.row),
+            b.data.as_ptr(),
+            s(b.col),
+            s(b.row),
+            1.0,
+            beta,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// The gradients of one cell's parameters, laid out as they are.
 struct Grads {
     w1: Vec<f32>,
@@ -289,34 +486,67 @@ impl Grads {
 }
 
 impl Net<'_> {
-    /// The gradients of the batch whose forward pass is in `s`: ∂W₂ = eᵀa,
-    /// δ = (e W₂) ⊙ σ'(z), ∂W₁ = δᵀx, and the biases' sums of e and δ.
+    /// burn's Adam step from the batch whose forward pass is in `s`, fused:
+    /// each row of W₂ gives its part of δ = (e W₂) ⊙ σ'(z) (old W₂), then its
+    /// gradient Σᵣ eᵣᵢ aᵣ is formed in a row buffer and the row, its moments
+    /// and b₂ are updated at once; then the rows of W₁ likewise from δᵀx.
+    /// The same arithmetic as gradients then update, in one pass over the
+    /// weights and moments and without a gradient array.
     #[inline(always)]
-    fn gradients(&self, x: &[f32], rows: usize, s: &mut Scratch, g: &mut Grads) {
+    fn adam_step(&mut self, x: &[f32], rows: usize, lr: f64, s: &mut Scratch, adam: &mut Adam) {
         let (d, h) = (self.d, self.h);
+        let step = adam.coefficients.next_step(lr);
+        let (m, v) = (&mut adam.m, &mut adam.v);
+        let g = &mut adam.grads;
         s.delta[..rows * h].fill(0.0);
-        g.w1.fill(0.0);
-        g.w2.fill(0.0);
-        g.b1.fill(0.0);
-        g.b2.fill(0.0);
         for i in 0..d {
-            let (row, grad_row) = (&self.w2[i * h..(i + 1) * h], &mut g.w2[i * h..(i + 1) * h]);
+            let row = &mut self.w2[i * h..(i + 1) * h];
+            let grad = &mut g.w2[..h];
+            grad.fill(0.0);
+            let mut grad_b = 0.0f32;
             for r in 0..rows {
                 let e = s.e[r * d + i];
                 axpy(e, row, &mut s.delta[r * h..(r + 1) * h]);
-                axpy(e, &s.a[r * h..(r + 1) * h], grad_row);
-                g.b2[i] += e;
+                axpy(e, &s.a[r * h..(r + 1) * h], grad);
+                grad_b += e;
+            }
+            let span = i * h..(i + 1) * h;
+            step.update(row, grad, &mut m.w2[span.clone()], &mut v.w2[span]);
+            if self.bias {
+                step.update(
+                    &mut self.b2[i..=i],
+                    &[grad_b],
+                    &mut m.b2[i..=i],
+                    &mut v.b2[i..=i],
+                );
             }
         }
         for (j, delta) in s.delta[..rows * h].iter_mut().enumerate() {
             *delta *= self.sigma.sigma_prime(s.z[j], s.a[j]);
         }
-        for r in 0..rows {
-            let xr = &x[r * d..(r + 1) * d];
-            for j in 0..h {
+        for j in 0..h {
+            let grad = &mut g.w1[..d];
+            grad.fill(0.0);
+            let mut grad_b = 0.0f32;
+            for r in 0..rows {
                 let delta = s.delta[r * h + j];
-                axpy(delta, xr, &mut g.w1[j * d..(j + 1) * d]);
-                g.b1[j] += delta;
+                axpy(delta, &x[r * d..(r + 1) * d], grad);
+                grad_b += delta;
+            }
+            let span = j * d..(j + 1) * d;
+            step.update(
+                &mut self.w1[span.clone()],
+                grad,
+                &mut m.w1[span.clone()],
+                &mut v.w1[span],
+            );
+            if self.bias {
+                step.update(
+                    &mut self.b1[j..=j],
+                    &[grad_b],
+                    &mut m.b1[j..=j],
+                    &mut v.b1[j..=j],
+                );
             }
         }
     }
@@ -356,14 +586,67 @@ impl Adam {
     }
 }
 
-/// Σ aᵢbᵢ with eight partial sums, so that it vectorises.
+/// a = σ(z), element by element. tanh (the paper's activation, and in
+/// libm's scalar tanhf 40% of a packed step at batch 64) goes through
+/// [`tanh_rational`], which vectorises; the others through
+/// [`Activation::sigma`].
+#[inline(always)]
+fn activate(sigma: Activation, z: &[f32], a: &mut [f32]) {
+    match sigma {
+        Activation::Tanh => {
+            for (a, &z) in a.iter_mut().zip(z) {
+                *a = tanh_rational(z);
+            }
+        }
+        _ => {
+            for (a, &z) in a.iter_mut().zip(z) {
+                *a = sigma.sigma(z);
+            }
+        }
+    }
+}
+
+/// tanh(x) as the ratio of a degree-13 odd and a degree-6 even polynomial
+/// on [−9, 9] (the coefficients of Eigen's and XLA's fast tanh), where
+/// |tanh| rounds to 1 in f32 beyond; NaN stays NaN. Within 4e-7 of tanh
+/// (about 5 ulp near saturation, tested below against f64), where libm's
+/// tanhf is within one: the packed cells agree with burn's to float rounding
+/// either way.
+#[inline(always)]
+pub(crate) fn tanh_rational(x: f32) -> f32 {
+    #[allow(clippy::excessive_precision)]
+    const A: [f32; 7] = [
+        4.89352455891786e-03,
+        6.37261928875436e-04,
+        1.48572235717979e-05,
+        5.12229709037114e-08,
+        -8.60467152213735e-11,
+        2.00018790482477e-13,
+        -2.76076847742355e-16,
+    ];
+    #[allow(clippy::excessive_precision)]
+    const B: [f32; 4] = [
+        4.89352518554385e-03,
+        2.26843463243900e-03,
+        1.18534705686654e-04,
+        1.19825839466702e-06,
+    ];
+    let x = x.clamp(-9.0, 9.0);
+    let x2 = x * x;
+    let p = (((((A[6] * x2 + A[5]) * x2 + A[4]) * x2 + A[3]) * x2 + A[2]) * x2 + A[1]) * x2 + A[0];
+    let q = ((B[3] * x2 + B[2]) * x2 + B[1]) * x2 + B[0];
+    x * p / q
+}
+
+/// Σ aᵢbᵢ with sixteen partial sums, so that it vectorises (one AVX-512
+/// register, or two of AVX2).
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
+        for i in 0..16 {
             acc[i] += x[i] * y[i];
         }
     }
@@ -376,5 +659,32 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tanh_rational;
+
+    /// Within 4e-7 of tanh, absolute and relative, from 0 to 20 in steps of
+    /// 1e-4, at tiny and huge arguments; odd; NaN in, NaN out. (3.2e-7 here,
+    /// at x ≈ 4–6 where tanh is within 1e-3 of 1: about 5 ulp.)
+    #[test]
+    fn tanh_rational_is_tanh_to_a_few_ulp() {
+        let (mut abs, mut rel) = (0.0f64, 0.0f64);
+        let grid = (0..=200_000).map(|i| i as f32 * 1e-4);
+        let tiny = (1..=30).map(|k| 10f32.powi(-k));
+        for x in grid.chain(tiny).chain([25.0, 1e10, f32::MAX, f32::INFINITY]) {
+            let (got, want) = (tanh_rational(x) as f64, (x as f64).tanh());
+            abs = abs.max((got - want).abs());
+            if want != 0.0 {
+                rel = rel.max((got - want).abs() / want.abs());
+            }
+            assert_eq!(tanh_rational(-x), -tanh_rational(x), "odd at {x}");
+        }
+        eprintln!("largest error: {abs:e} absolute, {rel:e} relative");
+        assert!(abs <= 4e-7 && rel <= 4e-7, "{abs:e} absolute, {rel:e} relative");
+        assert!(tanh_rational(f32::NAN).is_nan());
+        assert_eq!(tanh_rational(f32::INFINITY), tanh_rational(9.0));
     }
 }

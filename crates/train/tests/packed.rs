@@ -108,7 +108,28 @@ fn packed_cells_match_burn_autodiff_cell_by_cell() {
             "mu = 0.2",
             "lr = 0.02\nsteps = 150\noptimizer = \"adam\"",
         ),
+        // Batches of train::packed::GEMM_ROWS rows or more multiply through
+        // the gemm crate: SGD with biases, and Adam on a finite dataset.
+        (
+            "activation = \"tanh\"\ndim = 12\nhidden = 9\nbias = true",
+            "mu = 0.3",
+            "lr = 0.1\nsteps = 150\nbatch_size = 8",
+        ),
+        (
+            "activation = \"relu\"\ndim = 10\nhidden = 16",
+            "mu = 0.5\nn = 40",
+            "lr = 0.005\nsteps = 150\nbatch_size = 16\noptimizer = \"adam\"\nloss = \"half_sum\"",
+        ),
+        (
+            "activation = \"swish\"\ndim = 9\nhidden = 5\nbias = true",
+            "mu = 0.2",
+            "lr = 0.01\nsteps = 150\nbatch_size = 32\noptimizer = \"adam\"",
+        ),
     ];
+    assert!(
+        train::packed::GEMM_ROWS <= 8,
+        "the batches of 8 to 32 below cover the gemm path"
+    );
     for (model, data, train) in cases {
         let t = tables(model, data, train);
         let seeds = [1u64, 2, 3];
