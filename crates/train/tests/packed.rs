@@ -209,7 +209,7 @@ fn a_wgpu_adam_pack_gives_each_cell_its_own_betas_and_eps() {
                 "activation = \"tanh\"\ndim = 6\nhidden = 5",
                 "mu = 0.4",
                 &format!(
-                    "lr = {lr}\nsteps = 100\nbatch_size = 2\noptimizer = \"adam\"\nbeta1 = {beta1}\nbeta2 = {beta2}\nadam_eps = {eps}"
+                    "lr = {lr}\nsteps = 25\nbatch_size = 2\noptimizer = \"adam\"\nbeta1 = {beta1}\nbeta2 = {beta2}\nadam_eps = {eps}"
                 ),
             )
         })
