@@ -306,15 +306,29 @@ impl Net<'_> {
             LossReduction::Mean => 1.0 / (rows * d) as f64,
             LossReduction::HalfSum => 0.5 / rows as f64,
         };
-        let (z, a, e) = (&mut s.z[..rows * h], &mut s.a[..rows * h], &mut s.e[..rows * d]);
-        matmul(z, Mat::rows(x, rows, d), Mat::rows(self.w1, h, d).t(), Update::Set);
+        let (z, a, e) = (
+            &mut s.z[..rows * h],
+            &mut s.a[..rows * h],
+            &mut s.e[..rows * d],
+        );
+        matmul(
+            z,
+            Mat::rows(x, rows, d),
+            Mat::rows(self.w1, h, d).t(),
+            Update::Set,
+        );
         for zr in z.chunks_exact_mut(h) {
             for (zj, bj) in zr.iter_mut().zip(self.b1.iter()) {
                 *zj += bj;
             }
         }
         activate(self.sigma, z, a);
-        matmul(e, Mat::rows(a, rows, h), Mat::rows(self.w2, d, h).t(), Update::Set);
+        matmul(
+            e,
+            Mat::rows(a, rows, h),
+            Mat::rows(self.w2, d, h).t(),
+            Update::Set,
+        );
         let mut total = 0.0f64;
         for (er, yr) in e.chunks_exact_mut(d).zip(y.chunks_exact(d)) {
             for i in 0..d {
@@ -332,12 +346,27 @@ impl Net<'_> {
         let (d, h) = (self.d, self.h);
         let (z, a, e) = (&s.z[..rows * h], &s.a[..rows * h], &s.e[..rows * d]);
         let delta = &mut s.delta[..rows * h];
-        matmul(delta, Mat::rows(e, rows, d), Mat::rows(self.w2, d, h), Update::Set);
-        matmul(self.w2, Mat::rows(e, rows, d).t(), Mat::rows(a, rows, h), Update::Add(-lr));
+        matmul(
+            delta,
+            Mat::rows(e, rows, d),
+            Mat::rows(self.w2, d, h),
+            Update::Set,
+        );
+        matmul(
+            self.w2,
+            Mat::rows(e, rows, d).t(),
+            Mat::rows(a, rows, h),
+            Update::Add(-lr),
+        );
         for j in 0..rows * h {
             delta[j] *= self.sigma.sigma_prime(z[j], a[j]);
         }
-        matmul(self.w1, Mat::rows(delta, rows, h).t(), Mat::rows(x, rows, d), Update::Add(-lr));
+        matmul(
+            self.w1,
+            Mat::rows(delta, rows, h).t(),
+            Mat::rows(x, rows, d),
+            Update::Add(-lr),
+        );
         if self.bias {
             for er in e.chunks_exact(d) {
                 for (b, &ei) in self.b2.iter_mut().zip(er) {
@@ -358,12 +387,27 @@ impl Net<'_> {
         let (d, h) = (self.d, self.h);
         let (z, a, e) = (&s.z[..rows * h], &s.a[..rows * h], &s.e[..rows * d]);
         let delta = &mut s.delta[..rows * h];
-        matmul(delta, Mat::rows(e, rows, d), Mat::rows(self.w2, d, h), Update::Set);
-        matmul(&mut g.w2, Mat::rows(e, rows, d).t(), Mat::rows(a, rows, h), Update::Set);
+        matmul(
+            delta,
+            Mat::rows(e, rows, d),
+            Mat::rows(self.w2, d, h),
+            Update::Set,
+        );
+        matmul(
+            &mut g.w2,
+            Mat::rows(e, rows, d).t(),
+            Mat::rows(a, rows, h),
+            Update::Set,
+        );
         for j in 0..rows * h {
             delta[j] *= self.sigma.sigma_prime(z[j], a[j]);
         }
-        matmul(&mut g.w1, Mat::rows(delta, rows, h).t(), Mat::rows(x, rows, d), Update::Set);
+        matmul(
+            &mut g.w1,
+            Mat::rows(delta, rows, h).t(),
+            Mat::rows(x, rows, d),
+            Update::Set,
+        );
         g.b1.fill(0.0);
         g.b2.fill(0.0);
         for er in e.chunks_exact(d) {
@@ -428,7 +472,11 @@ fn matmul(out: &mut [f32], a: Mat, b: Mat, update: Update) {
     assert_eq!(out.len(), a.rows * b.cols, "output shape");
     for m in [a, b] {
         // The last element the strides address lies inside the slice.
-        assert!(m.rows == 0 || m.cols == 0 || (m.rows - 1) * m.row + (m.cols - 1) * m.col < m.data.len());
+        assert!(
+            m.rows == 0
+                || m.cols == 0
+                || (m.rows - 1) * m.row + (m.cols - 1) * m.col < m.data.len()
+        );
     }
     if out.is_empty() {
         return;
@@ -674,7 +722,10 @@ mod tests {
         let (mut abs, mut rel) = (0.0f64, 0.0f64);
         let grid = (0..=200_000).map(|i| i as f32 * 1e-4);
         let tiny = (1..=30).map(|k| 10f32.powi(-k));
-        for x in grid.chain(tiny).chain([25.0, 1e10, f32::MAX, f32::INFINITY]) {
+        for x in grid
+            .chain(tiny)
+            .chain([25.0, 1e10, f32::MAX, f32::INFINITY])
+        {
             let (got, want) = (tanh_rational(x) as f64, (x as f64).tanh());
             abs = abs.max((got - want).abs());
             if want != 0.0 {
@@ -683,7 +734,10 @@ mod tests {
             assert_eq!(tanh_rational(-x), -tanh_rational(x), "odd at {x}");
         }
         eprintln!("largest error: {abs:e} absolute, {rel:e} relative");
-        assert!(abs <= 4e-7 && rel <= 4e-7, "{abs:e} absolute, {rel:e} relative");
+        assert!(
+            abs <= 4e-7 && rel <= 4e-7,
+            "{abs:e} absolute, {rel:e} relative"
+        );
         assert!(tanh_rational(f32::NAN).is_nan());
         assert_eq!(tanh_rational(f32::INFINITY), tanh_rational(9.0));
     }

@@ -125,7 +125,8 @@ fn widest() -> (&'static str, usize, fn(usize) -> f32) {
             // SAFETY: the CPU has AVX-512F, checked just above.
             return ("avx512", 16, |r| unsafe { fma_512(r) });
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
             return ("avx2+fma", 8, |r| unsafe { fma_256(r) });
         }
