@@ -445,8 +445,8 @@ fn another_experiment_on_a_busy_out_is_refused_and_the_same_one_shares_it() {
     )
     .ok();
     assert!(!same.stdout.contains("24 cells: 0 run"), "{}", same.stdout);
-    let (code, _) = finish(first);
-    assert_eq!(code, Some(0));
+    let (code, stderr) = finish(first);
+    assert_eq!(code, Some(0), "the first run's stderr: {stderr}");
     assert!(!read(t.join("out/runs.jsonl")).contains("\"event\":\"stop\""));
     let again = probstab(t.path(), &run).ok();
     assert!(again.stdout.contains("24 cells: 0 run"), "{}", again.stdout);
