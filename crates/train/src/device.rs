@@ -1,6 +1,7 @@
 //! Where a cell trains: the CPU (burn's `flex` backend, the default) or a GPU
 //! through `wgpu`.
 
+#[cfg(feature = "gpu")]
 use crate::gpu_choice::{self, ChoiceError};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ pub enum Backend {
 
 /// The environment variable through which cubecl picks a wgpu adapter other
 /// than its default (the most powerful GPU it finds); it wins over Slurm's.
-pub const ADAPTER_VAR: &str = gpu_choice::OVERRIDE_VAR;
+pub const ADAPTER_VAR: &str = "CUBECL_WGPU_DEFAULT_DEVICE";
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -26,6 +27,7 @@ pub enum DeviceError {
     )]
     NoAdapter { looked_for: String, error: String },
     /// Not a `#[source]`: the message already holds it, once.
+    #[cfg(feature = "gpu")]
     #[error("backend `wgpu`: which GPU this task may use: {0}")]
     Gpu(ChoiceError),
     #[error(
@@ -265,7 +267,10 @@ mod wgpu_probe {
 /// How many GPUs Slurm (or `CUDA_VISIBLE_DEVICES`) gives this task; None
 /// where no variable says (`gpu_choice::GPU_VARS`).
 pub fn visible_gpus() -> Option<usize> {
-    gpu_choice::visible_gpus(&|name| std::env::var(name).ok())
+    #[cfg(feature = "gpu")]
+    return gpu_choice::visible_gpus(&|name| std::env::var(name).ok());
+    #[cfg(not(feature = "gpu"))]
+    None
 }
 
 /// The autodiff device for `backend`.

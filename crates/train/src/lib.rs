@@ -15,6 +15,7 @@ pub mod data;
 /// CPU (flex) or wgpu device, with a probe instead of burn's panic.
 pub mod device;
 /// Which GPU a Slurm task uses: its variables matched to wgpu's adapters by PCI bus id.
+#[cfg(feature = "gpu")]
 pub mod gpu_choice;
 /// CIFAR-10 and Fashion-MNIST: loading, normalisation, augmentation, shuffling, label noise.
 pub mod images;
@@ -27,6 +28,7 @@ pub mod memory;
 /// The `neuron` kind: u·σ(w·x) trained on a 1-D dataset.
 pub mod neuron;
 /// The node's NVIDIA GPUs (nvidia-smi, /proc): index, PCI bus id, UUID.
+#[cfg(feature = "gpu")]
 pub mod node_gpus;
 /// Packed two_layer cells: a stacked model with a fused SGD step.
 pub mod packed;

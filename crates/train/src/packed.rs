@@ -189,10 +189,14 @@ fn train_cell_portable(net: &mut Net, cell: &TwoLayerCell, watch: &mut dyn Watch
         }
         match (&mut adam, gemm) {
             (None, false) => net.sgd_step(&batch.x, batch.rows, t.lr as f32, &mut scratch),
-            (None, true) => net.sgd_step_gemm(&batch.x, batch.rows, t.lr as f32, &mut scratch),
+            (None, true) => {
+                let lr = t.lr as f32;
+                net.backward_gemm(&batch.x, batch.rows, &mut scratch, Dest::Weights { lr });
+            }
             (Some(adam), false) => net.adam_step(&batch.x, batch.rows, t.lr, &mut scratch, adam),
             (Some(adam), true) => {
-                net.gradients_gemm(&batch.x, batch.rows, &mut scratch, &mut adam.grads);
+                let grads = Dest::Grads(&mut adam.grads);
+                net.backward_gemm(&batch.x, batch.rows, &mut scratch, grads);
                 adam.step(net, t.lr);
             }
         }
@@ -340,9 +344,12 @@ impl Net<'_> {
         (total * scale) as f32
     }
 
-    /// [`Net::sgd_step`]: δ = (E W₂) ⊙ σ'(Z) from the old W₂, then
-    /// W₂ −= λ EᵀA, W₁ −= λ δᵀX, and the biases.
-    fn sgd_step_gemm(&mut self, x: &[f32], rows: usize, lr: f32, s: &mut Scratch) {
+    /// The backward pass of a batch whose forward pass is in `s`, through
+    /// `gemm`: δ = (E W₂) ⊙ σ'(Z) from the old W₂, then into `dest` either
+    /// the SGD update (W₂ −= λ EᵀA, W₁ −= λ δᵀX, the biases by λ·Σ) as
+    /// [`Net::sgd_step`] does, or the gradients (EᵀA, δᵀX and the biases'
+    /// sums) for Adam.
+    fn backward_gemm(&mut self, x: &[f32], rows: usize, s: &mut Scratch, dest: Dest) {
         let (d, h) = (self.d, self.h);
         let (z, a, e) = (&s.z[..rows * h], &s.a[..rows * h], &s.e[..rows * d]);
         let delta = &mut s.delta[..rows * h];
@@ -352,75 +359,46 @@ impl Net<'_> {
             Mat::rows(self.w2, d, h),
             Update::Set,
         );
-        matmul(
-            self.w2,
-            Mat::rows(e, rows, d).t(),
-            Mat::rows(a, rows, h),
-            Update::Add(-lr),
-        );
         for j in 0..rows * h {
             delta[j] *= self.sigma.sigma_prime(z[j], a[j]);
         }
-        matmul(
-            self.w1,
-            Mat::rows(delta, rows, h).t(),
-            Mat::rows(x, rows, d),
-            Update::Add(-lr),
-        );
-        if self.bias {
-            for er in e.chunks_exact(d) {
-                for (b, &ei) in self.b2.iter_mut().zip(er) {
-                    *b += -lr * ei;
-                }
+        let (w1, w2, b1, b2, update, scale, biases) = match dest {
+            Dest::Weights { lr } => (
+                &mut *self.w1,
+                &mut *self.w2,
+                &mut *self.b1,
+                &mut *self.b2,
+                Update::Add(-lr),
+                -lr,
+                self.bias,
+            ),
+            Dest::Grads(g) => {
+                g.b1.fill(0.0);
+                g.b2.fill(0.0);
+                let (w1, w2, b1, b2) = (&mut g.w1[..], &mut g.w2[..], &mut g.b1[..], &mut g.b2[..]);
+                (w1, w2, b1, b2, Update::Set, 1.0, true)
             }
-            for dr in delta.chunks_exact(h) {
-                for (b, &dj) in self.b1.iter_mut().zip(dr) {
-                    *b += -lr * dj;
+        };
+        matmul(w2, Mat::rows(e, rows, d).t(), Mat::rows(a, rows, h), update);
+        matmul(w1, Mat::rows(delta, rows, h).t(), Mat::rows(x, rows, d), update);
+        if biases {
+            for (bias, values, n) in [(b2, e, d), (b1, &*delta, h)] {
+                for row in values.chunks_exact(n) {
+                    for (b, &v) in bias.iter_mut().zip(row) {
+                        *b += scale * v;
+                    }
                 }
             }
         }
     }
+}
 
-    /// [`Net::gradients`]: ∂W₂ = EᵀA, δ = (E W₂) ⊙ σ'(Z), ∂W₁ = δᵀX, and
-    /// the biases' sums of E and δ.
-    fn gradients_gemm(&self, x: &[f32], rows: usize, s: &mut Scratch, g: &mut Grads) {
-        let (d, h) = (self.d, self.h);
-        let (z, a, e) = (&s.z[..rows * h], &s.a[..rows * h], &s.e[..rows * d]);
-        let delta = &mut s.delta[..rows * h];
-        matmul(
-            delta,
-            Mat::rows(e, rows, d),
-            Mat::rows(self.w2, d, h),
-            Update::Set,
-        );
-        matmul(
-            &mut g.w2,
-            Mat::rows(e, rows, d).t(),
-            Mat::rows(a, rows, h),
-            Update::Set,
-        );
-        for j in 0..rows * h {
-            delta[j] *= self.sigma.sigma_prime(z[j], a[j]);
-        }
-        matmul(
-            &mut g.w1,
-            Mat::rows(delta, rows, h).t(),
-            Mat::rows(x, rows, d),
-            Update::Set,
-        );
-        g.b1.fill(0.0);
-        g.b2.fill(0.0);
-        for er in e.chunks_exact(d) {
-            for (b, &ei) in g.b2.iter_mut().zip(er) {
-                *b += ei;
-            }
-        }
-        for dr in delta.chunks_exact(h) {
-            for (b, &dj) in g.b1.iter_mut().zip(dr) {
-                *b += dj;
-            }
-        }
-    }
+/// Where [`Net::backward_gemm`] writes.
+enum Dest<'g> {
+    /// Into the weights: SGD at learning rate `lr`.
+    Weights { lr: f32 },
+    /// Into gradient arrays (Adam updates from them).
+    Grads(&'g mut Grads),
 }
 
 /// A matrix read through strides: element (i, j) is `data[i·row + j·col]`.
