@@ -18,6 +18,8 @@ pub enum Backend {
 
 /// The environment variable through which cubecl picks a wgpu adapter other
 /// than its default (the most powerful GPU it finds); it wins over Slurm's.
+/// (Also `gpu_choice::OVERRIDE_VAR`, which is built with the `gpu` feature
+/// only; a test checks the two agree.)
 pub const ADAPTER_VAR: &str = "CUBECL_WGPU_DEFAULT_DEVICE";
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -65,8 +67,9 @@ pub struct Adapter {
 /// feature, the default).
 #[cfg(feature = "gpu")]
 mod wgpu_probe {
-    use super::*;
-    use crate::gpu_choice::{AdapterInfo, AdapterType, Choice};
+    use crate::device::{ADAPTER_VAR, Adapter, DeviceError};
+    use crate::gpu_choice::{self, AdapterInfo, AdapterType, Choice};
+    use burn::tensor::Device;
     use burn::tensor::DeviceKind;
     use burn::tensor::wgpu::{WgpuBackend, wgpu};
     use std::sync::OnceLock;
@@ -292,5 +295,13 @@ pub fn adapter(backend: Backend) -> Option<Adapter> {
         Backend::Wgpu => wgpu_probe::probed().ok().map(|p| p.adapter.clone()),
         #[cfg(not(feature = "gpu"))]
         Backend::Wgpu => None,
+    }
+}
+
+#[cfg(all(test, feature = "gpu"))]
+mod tests {
+    #[test]
+    fn the_adapter_variable_is_the_one_gpu_choice_reads() {
+        assert_eq!(crate::device::ADAPTER_VAR, crate::gpu_choice::OVERRIDE_VAR);
     }
 }

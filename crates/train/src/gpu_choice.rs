@@ -24,7 +24,7 @@ pub const GPU_VARS: [&str; 4] = [
 pub const LOCAL_ID_VAR: &str = "SLURM_LOCALID";
 
 /// cubecl's own adapter override (`DiscreteGpu(1)`); set, it wins over Slurm.
-pub const OVERRIDE_VAR: &str = crate::device::ADAPTER_VAR;
+pub const OVERRIDE_VAR: &str = "CUBECL_WGPU_DEFAULT_DEVICE";
 
 /// What wgpu calls an adapter (`wgpu::DeviceType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
