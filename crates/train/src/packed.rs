@@ -380,7 +380,12 @@ impl Net<'_> {
             }
         };
         matmul(w2, Mat::rows(e, rows, d).t(), Mat::rows(a, rows, h), update);
-        matmul(w1, Mat::rows(delta, rows, h).t(), Mat::rows(x, rows, d), update);
+        matmul(
+            w1,
+            Mat::rows(delta, rows, h).t(),
+            Mat::rows(x, rows, d),
+            update,
+        );
         if biases {
             for (bias, values, n) in [(b2, e, d), (b1, &*delta, h)] {
                 for row in values.chunks_exact(n) {
