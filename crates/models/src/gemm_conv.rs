@@ -190,8 +190,11 @@ mod tests {
     /// (batch, channels in, height, width, channels out, kernel, stride, padding):
     /// ResNet's three kinds (3×3 stride 1 and 2, 1×1 stride 2), odd sizes, a
     /// padding wider than the kernel reaches, an output of one pixel, and
-    /// kernels wider than the image.
-    const CASES: [[usize; 8]; 9] = [
+    /// kernels wider than the image; stride 1 with the output as wide as the
+    /// input (im2col's one-copy path) at 3×3, 5×5 and non-square sizes.
+    const CASES: [[usize; 8]; 11] = [
+        [2, 3, 5, 7, 2, 3, 1, 1],
+        [1, 2, 6, 6, 2, 5, 1, 2],
         [2, 3, 8, 8, 4, 3, 1, 1],
         [2, 4, 8, 8, 5, 3, 2, 1],
         [3, 4, 7, 7, 6, 1, 2, 0],
