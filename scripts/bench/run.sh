@@ -9,7 +9,9 @@
 #       beside its floor
 #   (c) ResNet-18 (CIFAR) training images/s at batch 32, burn / PyTorch
 #   (d) seconds and accuracy of the 400×400 saddle phase diagram
-#   (e) the image twins' ResNet-18 (1/16 width, 1×28×28) images/s at batch 32
+#   (e) the image twins' ResNet-18 (1/16 width, 1×28×28) images/s at batch 32:
+#       one net on every thread, and a grid (one net a core at once: probstab's
+#       runner, or a PyTorch process a core with one thread each)
 #
 # First it measures the machine (`cargo bench --bench speed -- machine`: one
 # core's peak FLOP/s and each cache level's bandwidth, all cores busy); a
@@ -146,7 +148,10 @@ if want b; then
 fi
 want c && rust_bench resnet18 32 batch=32
 want d && rust_bench saddle_phase_diagram ""
-want e && rust_bench resnet18 "32 twin" batch=32
+if want e; then
+    rust_bench resnet18 "32 twin" batch=32
+    rust_bench resnet18 "32 grid" batch=32 nets="$threads"
+fi
 
 echo "== (iv) PyTorch" >&2
 torch_bench() { # NAME FIELDS... -- ARGS...
@@ -161,9 +166,9 @@ torch_bench() { # NAME FIELDS... -- ARGS...
     bench torch "$name" "${fields[@]}" -- "$py" "$here/torch_peers.py" "$name" --threads "$threads" "$@"
 }
 if [ "$quick" = 1 ]; then
-    a_steps=(--steps 300 --repeats 3) loop_steps=(--steps 50) c_steps=(--steps 5 --warmup 1) e_steps=(--steps 10 --warmup 2)
+    a_steps=(--steps 300 --repeats 3) loop_steps=(--steps 50) c_steps=(--steps 5 --warmup 1) e_steps=(--steps 10 --warmup 2) e_grid_steps=10
 else
-    a_steps=() loop_steps=() c_steps=() e_steps=(--steps 60 --warmup 5)
+    a_steps=() loop_steps=() c_steps=() e_steps=(--steps 60 --warmup 5) e_grid_steps=84
 fi
 if want a; then
     torch_bench two_layer_step batch=1 -- --batch 1 "${a_steps[@]}"
@@ -181,7 +186,12 @@ if want b; then
     torch_bench loop cells=64 -- --cells 64 "${loop_steps[@]}"
 fi
 want c && torch_bench resnet18 batch=32 -- --batch 32 "${c_steps[@]}"
-want e && torch_bench resnet18 batch=32 -- --batch 32 --width 0.0625 --in-channels 1 --side 28 "${e_steps[@]}"
+if want e; then
+    torch_bench resnet18 batch=32 -- --batch 32 --width 0.0625 --in-channels 1 --side 28 "${e_steps[@]}"
+    # A grid: one net per core at once, a process each with one thread.
+    torch_bench resnet18 batch=32 nets="$threads" -- --batch 32 --width 0.0625 --in-channels 1 --side 28 \
+        --nets "$threads" --threads 1 --steps "${e_grid_steps}"
+fi
 
 echo "== (v) results ($out)" >&2
 python3 "$here/summarise.py" "$out" ${only:+--only "$only"}

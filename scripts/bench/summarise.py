@@ -185,6 +185,8 @@ def section_b(f):
 
 def resnet_rows(f, label, target, goal, **match):
     m = f.machine
+    # Without `nets` in `match`: the one-net records (the grid's have nets).
+    match.setdefault("nets", None)
     b = f.find(f"{label} burn", bench="resnet18", side="probstab", batch=RESNET_BATCH, **match)
     t = f.find(f"{label} torch", bench="resnet18", side="torch", batch=RESNET_BATCH, **match)
     r = ratio(b, t, "images_per_s")
@@ -213,6 +215,16 @@ def section_e(f):
         " training: images/s (higher is better)"
     )
     resnet_rows(f, "(e)", TARGET_E, None, width=TWIN_WIDTH)
+    grid = [r for r in f.records if r.get("bench") == "resnet18" and r.get("width") == TWIN_WIDTH and r.get("nets")]
+    nets = max((r["nets"] for r in grid), default=None)
+    if nets is None:
+        f.missing.append("(e) grid: not run")
+        return
+    print(
+        f"  a grid: {nets} nets at once, one a core (probstab: its runner's pool; PyTorch: a process a net,"
+        " one thread each)"
+    )
+    resnet_rows(f, "(e) grid", TARGET_E, None, width=TWIN_WIDTH, nets=nets)
 
 
 def section_d(f):

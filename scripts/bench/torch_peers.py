@@ -42,6 +42,7 @@ teacher, as in the `two_layer` kind), drawn before timing for every step.
 import argparse
 import json
 import math
+import multiprocessing
 import statistics
 import sys
 import time
@@ -281,7 +282,68 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+def resnet18_span(args, seed, barrier, spans):
+    """(e), grid: one of --nets processes. Two untimed steps, then (once every
+    process is ready) --steps timed ones; its start and end on the machine's
+    monotonic clock go into `spans`."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = ResNet18(args.width, args.in_channels)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    images = torch.randn((args.batch, args.in_channels, args.side, args.side), generator=g)
+    labels = torch.randint(0, CLASSES, (args.batch,), generator=g)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    for _ in range(2):
+        step()
+    barrier.wait()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    spans.put((start, time.perf_counter()))
+
+
+def bench_resnet18_grid(args):
+    """--nets nets trained at once, one process each with --threads threads
+    (what a PyTorch user runs for a grid on this many cores): images/s of all
+    of them over the span from the first timed step's start to the last
+    one's end."""
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe once OpenMP has threads
+    barrier, spans = ctx.Barrier(args.nets), ctx.Queue()
+    procs = [ctx.Process(target=resnet18_span, args=(args, args.seed + k, barrier, spans)) for k in range(args.nets)]
+    for proc in procs:
+        proc.start()
+    got = [spans.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    span = max(end for _, end in got) - min(start for start, _ in got)
+    log(f"resnet18 grid: {args.nets} nets × {args.steps} steps in {span:.3f} s")
+    emit(
+        {
+            "bench": "resnet18",
+            "device": "cpu",
+            "batch": args.batch,
+            "width": args.width,
+            "in_channels": args.in_channels,
+            "side": args.side,
+            "nets": args.nets,
+            "images_per_s": args.nets * args.steps * args.batch / span,
+        },
+        args,
+    )
+
+
 def bench_resnet18(args):
+    if args.nets > 1:
+        return bench_resnet18_grid(args)
     g = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     model = ResNet18(args.width, args.in_channels).to(args.device)
@@ -354,6 +416,7 @@ def main():
     s.add_argument("--in-channels", type=int, default=3, help="image channels (3: CIFAR, 1: Fashion-MNIST)")
     s.add_argument("--side", type=int, default=32, help="image side in pixels (32: CIFAR, 28: Fashion-MNIST)")
     s.add_argument("--device", default="cpu", help="cpu, or cuda for scripts/gpu-check.sh (loss.item() each step syncs)")
+    s.add_argument("--nets", type=int, default=1, help="nets trained at once, a process each (with --threads threads each; CPU)")
 
     args = p.parse_args()
     torch.set_num_threads(args.threads)

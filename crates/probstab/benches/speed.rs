@@ -6,6 +6,7 @@
 //!   cargo bench --workspace --bench speed -- two_layer_step 1
 //!   cargo bench --workspace --bench speed -- packed 64 [BATCH] [adam]
 //!   cargo bench --workspace --bench speed -- resnet18 32 [wgpu] [twin]
+//!   cargo bench --workspace --bench speed -- resnet18 32 grid
 //!   cargo bench --workspace --bench speed -- saddle_phase_diagram
 //!
 //! Add `quick` for fewer steps. `machine` measures what the floors printed
@@ -13,7 +14,7 @@
 //! peak f32 FLOP/s and each cache level's bandwidth, all cores at once; the
 //! other benchmarks print the FLOPs and bytes of their work.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use models::{Activation, TwoLayer, TwoLayerConfig};
 use probstab::kind::CellContext;
 use probstab::record::Metric;
@@ -58,7 +59,13 @@ fn main() {
             // operations' parallel loops then start on a worker of that pool,
             // not on a thread outside it that sleeps until they end (called
             // from the main thread, the twins' net ran 35% slower).
-            let run = || resnet18(number(1, 32), backend, flag("twin"), quick);
+            let run = || {
+                if flag("grid") {
+                    resnet18_grid(number(1, 32), quick)
+                } else {
+                    resnet18(number(1, 32), backend, flag("twin"), quick)
+                }
+            };
             rayon::ThreadPoolBuilder::new()
                 .build()
                 .expect("a thread pool")
@@ -67,7 +74,7 @@ fn main() {
         Some("saddle_phase_diagram") => saddle_phase_diagram(if quick { 100 } else { 400 }),
         other => {
             eprintln!(
-                "unknown benchmark {other:?}: machine | two_layer_step B | packed K [B] [adam] | resnet18 B [wgpu] [twin] | saddle_phase_diagram [quick]"
+                "unknown benchmark {other:?}: machine | two_layer_step B | packed K [B] [adam] | resnet18 B [wgpu] [twin] | resnet18 B grid | saddle_phase_diagram [quick]"
             );
             std::process::exit(2);
         }
@@ -193,15 +200,8 @@ fn resnet18(batch: usize, backend: Backend, twin: bool, quick: bool) {
             std::process::exit(1);
         }
     };
-    let (width, in_channels, side) = if twin { (0.0625, 1, 28) } else { (1.0, 3, 32) };
-    let config = models::ResNet18Config {
-        in_channels,
-        num_classes: 10,
-        width,
-    };
-    let mut net = train::classifier::initial_model(&config, 0, &device);
-    let cfg = train_table(&format!("lr = 0.01\nbatch_size = {batch}"));
-    let mut optim = optimizer(&cfg);
+    let shape = ResnetShape::of(twin);
+    let mut step = resnet18_trainer(batch, shape, &device);
     // Steps per timed repeat, and repeats (the median is reported, as the
     // PyTorch peer reports its median).
     let (steps, repeats) = match (quick, twin) {
@@ -210,36 +210,118 @@ fn resnet18(batch: usize, backend: Backend, twin: bool, quick: bool) {
         (true, true) => (10, 1),
         (false, true) => (12, 7),
     };
-    let x: Vec<f32> = (0..batch * in_channels * side * side)
-        .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
-        .collect();
-    let labels: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
-    let mut step = |net: models::ResNet18| {
-        let input = Tensor::<4>::from_data(
-            TensorData::new(x.clone(), [batch, in_channels, side, side]),
-            &device,
-        );
-        let (loss, _) = train::classifier::cross_entropy(net.forward(input), &labels, 10, &device);
-        let _: f32 = loss.clone().into_scalar();
-        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &net);
-        optim.step(cfg.lr, net, grads)
-    };
     for _ in 0..2 {
-        net = step(net);
+        step();
     }
     let mut times = Vec::new();
     for _ in 0..repeats {
         let started = Instant::now();
         for _ in 0..steps {
-            net = step(net);
+            step();
         }
         times.push(started.elapsed().as_secs_f64());
     }
     let images_per_s = (steps * batch) as f64 / median(times);
-    let flops = machine::resnet18_training_flops(width, in_channels, side, 10);
+    println!("{}", shape.json(batch, images_per_s, ""));
+}
+
+/// (e), grid: as many twins' nets as the pool has threads, trained at once,
+/// each on one worker, as `probstab run` trains a grid's cells (one per
+/// worker, `--jobs` = the cores); the images/s of all of them together.
+fn resnet18_grid(batch: usize, quick: bool) {
+    let device = train::device(Backend::Cpu).expect("the CPU device");
+    let shape = ResnetShape::of(true);
+    let nets = rayon::current_num_threads();
+    let steps = if quick { 10 } else { 84 };
+    // Each net's timed steps (after two untimed ones) as a span of time;
+    // the images of all over the span from the first start to the last end.
+    let spans: Vec<(Instant, Instant)> = (0..nets)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|_| {
+            let mut step = resnet18_trainer(batch, shape, &device);
+            step();
+            step();
+            let started = Instant::now();
+            for _ in 0..steps {
+                step();
+            }
+            (started, Instant::now())
+        })
+        .collect();
+    let first = spans.iter().map(|s| s.0).min().expect("a net");
+    let last = spans.iter().map(|s| s.1).max().expect("a net");
+    let images_per_s = (nets * steps * batch) as f64 / (last - first).as_secs_f64();
     println!(
-        "{{\"bench\":\"resnet18\",\"impl\":\"burn\",\"batch\":{batch},\"width\":{width},\"in_channels\":{in_channels},\"side\":{side},\"images_per_s\":{images_per_s:.2},\"flops_per_image\":{flops:.0}}}"
+        "{}",
+        shape.json(batch, images_per_s, &format!(",\"nets\":{nets}"))
     );
+}
+
+/// The nets of (c) and (e).
+#[derive(Clone, Copy)]
+struct ResnetShape {
+    width: f64,
+    in_channels: usize,
+    side: usize,
+}
+
+impl ResnetShape {
+    fn of(twin: bool) -> Self {
+        let (width, in_channels, side) = if twin { (0.0625, 1, 28) } else { (1.0, 3, 32) };
+        Self {
+            width,
+            in_channels,
+            side,
+        }
+    }
+
+    fn json(&self, batch: usize, images_per_s: f64, more: &str) -> String {
+        let Self {
+            width,
+            in_channels,
+            side,
+        } = *self;
+        let flops = machine::resnet18_training_flops(width, in_channels, side, 10);
+        format!(
+            "{{\"bench\":\"resnet18\",\"impl\":\"burn\",\"batch\":{batch},\"width\":{width},\"in_channels\":{in_channels},\"side\":{side},\"images_per_s\":{images_per_s:.2},\"flops_per_image\":{flops:.0}{more}}}"
+        )
+    }
+}
+
+/// One training step of a fresh ResNet-18 of `shape` a call, on fixed
+/// images, reading the loss back.
+fn resnet18_trainer(batch: usize, shape: ResnetShape, device: &Device) -> impl FnMut() {
+    let ResnetShape {
+        width,
+        in_channels,
+        side,
+    } = shape;
+    let config = models::ResNet18Config {
+        in_channels,
+        num_classes: 10,
+        width,
+    };
+    let mut net = Some(train::classifier::initial_model(&config, 0, device));
+    let cfg = train_table(&format!("lr = 0.01\nbatch_size = {batch}"));
+    let mut optim = optimizer(&cfg);
+    let x: Vec<f32> = (0..batch * in_channels * side * side)
+        .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
+        .collect();
+    let labels: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
+    let device = device.clone();
+    move || {
+        let input = Tensor::<4>::from_data(
+            TensorData::new(x.clone(), [batch, in_channels, side, side]),
+            &device,
+        );
+        let model = net.take().expect("the net between steps");
+        let (loss, _) =
+            train::classifier::cross_entropy(model.forward(input), &labels, 10, &device);
+        let _: f32 = loss.clone().into_scalar();
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        net = Some(optim.step(cfg.lr, model, grads));
+    }
 }
 
 /// (d) The λ–μ saddle phase diagram at N = ∞, S = 1 on a side × side grid
