@@ -158,6 +158,7 @@ fn per_channel(
 /// ResNet-18 step was these sums).
 #[inline(always)]
 fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
+    assert_eq!(a.len(), b.len(), "lane_sum pairs two slices of one length");
     let mut acc = [0.0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f64 = ca
