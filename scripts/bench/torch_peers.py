@@ -282,18 +282,17 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def resnet18_span(args, seed, barrier, spans):
-    """(e), grid: one of --nets processes. Two untimed steps, then (once every
-    process is ready) --steps timed ones; its start and end on the machine's
-    monotonic clock go into `spans`."""
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(seed)
+def resnet18_trainer(args, seed, device="cpu"):
+    """A fresh ResNet-18 of --width and --in-channels on fixed random images
+    of --side; returns one SGD training step (which reads the loss back)."""
     g = torch.Generator().manual_seed(seed)
-    model = ResNet18(args.width, args.in_channels)
+    torch.manual_seed(seed)
+    model = ResNet18(args.width, args.in_channels).to(device)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    images = torch.randn((args.batch, args.in_channels, args.side, args.side), generator=g)
-    labels = torch.randint(0, CLASSES, (args.batch,), generator=g)
+    images = torch.randn((args.batch, args.in_channels, args.side, args.side), generator=g).to(device)
+    labels = torch.randint(0, CLASSES, (args.batch,), generator=g).to(device)
+    log(f"resnet18 width {args.width}: {sum(p.numel() for p in model.parameters()):,} parameters")
 
     def step():
         opt.zero_grad()
@@ -302,6 +301,15 @@ def resnet18_span(args, seed, barrier, spans):
         opt.step()
         loss.item()
 
+    return step
+
+
+def resnet18_span(args, seed, barrier, spans):
+    """(e), grid: one of --nets processes. Two untimed steps, then (once every
+    process is ready) --steps timed ones; its start and end on the machine's
+    monotonic clock go into `spans`."""
+    torch.set_num_threads(args.threads)
+    step = resnet18_trainer(args, seed)
     for _ in range(2):
         step()
     barrier.wait()
@@ -344,22 +352,7 @@ def bench_resnet18_grid(args):
 def bench_resnet18(args):
     if args.nets > 1:
         return bench_resnet18_grid(args)
-    g = torch.Generator().manual_seed(args.seed)
-    torch.manual_seed(args.seed)
-    model = ResNet18(args.width, args.in_channels).to(args.device)
-    model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    images = torch.randn((args.batch, args.in_channels, args.side, args.side), generator=g).to(args.device)
-    labels = torch.randint(0, CLASSES, (args.batch,), generator=g).to(args.device)
-    log(f"resnet18 width {args.width}: {sum(p.numel() for p in model.parameters()):,} parameters")
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(images), labels)
-        loss.backward()
-        opt.step()
-        loss.item()
-
+    step = resnet18_trainer(args, args.seed, args.device)
     med = timed(step, args.warmup, args.steps, f"resnet18 batch {args.batch}, one step")
     emit(
         {
