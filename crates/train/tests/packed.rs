@@ -206,8 +206,8 @@ fn a_wgpu_adam_pack_gives_each_cell_its_own_betas_and_eps() {
         .iter()
         .map(|(lr, beta1, beta2, eps)| {
             tables(
-                "activation = \"tanh\"\ndim = 6\nhidden = 5",
-                "mu = 0.4",
+                "activation = \"swish\"\nbias = true\ndim = 16\nhidden = 16",
+                "mu = 0.3",
                 &format!(
                     "lr = {lr}\nsteps = 25\nbatch_size = 2\noptimizer = \"adam\"\nbeta1 = {beta1}\nbeta2 = {beta2}\nadam_eps = {eps}"
                 ),

@@ -33,14 +33,14 @@ const SLACK_BYTES: u64 = 1 << 20;
 /// steps; `keep` holds on to every loss tensor (the control).
 fn usage(device: &Device, kind: OptimizerKind, n: usize, keep: bool) -> [(u64, u64); 2] {
     let config = TwoLayerConfig {
-        dim: 64,
-        hidden: 64,
-        activation: Activation::Tanh,
+        dim: 16,
+        hidden: 16,
+        activation: Activation::Swish,
         bias: true,
     };
     let mut model: TwoLayer = train::two_layer::initial_model(&config, 0, device);
     let cfg: TrainTable = toml::from_str(&format!(
-        "lr = 0.01\nsteps = {}\nbatch_size = 32\noptimizer = \"{}\"",
+        "lr = 0.01\nsteps = {}\nbatch_size = 2\noptimizer = \"{}\"",
         2 * n,
         match kind {
             OptimizerKind::Sgd => "sgd",
@@ -49,7 +49,7 @@ fn usage(device: &Device, kind: OptimizerKind, n: usize, keep: bool) -> [(u64, u
     ))
     .unwrap();
     let teacher = Teacher {
-        dim: 64,
+        dim: 16,
         mu: 0.5,
         noise_std: 1.0,
     };
