@@ -189,7 +189,7 @@ fn adam_and_sgd_cells_pack_apart() {
     assert_ne!(cell(&sgd), cell(&adam));
 }
 
-/// Adam cells with their own λ, β₁, β₂ and ε (no biases) in one pack on
+/// Adam cells with their own λ, β₁, β₂ and ε in one pack on
 /// wgpu (train::packed_device) against the CPU pack: each cell must get its
 /// own. The cells share a seed, so only the optimizer tells them apart.
 #[test]
