@@ -9,10 +9,10 @@
 //! Everything is drawn on the host from the cell's seed, so every backend
 //! sees the same numbers.
 
+use crate::normal::standard_normal;
 use crate::rng::{Rng, Stream, rng};
 use models::Activation;
 use rand::RngExt;
-use rand_distr::StandardNormal;
 use std::path::Path;
 
 /// Row-major `[rows, dim]` inputs and labels.
@@ -39,8 +39,8 @@ impl Teacher {
         let mut x = Vec::with_capacity(n);
         let mut y = Vec::with_capacity(n);
         for _ in 0..n {
-            let xi: f64 = r.sample(StandardNormal);
-            let eps: f64 = self.noise_std * r.sample::<f64, _>(StandardNormal);
+            let xi = standard_normal(r);
+            let eps = self.noise_std * standard_normal(r);
             x.push(xi as f32);
             y.push((self.mu * xi + (1.0 - self.mu) * eps) as f32);
         }
@@ -120,8 +120,8 @@ pub fn neuron_points(
     let mut x = Vec::with_capacity(n);
     let mut y = Vec::with_capacity(n);
     for _ in 0..n {
-        let xi: f64 = r.sample(StandardNormal);
-        let eps: f64 = r.sample(StandardNormal);
+        let xi = standard_normal(r);
+        let eps = standard_normal(r);
         x.push(xi as f32);
         y.push((signal * teacher.sigma(xi) + noise_std * eps) as f32);
     }

@@ -30,6 +30,8 @@ pub mod neuron;
 /// The node's NVIDIA GPUs (nvidia-smi, /proc): index, PCI bus id, UUID.
 #[cfg(feature = "gpu")]
 pub mod node_gpus;
+/// Standard normal numbers as rand_distr draws them, with its fast path inlined.
+pub mod normal;
 /// Packed two_layer cells: a stacked model with a fused SGD step.
 pub mod packed;
 /// Packed two_layer cells as stacked tensors on a burn device (the GPU).
