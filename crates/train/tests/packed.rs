@@ -109,7 +109,8 @@ fn packed_cells_match_burn_autodiff_cell_by_cell() {
             "lr = 0.02\nsteps = 150\noptimizer = \"adam\"",
         ),
         // Batches of train::packed::GEMM_ROWS rows or more multiply through
-        // the gemm crate: SGD with biases, and Adam on a finite dataset.
+        // train::packed's matmul (odd sizes: its narrow column and row
+        // remainders): SGD with biases, and Adam on a finite dataset.
         (
             "activation = \"tanh\"\ndim = 12\nhidden = 9\nbias = true",
             "mu = 0.3",
@@ -128,7 +129,7 @@ fn packed_cells_match_burn_autodiff_cell_by_cell() {
     ];
     assert!(
         train::packed::GEMM_ROWS <= 8,
-        "the batches of 8 to 32 below cover the gemm path"
+        "the batches of 8 to 32 below cover the matmul path"
     );
     for (model, data, train) in cases {
         let t = tables(model, data, train);
