@@ -7,7 +7,14 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Read when the script runs, not when it was compiled: a build
+    // directory kept across checkouts (CI's cache) keeps the compiled
+    // script, and `env!` would point it at the first checkout for good (its
+    // `git` calls failing there, so every binary said "unknown", and its
+    // rerun-if-changed naming a missing path, so probstab rebuilt on every
+    // cargo call).
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("../..");
     let git = |args: &[&str]| {
         Command::new("git")
             .args(args)

@@ -156,11 +156,22 @@ fn a_killed_cell_keeps_its_live_trace_shows_stale_and_resumes_it_without_gaps() 
     let record: serde_json::Value = serde_json::from_str(&read(dir.join("metrics.json"))).unwrap();
     let p = &record["provenance"];
     assert_eq!(p["build"]["version"], env!("CARGO_PKG_VERSION"));
+    // The commit the binary was built from: HEAD of this checkout (cargo
+    // rebuilds probstab when HEAD moves), or "unknown" outside git. A build
+    // directory kept from another checkout once made it "unknown" here.
     let commit = p["build"]["commit"].as_str().unwrap();
-    assert!(
-        commit == "unknown"
-            || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
-        "{commit}"
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(manifest)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    assert_eq!(
+        commit,
+        head.as_deref().unwrap_or("unknown"),
+        "the build's commit"
     );
     let command: Vec<&str> = p["command"]
         .as_array()
