@@ -123,17 +123,21 @@ pub(super) fn matmul<S: Simd>(out: &mut [f32], a: Mat, b: Mat, update: Update) {
                 || (x.rows - 1) * x.row + (x.cols - 1) * x.col < x.data.len()
         );
     }
+    #[cfg(target_arch = "x86_64")]
+    let fast = S::AVX512 && avx512();
+    #[cfg(not(target_arch = "x86_64"))]
+    let fast = false;
     let mut n0 = 0;
     while n0 < n {
         let left = n - n0;
         n0 += if left >= 32 && S::WIDE >= 32 {
-            columns::<S, 32>(out, a, b, n0, update)
+            columns::<S, 32>(out, a, b, n0, update, fast)
         } else if left >= 16 {
-            columns::<S, 16>(out, a, b, n0, update)
+            columns::<S, 16>(out, a, b, n0, update, fast)
         } else if left >= 8 {
-            columns::<S, 8>(out, a, b, n0, update)
+            columns::<S, 8>(out, a, b, n0, update, fast)
         } else {
-            columns::<S, 1>(out, a, b, n0, update)
+            columns::<S, 1>(out, a, b, n0, update, fast)
         };
     }
 }
@@ -146,21 +150,32 @@ fn columns<S: Simd, const W: usize>(
     b: Mat,
     n0: usize,
     update: Update,
+    fast: bool,
 ) -> usize {
     let mut p0 = 0;
     while p0 + S::ROWS <= a.rows {
         if S::ROWS == BLOCK {
-            block::<S, BLOCK, W>(out, a, b, p0, n0, update);
+            block::<S, BLOCK, W>(out, a, b, p0, n0, update, fast);
         } else {
-            block::<S, 4, W>(out, a, b, p0, n0, update);
+            block::<S, 4, W>(out, a, b, p0, n0, update, fast);
         }
         p0 += S::ROWS;
     }
     while p0 < a.rows {
-        block::<S, 1, W>(out, a, b, p0, n0, update);
+        block::<S, 1, W>(out, a, b, p0, n0, update, fast);
         p0 += 1;
     }
     W
+}
+
+/// Whether the CPU has AVX-512F and FMA: [`matmul`] asks again at every
+/// product (the standard library's cached answer), so that
+/// `matmul::<Avx512>` stays safe to call anywhere; where it is false the
+/// portable blocks run.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
 }
 
 /// [`block`] in AVX-512 registers, V of them a row: written out because
@@ -216,7 +231,8 @@ unsafe fn block_avx512<const P: usize, const V: usize>(
     }
 }
 
-/// out[p0..p0 + P, n0..n0 + W] from registers: Σₖ a(p, k)·b[k, n0..n0 + W].
+/// out[p0..p0 + P, n0..n0 + W] from registers: Σₖ a(p, k)·b[k, n0..n0 + W];
+/// through [`block_avx512`] where `fast` (the CPU has AVX-512F and FMA).
 #[inline(always)]
 fn block<S: Simd, const P: usize, const W: usize>(
     out: &mut [f32],
@@ -225,13 +241,16 @@ fn block<S: Simd, const P: usize, const W: usize>(
     p0: usize,
     n0: usize,
     update: Update,
+    fast: bool,
 ) {
     let n = b.cols;
     debug_assert!(p0 + P <= a.rows && n0 + W <= n);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = fast;
     #[cfg(target_arch = "x86_64")]
-    if S::AVX512 && (W == 32 || W == 16) {
-        // SAFETY: S::AVX512 is only compiled in where the CPU has AVX-512F
-        // and FMA; the bounds are this function's.
+    if fast && (W == 32 || W == 16) {
+        // SAFETY: `fast` says the CPU has AVX-512F and FMA; the bounds are
+        // this function's.
         unsafe {
             match (P, W) {
                 (BLOCK, 32) => block_avx512::<BLOCK, 2>(out, a, b, p0, n0, update),
@@ -311,6 +330,10 @@ mod tests {
             (200, 8, 200),
             (64, 131, 64),
             (3, 97, 200),
+            // 32 + 16 + 8 + 1 columns, and 16 + 8 + 1: every width of
+            // every kind, AVX-512's 16 included.
+            (17, 57, 11),
+            (9, 25, 40),
         ] {
             let a: Vec<f32> = (0..m * k).map(value).collect();
             let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
@@ -350,9 +373,7 @@ mod tests {
                 matmul::<Portable>(&mut out, am, Mat::rows(&b, k, n), Update::Add(-0.25));
                 check(&out, &want(Some(-0.25)), name);
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
+                if avx512() {
                     let mut out = start.clone();
                     matmul::<Avx512>(&mut out, am, Mat::rows(&b, k, n), Update::Add(0.5));
                     check(&out, &want(Some(0.5)), name);
