@@ -58,12 +58,16 @@ pub(super) enum Update {
 /// fused instruction.
 pub(super) trait Simd {
     /// The widest stretch of columns a block keeps in registers.
-    const WIDE: usize;
+    const WIDE: usize = 16;
     /// The rows of a block: [`BLOCK`] or 4.
-    const ROWS: usize;
+    const ROWS: usize = 4;
     /// Whether [`block_avx512`] can run the blocks.
     const AVX512: bool = false;
-    fn madd(a: f32, b: f32, c: f32) -> f32;
+    /// a·b + c: one FMA instruction where the target has it.
+    #[inline(always)]
+    fn madd(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
 }
 
 /// AVX-512F with FMA: a block is 8 rows × 32 columns, sixteen of the 32
@@ -80,24 +84,11 @@ impl Simd for Avx512 {
     const WIDE: usize = 32;
     const ROWS: usize = BLOCK;
     const AVX512: bool = true;
-    #[inline(always)]
-    fn madd(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
 }
 
-impl Simd for Avx2 {
-    const WIDE: usize = 16;
-    const ROWS: usize = 4;
-    #[inline(always)]
-    fn madd(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-}
+impl Simd for Avx2 {}
 
 impl Simd for Portable {
-    const WIDE: usize = 16;
-    const ROWS: usize = 4;
     #[inline(always)]
     fn madd(a: f32, b: f32, c: f32) -> f32 {
         a * b + c
