@@ -92,6 +92,42 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// [`dot`] of four rows with one vector: each row's sums in [`dot`]'s
+/// order (the same bits), run side by side, so that the four horizontal
+/// sums at the end, each a chain of dependent adds, overlap.
+#[inline(always)]
+pub(super) fn dot4(rows: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
+    let [r0, r1, r2, r3] = rows;
+    for row in rows {
+        assert_eq!(row.len(), b.len(), "rows as long as the vector");
+    }
+    // Four named accumulators, not an array of four: LLVM kept the array on
+    // the stack and ran the loop one number at a time.
+    let (mut a0, mut a1, mut a2, mut a3) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+    for ((((y, x0), x1), x2), x3) in b
+        .chunks_exact(16)
+        .zip(r0.chunks_exact(16))
+        .zip(r1.chunks_exact(16))
+        .zip(r2.chunks_exact(16))
+        .zip(r3.chunks_exact(16))
+    {
+        for i in 0..16 {
+            a0[i] += x0[i] * y[i];
+            a1[i] += x1[i] * y[i];
+            a2[i] += x2[i] * y[i];
+            a3[i] += x3[i] * y[i];
+        }
+    }
+    let n = b.len() / 16 * 16;
+    let tail = |row: &[f32]| -> f32 { row[n..].iter().zip(&b[n..]).map(|(x, y)| x * y).sum() };
+    [
+        a0.iter().sum::<f32>() + tail(r0),
+        a1.iter().sum::<f32>() + tail(r1),
+        a2.iter().sum::<f32>() + tail(r2),
+        a3.iter().sum::<f32>() + tail(r3),
+    ]
+}
+
 /// y += α x.
 #[inline(always)]
 pub(super) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
