@@ -153,7 +153,42 @@ impl Geometry {
 
     /// dx `[B, C, H, W]` from dcols `[C·k², B·P]`: the adjoint of [`Self::im2col`].
     pub fn col2im(&self, dcols: &[f32]) -> Vec<f32> {
+        self.col2im_from(&mut dcols.to_vec(), true)
+    }
+
+    /// [`Self::col2im`], free to overwrite the entries of `dcols` that fall
+    /// in the padding (with −0.0); `shift` false keeps to the add per row
+    /// (the tests compare the two bit for bit).
+    fn col2im_from(&self, dcols: &mut [f32], shift: bool) -> Vec<f32> {
         let (n, p, hw) = (self.cols(), self.pixels(), self.h * self.w);
+        // Stride 1 with rows as wide as the input's (as in im2col_into): an
+        // offset's rows are the plane shifted, so one add over the whole
+        // stretch serves them all once the columns that would wrap round
+        // are −0.0 (x + −0.0 is x, bit for bit). Per row, the adds ran 4 to
+        // 28 numbers long at the twins' widths.
+        let shifted = shift && self.stride == 1 && self.wo == self.w;
+        if shifted {
+            let k = self.k;
+            dcols
+                .par_chunks_mut(n)
+                .enumerate()
+                .with_min_len(min_len(n))
+                .for_each(|(r, row)| {
+                    let (kh, kw) = (r / k % k, r % k);
+                    let (oh0, oh1) = self.span(kh, self.h, self.ho);
+                    let (ow0, ow1) = self.span(kw, self.w, self.wo);
+                    for image in row.chunks_mut(p) {
+                        for oh in oh0..oh1 {
+                            // One or two numbers a row (k ≤ 2·padding + 1):
+                            // a loop, not `fill`'s call to memset.
+                            for ow in (0..ow0).chain(ow1..self.wo) {
+                                image[oh * self.wo + ow] = -0.0;
+                            }
+                        }
+                    }
+                });
+        }
+        let dcols = &*dcols;
         let mut dx = vec![0.0f32; self.b * self.c * hw];
         dx.par_chunks_mut(hw)
             .enumerate()
@@ -169,6 +204,20 @@ impl Geometry {
                         }
                         let r = (c * self.k + kh) * self.k + kw;
                         let row = &dcols[r * n + b * p..][..p];
+                        if shifted {
+                            // plane[i + shift] += row[i] for i in rows oh0..oh1.
+                            let shift = (kh * self.w + kw) as isize
+                                - (self.padding * self.w + self.padding) as isize;
+                            let lo = ((oh0 * self.wo) as isize).max(-shift);
+                            let hi = ((oh1 * self.wo) as isize).min(hw as isize - shift);
+                            if lo < hi {
+                                let (lo, hi) = (lo as usize, hi as usize);
+                                let from = (lo as isize + shift) as usize;
+                                let dst = &mut plane[from..from + (hi - lo)];
+                                dst.iter_mut().zip(&row[lo..hi]).for_each(|(d, v)| *d += v);
+                            }
+                            continue;
+                        }
                         for oh in oh0..oh1 {
                             let ih = oh * self.stride + kh - self.padding;
                             let dst = &mut plane[ih * self.w..][..self.w];
@@ -265,11 +314,43 @@ impl Geometry {
                 In::transposed(w, kr, o),
                 In::row_major(&dyt, o, n),
             );
-            let dx = self.col2im(&dcols);
+            let dx = self.col2im_from(&mut dcols, true);
             give_back([dcols]);
             dx
         });
         give_back([dyt]);
         (dx, dw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Geometry;
+
+    /// The shifted col2im (one add per kernel offset) against the add per
+    /// row, bit for bit, on every stride-1 geometry whose output rows are as
+    /// wide as its input's, with signed zeros among the values.
+    #[test]
+    fn shifted_col2im_is_the_add_per_row_bit_for_bit() {
+        let mut taken = 0;
+        for (h, w) in [(1, 1), (1, 5), (4, 1), (3, 3), (5, 7), (7, 4), (28, 28)] {
+            for k in [1, 3, 5] {
+                let g = Geometry::of([2, 3, h, w], [2, 3, k], 1, (k - 1) / 2);
+                assert_eq!((g.ho, g.wo), (h, w));
+                let dcols: Vec<f32> = (0..g.rows() * g.cols())
+                    .map(|i| match i % 7 {
+                        0 => -0.0,
+                        1 => 0.0,
+                        _ => ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 3.0,
+                    })
+                    .collect();
+                let shifted = g.col2im_from(&mut dcols.clone(), true);
+                let per_row = g.col2im_from(&mut dcols.clone(), false);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&shifted), bits(&per_row), "{h}×{w}, k = {k}");
+                taken += 1;
+            }
+        }
+        assert_eq!(taken, 21);
     }
 }
