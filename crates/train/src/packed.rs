@@ -267,10 +267,11 @@ const TEST_ROWS: usize = 250;
 
 /// `each(i, wᵢ·v)` for every row wᵢ of the row-major `w` (rows as long as
 /// `v`), in row order: four rows at a time through [`dot4`], the rest
-/// through [`dot`] (the same bits either way).
+/// through [`dot`] (the same bits either way). `v` is not empty (d, h ≥ 1).
 #[inline(always)]
 fn rows_dot(w: &[f32], v: &[f32], mut each: impl FnMut(usize, f32)) {
     let n = v.len();
+    debug_assert!(n > 0 && w.len() % n == 0, "whole rows of {n}");
     let rows = w.len() / n;
     let mut i = 0;
     while i + 4 <= rows {

@@ -179,8 +179,9 @@ impl Geometry {
                     let (ow0, ow1) = self.span(kw, self.w, self.wo);
                     for image in row.chunks_mut(p) {
                         for oh in oh0..oh1 {
-                            // One or two numbers a row (k ≤ 2·padding + 1):
-                            // a loop, not `fill`'s call to memset.
+                            // At most `padding` numbers a row (k is
+                            // 2·padding + 1 here): a loop, not `fill`'s call
+                            // to memset.
                             for ow in (0..ow0).chain(ow1..self.wo) {
                                 image[oh * self.wo + ow] = -0.0;
                             }
