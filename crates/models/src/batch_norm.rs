@@ -247,7 +247,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x, gamma) = (x.to_contiguous(), gamma.to_contiguous());
         let (b, c, hw) = dims(&x);
         let (xs, dys, g) = (f32s(&x), f32s(&dy), f32s(&gamma));
-        let xhat = |ch: usize, a: f32| (a - stats.mean[ch]) * stats.inv_std[ch];
+        // x̂ = (x − μ)·inv_std, in f32, with μ and inv_std the channel's.
         // dβ = Σ dy, dγ = Σ dy x̂.
         let dbeta = per_channel(dys, (b, c, hw), |_, v| lane_sum(v, v, |a, _| a as f64));
         let dgamma: Vec<f64> = (0..c)
@@ -258,7 +258,8 @@ impl Backward<Flex, 3> for BatchNormBackward {
                     .map(|i| {
                         let at = (i * c + ch) * hw;
                         let (xv, dv) = (&xs[at..][..hw], &dys[at..][..hw]);
-                        lane_sum(xv, dv, |a, d| (d * xhat(ch, a)) as f64)
+                        let (mu, is) = (stats.mean[ch], stats.inv_std[ch]);
+                        lane_sum(xv, dv, |a, d| (d * ((a - mu) * is)) as f64)
                     })
                     .sum()
             })
@@ -279,8 +280,12 @@ impl Backward<Flex, 3> for BatchNormBackward {
                     let (mb, mg) = ((dbeta[ch] / m) as f32, (dgamma[ch] / m) as f32);
                     let at = i * hw;
                     let (xv, dv) = (&xs[at..][..hw], &dys[at..][..hw]);
+                    // x̂ with the channel's numbers read once, out of the
+                    // loop: indexed inside it (a bounds check an element),
+                    // the loop ran one number at a time.
+                    let (mu, is) = (stats.mean[ch], stats.inv_std[ch]);
                     for ((o, &a), &d) in plane.iter_mut().zip(xv).zip(dv) {
-                        *o = scale * (d - mb - xhat(ch, a) * mg);
+                        *o = scale * (d - mb - (a - mu) * is * mg);
                     }
                 });
             let shape = x.layout().shape().to_vec();
