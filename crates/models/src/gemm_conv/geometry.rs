@@ -81,6 +81,20 @@ impl Geometry {
         (first, last.max(first))
     }
 
+    /// At stride 1 with output rows as wide as the input's, where kernel
+    /// offset (kh, kw) reads the plane shifted by one amount: the output
+    /// positions lo..hi of rows oh0..oh1 whose input lies in the plane, and
+    /// the input position of lo (empty, lo = hi, where none does).
+    fn shifted_run(&self, kh: usize, kw: usize, oh0: usize, oh1: usize) -> (usize, usize, usize) {
+        let shift = (kh * self.w + kw) as isize - (self.padding * self.w + self.padding) as isize;
+        let lo = ((oh0 * self.wo) as isize).max(-shift);
+        let hi = ((oh1 * self.wo) as isize).min((self.h * self.w) as isize - shift);
+        if lo >= hi {
+            return (0, 0, 0);
+        }
+        (lo as usize, hi as usize, (lo + shift) as usize)
+    }
+
     /// cols `[C·k², B·P]`: row (c, kh, kw), column (b, oh, ow) holds
     /// x[b, c, oh·s − p + kh, ow·s − p + kw], zero in the padding.
     pub fn im2col(&self, x: &[f32]) -> Vec<f32> {
@@ -113,15 +127,8 @@ impl Geometry {
                     image[oh1 * self.wo..].fill(0.0);
                     if shifted {
                         // image[i] = plane[i + shift] for i in rows oh0..oh1.
-                        let shift = (kh * self.w + kw) as isize
-                            - (self.padding * self.w + self.padding) as isize;
-                        let lo = ((oh0 * self.wo) as isize).max(-shift);
-                        let hi = ((oh1 * self.wo) as isize).min(plane.len() as isize - shift);
-                        if lo < hi {
-                            let (lo, hi) = (lo as usize, hi as usize);
-                            let from = (lo as isize + shift) as usize;
-                            image[lo..hi].copy_from_slice(&plane[from..from + (hi - lo)]);
-                        }
+                        let (lo, hi, from) = self.shifted_run(kh, kw, oh0, oh1);
+                        image[lo..hi].copy_from_slice(&plane[from..from + (hi - lo)]);
                         for oh in oh0..oh1 {
                             let dst = &mut image[oh * self.wo..][..self.wo];
                             dst[..ow0].fill(0.0);
@@ -207,16 +214,9 @@ impl Geometry {
                         let row = &dcols[r * n + b * p..][..p];
                         if shifted {
                             // plane[i + shift] += row[i] for i in rows oh0..oh1.
-                            let shift = (kh * self.w + kw) as isize
-                                - (self.padding * self.w + self.padding) as isize;
-                            let lo = ((oh0 * self.wo) as isize).max(-shift);
-                            let hi = ((oh1 * self.wo) as isize).min(hw as isize - shift);
-                            if lo < hi {
-                                let (lo, hi) = (lo as usize, hi as usize);
-                                let from = (lo as isize + shift) as usize;
-                                let dst = &mut plane[from..from + (hi - lo)];
-                                dst.iter_mut().zip(&row[lo..hi]).for_each(|(d, v)| *d += v);
-                            }
+                            let (lo, hi, from) = self.shifted_run(kh, kw, oh0, oh1);
+                            let dst = &mut plane[from..from + (hi - lo)];
+                            dst.iter_mut().zip(&row[lo..hi]).for_each(|(d, v)| *d += v);
                             continue;
                         }
                         for oh in oh0..oh1 {
