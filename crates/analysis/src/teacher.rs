@@ -88,7 +88,14 @@ impl Teacher {
                     0.0
                 };
             }
-            ((s - 1.0) * t.ln() - t * t / 2.0 - log_norm).exp()
+            // At S = 1 the power of t is t⁰: no logarithm (0·ln t is ±0,
+            // and ±0 − t²/2 − log_norm is the same number either way).
+            let power = if batch_size == 1 {
+                0.0
+            } else {
+                (s - 1.0) * t.ln()
+            };
+            (power - t * t / 2.0 - log_norm).exp()
         };
         let moments = self.moments();
         // A tiny rate: the typical step |cχ| below TINY_STEP.
