@@ -25,7 +25,19 @@ pub fn standard_normal(r: &mut Rng) -> f64 {
         *r = ahead;
         return x;
     }
-    r.sample(StandardNormal)
+    let (x, after) = outside_the_layer(r.clone());
+    *r = after;
+    x
+}
+
+/// The rest of rand_distr's ziggurat, out of line and cold, with the state
+/// passed by value: no address of the caller's generator escapes, so the
+/// loops [`standard_normal`] is inlined into keep it in registers.
+#[cold]
+#[inline(never)]
+fn outside_the_layer(mut r: Rng) -> (f64, Rng) {
+    let x = r.sample(StandardNormal);
+    (x, r)
 }
 
 /// rand_distr 0.6.0's `ZIG_NORM_X` (src/ziggurat_tables.rs, MIT or
