@@ -65,8 +65,10 @@ fn small_noise(r: f64) -> f64 {
 fn g(c: f64) -> f64 {
     let table = table();
     let u = c / STEP;
-    // u ≥ 0, so truncation is floor (without libm's floor call, which the
-    // baseline x86-64 target has no instruction for).
+    // Truncation, not floor: the same index for every f64 (u ≥ 0 here, and
+    // `as usize` takes NaN and every negative number to 0), without
+    // libm's floor call, which the baseline x86-64 target has no
+    // instruction for.
     let k = (u as usize).min(table.len() - 3);
     let t = u - k as f64;
     // Nodes k-1, k, k+1, k+2; g is even, so g(-STEP) = g(STEP).
